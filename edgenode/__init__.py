@@ -1,0 +1,3 @@
+"""edgenode: an offline-first content appliance for cultural service points."""
+
+__version__ = "0.1.0"

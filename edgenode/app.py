@@ -1,0 +1,65 @@
+"""The Flask app factory for the node's portal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from edgenode.config import Config, load_config
+from edgenode.db import open_main
+from edgenode.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    """What every request needs, kept in ``app.extensions['edgenode']``."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.store = open_store(cfg)
+
+
+def secret_key(cfg: Config) -> str:
+    if cfg.web.secret_key:
+        return cfg.web.secret_key
+    path = cfg.data_path / "secret_key"
+    if not path.exists():
+        cfg.data_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Flask:
+    if cfg is None:
+        cfg = load_config(overrides=test_config)
+    elif test_config:
+        cfg = cfg.replace(**test_config)
+    # Start-up checks once per process: integrity + migrations.  A broken
+    # database stops the process here with a clear message, not per request.
+    open_main(cfg, check=True).close()
+
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=secret_key(cfg),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["edgenode"] = Node(cfg)
+
+    from edgenode.web import context, errors, media, portal
+
+    context.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(media.bp)
+    return app

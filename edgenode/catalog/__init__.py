@@ -1,0 +1,1 @@
+"""The catalogue: resources with Chinese metadata, their blobs, and search."""

@@ -1,0 +1,75 @@
+"""The catalogue's tables.  Numbered migrations; never edit an applied one."""
+
+AREA = "catalog"
+
+MIGRATIONS = [
+    (1, "resources", """
+    CREATE TABLE resources (
+        num INTEGER PRIMARY KEY,              -- stable rowid shared with the search tables
+        id TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL CHECK (length(trim(title)) > 0),
+        description TEXT NOT NULL DEFAULT '',
+        column_key TEXT NOT NULL CHECK (column_key IN ('sannong', 'pushi', 'xinchengshi', 'shequ')),
+        kind TEXT NOT NULL CHECK (kind IN ('video', 'audio', 'pdf', 'epub', 'image')),
+        sha256 TEXT NOT NULL,                 -- the main file
+        size INTEGER NOT NULL,
+        mime TEXT NOT NULL,
+        ext TEXT NOT NULL DEFAULT '',
+        duration REAL,
+        width INTEGER,
+        height INTEGER,
+        codecs TEXT NOT NULL DEFAULT '',
+        playable INTEGER NOT NULL DEFAULT 1,  -- 0: needs transcoding for browsers
+        poster_sha256 TEXT,
+        language TEXT NOT NULL DEFAULT 'zh',
+        source TEXT NOT NULL,                 -- 'cli', 'demo', 'bundle:<channel>:<seq>'
+        channel TEXT,
+        added_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        withdrawn_at REAL,
+        visible INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX resources_visible_added ON resources (visible, added_at DESC);
+    CREATE INDEX resources_column ON resources (column_key, visible, added_at DESC);
+    CREATE INDEX resources_channel ON resources (channel);
+
+    CREATE TABLE resource_tags (
+        resource_num INTEGER NOT NULL REFERENCES resources (num) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (resource_num, tag)
+    );
+    CREATE INDEX resource_tags_tag ON resource_tags (tag, resource_num);
+
+    -- Every blob a resource needs; the store's gc keeps exactly these.
+    CREATE TABLE resource_blobs (
+        resource_num INTEGER NOT NULL REFERENCES resources (num) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        role TEXT NOT NULL,                   -- 'main', 'poster'
+        PRIMARY KEY (resource_num, role)
+    );
+    CREATE INDEX resource_blobs_sha ON resource_blobs (sha256);
+
+    -- What the store holds and what the last verify found.
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('ok', 'bad', 'missing')),
+        checked_at REAL NOT NULL
+    );
+
+    CREATE TABLE store_checks (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        checked INTEGER NOT NULL,
+        bad INTEGER NOT NULL,
+        missing INTEGER NOT NULL
+    );
+    """),
+    (2, "search", """
+    -- Substring search for queries of 3+ characters, including pinyin.
+    CREATE VIRTUAL TABLE search_tri USING fts5 (title, tags, description, pinyin, tokenize = 'trigram');
+    -- 1-2 character queries: text pre-split into CJK unigrams and bigrams, pinyin
+    -- syllables and initial pairs, so a short word is one token lookup.
+    CREATE VIRTUAL TABLE search_gram USING fts5 (title, tags, description, pinyin, tokenize = 'unicode61');
+    """),
+]

@@ -1,0 +1,281 @@
+"""The one configuration schema.
+
+Every setting is declared once in ``SETTINGS`` with its type, default and help
+text; ``docs/configuration.md`` is checked against this list by a test.
+
+Load order (later wins): defaults → TOML file → ``EDGENODE_*`` environment
+variables → explicit overrides (CLI ``--data-dir``, test config).
+
+The TOML file is the first of ``$EDGENODE_CONFIG`` and
+``/etc/edgenode/edgenode.toml`` that exists; with neither, the built-in
+defaults are the development default.  A wrong key or value stops start-up
+with a message naming the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgenode.errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/edgenode/edgenode.toml")
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted: "section.key", or a bare top-level key
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a reason when invalid
+
+    @property
+    def env(self) -> str:
+        return "EDGENODE_" + self.name.replace(".", "_").upper()
+
+
+def _positive(v):
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must not be negative"
+
+
+def _port(v):
+    return None if 0 < v < 65536 else "must be a TCP port between 1 and 65535"
+
+
+def _percent(v):
+    return None if 0 <= v <= 100 else "must be a percentage between 0 and 100"
+
+
+SETTINGS: list[Setting] = [
+    Setting("data_dir", str, "/var/lib/edgenode", "Where the database, content store and outbox live."),
+    # node identity
+    Setting("node.name", str, "文化服务点", "The point's name as villagers see it, e.g. 某某村文化服务点."),
+    Setting("node.township", str, "", "The township (乡镇) this point belongs to; shown at the hub."),
+    # web
+    Setting("web.host", str, "0.0.0.0", "Address the built-in server listens on."),
+    Setting("web.port", int, 8080, "Port the built-in server listens on.", check=_port),
+    Setting("web.secret_key", str, "", "Session signing key. Empty: generated once into DATA_DIR/secret_key.", secret=True),
+    Setting("web.accel_redirect", bool, False,
+            "Production mode: answer media with X-Accel-Redirect so nginx, not Python, sends the bytes."),
+    Setting("web.page_size", int, 20, "Items per page in columns, tags and search.", check=_positive),
+    Setting("web.login_max_failures", int, 5, "Failed admin logins before the account locks.", check=_positive),
+    Setting("web.login_lockout_seconds", int, 900, "How long the admin login stays locked.", check=_positive),
+    Setting("web.beacon_interval_seconds", int, 15, "How often the player reports progress.", check=_positive),
+    # content store
+    Setting("store.free_space_floor_mb", int, 250,
+            "Imports stop before the data disk's free space would fall below this.", check=_non_negative),
+    Setting("store.quota_gb", float, 0.0, "Maximum content store size in GB; 0 means no quota.",
+            check=_non_negative),
+    # media
+    Setting("media.ffmpeg", str, "ffmpeg", "The ffmpeg executable."),
+    Setting("media.ffprobe", str, "ffprobe", "The ffprobe executable."),
+    Setting("media.probe_timeout_seconds", int, 60, "Give up probing a file after this long.", check=_positive),
+    # health
+    Setting("health.token", str, "", "Bearer token county staff use for the full /api/health. Empty: only the minimal form.",
+            secret=True),
+    Setting("health.disk_warn_percent", float, 90.0, "Warn when the data disk is fuller than this.", check=_percent),
+    Setting("health.sync_warn_days", float, 3.0, "Warn when no sync succeeded for this many days.", check=_positive),
+    # logging
+    Setting("log.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+]
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, *, from_text: bool) -> Any:
+    """Return the value in the setting's type, or raise ValueError with a reason."""
+    t = setting.type
+    if from_text:
+        if t is bool:
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if t is list:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON list") from None
+        else:
+            try:
+                return t(value)
+            except ValueError:
+                raise ValueError(f"must be {t.__name__}") from None
+    if t is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if t is int and isinstance(value, bool) or not isinstance(value, t):
+        raise ValueError(f"must be {t.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _validate(setting: Setting, value: Any) -> None:
+    if setting.choices and value not in setting.choices:
+        raise ValueError("must be one of " + ", ".join(map(str, setting.choices)))
+    if setting.check:
+        reason = setting.check(value)
+        if reason:
+            raise ValueError(reason)
+
+
+def _flatten(doc: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in doc.items():
+        name = prefix + key
+        if isinstance(value, dict) and name not in BY_NAME:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+class Config:
+    """Effective configuration: ``cfg["web.port"]`` or ``cfg.web.port``."""
+
+    def __init__(self, values: dict[str, Any], source: str):
+        self._values = values
+        self.source = source
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __getattr__(self, section: str):
+        if section.startswith("_"):
+            raise AttributeError(section)
+        if section in self._values:
+            return self._values[section]
+        keys = {n.split(".", 1)[1]: v for n, v in self._values.items() if n.startswith(section + ".")}
+        if not keys:
+            raise AttributeError(section)
+        return _Section(keys)
+
+    def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = self._values[s.name]
+            if masked and s.secret and value:
+                value = MASK
+            node = out
+            *parents, last = s.name.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[last] = value
+        return out
+
+    def digest(self) -> str:
+        """A short fingerprint of the effective config (secrets included, never shown)."""
+        blob = json.dumps(self._values, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def secrets(self) -> list[str]:
+        return [self._values[s.name] for s in SETTINGS if s.secret and self._values[s.name]]
+
+    # Paths under the data directory, named once here so every area agrees.
+    @property
+    def data_path(self) -> Path:
+        return Path(self._values["data_dir"])
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / "edgenode.db"
+
+    @property
+    def volatile_db_path(self) -> Path:
+        return self.data_path / "volatile.db"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_path / "store"
+
+    def replace(self, **overrides: Any) -> "Config":
+        values = dict(self._values)
+        for name, value in overrides.items():
+            name = name.replace("__", ".")
+            if name not in BY_NAME:
+                raise ConfigError(f"override: unknown key {name!r}")
+            values[name] = value
+        return Config(values, self.source)
+
+
+class _Section:
+    def __init__(self, keys: dict[str, Any]):
+        self.__dict__.update(keys)
+
+
+def config_file(env: dict | None = None) -> Path | None:
+    env = os.environ if env is None else env
+    if env.get("EDGENODE_CONFIG"):
+        path = Path(env["EDGENODE_CONFIG"])
+        if not path.exists():
+            raise ConfigError(f"{path}: EDGENODE_CONFIG names a file that does not exist")
+        return path
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return None
+
+
+def load_config(path: Path | str | None = None, *, env: dict | None = None,
+                overrides: dict[str, Any] | None = None) -> Config:
+    env = os.environ if env is None else env
+    values = {s.name: s.default for s in SETTINGS}
+    path = Path(path) if path else config_file(env)
+    source = str(path) if path else "built-in defaults"
+
+    if path:
+        try:
+            raw = path.read_bytes()
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        for name, value in _flatten(doc).items():
+            setting = BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"{path}: key {name!r}: unknown setting")
+            try:
+                value = _coerce(setting, value, from_text=False)
+                _validate(setting, value)
+            except ValueError as e:
+                raise ConfigError(f"{path}: key {name!r}: {e}") from None
+            values[name] = value
+
+    for setting in SETTINGS:
+        if setting.env in env:
+            try:
+                value = _coerce(setting, env[setting.env], from_text=True)
+                _validate(setting, value)
+            except ValueError as e:
+                raise ConfigError(f"environment {setting.env}: {e}") from None
+            values[setting.name] = value
+
+    for name, value in (overrides or {}).items():
+        name = name.replace("__", ".")
+        setting = BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"override: key {name!r}: unknown setting")
+        try:
+            value = _coerce(setting, value, from_text=isinstance(value, str) and setting.type is not str)
+            _validate(setting, value)
+        except ValueError as e:
+            raise ConfigError(f"override: key {name!r}: {e}") from None
+        values[name] = value
+
+    values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
+    return Config(values, source)

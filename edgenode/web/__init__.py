@@ -1,0 +1,1 @@
+"""Web layer: blueprints, templates and static files.  Only this package imports Flask."""

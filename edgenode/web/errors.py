@@ -1,0 +1,49 @@
+"""One error handler: Chinese HTML pages for people, one JSON shape for /api."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from edgenode.errors import EdgenodeError
+
+log = logging.getLogger(__name__)
+
+ZH = {
+    400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "没有找到这个页面", 405: "不支持这种操作",
+    413: "提交的内容太大", 416: "请求的范围无效", 429: "操作太频繁，请稍后再试", 500: "服务器出了点问题",
+}
+
+
+def error_payload(code: str, message: str, zh: str) -> dict:
+    return {"ok": False, "error": {"code": code, "message": message, "message_zh": zh}}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def render_error(status: int, code: str, message: str, zh: str):
+    if _wants_json():
+        return jsonify(error_payload(code, message, zh)), status
+    return render_template("error.html", status=status, message=zh), status
+
+
+def init_app(app):
+    @app.errorhandler(EdgenodeError)
+    def domain_error(e: EdgenodeError):
+        log.info("%s %s -> %s", request.method, request.path, e)
+        return render_error(e.status, e.code, e.message, e.zh)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if e.code is None or e.code < 400:
+            return e
+        return render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, ZH.get(e.code, e.name))
+
+    @app.errorhandler(Exception)
+    def crash(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500, "E_INTERNAL", "internal error", ZH[500])

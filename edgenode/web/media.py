@@ -1,0 +1,56 @@
+"""Serving content-addressed media.
+
+URLs name the blob's hash (``/media/<sha256>.<ext>``), so responses are
+immutable and cacheable for a year.  Only blobs that a visible resource
+references are served, and the path is derived from the validated hash, never
+from the URL's text, so nothing outside the store is reachable.
+
+Production (``web.accel_redirect``): Python only authorises; nginx sends the
+bytes from its internal ``/_store/`` location with sendfile and ranges.
+Built-in: Flask's ``send_file(conditional=True)`` answers ranges (206/416) and
+conditional requests (304).
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, abort, send_file
+from flask import Response
+
+from edgenode.catalog.media import MIME
+from edgenode.store import SHA_RE
+from edgenode.web.context import get_db, node
+
+bp = Blueprint("media", __name__)
+
+YEAR = 365 * 24 * 3600
+
+
+def _servable(sha256: str) -> bool:
+    row = get_db().execute(
+        "SELECT 1 FROM resource_blobs rb JOIN resources r ON r.num = rb.resource_num "
+        "WHERE rb.sha256 = ? AND r.visible = 1 LIMIT 1", (sha256,)).fetchone()
+    return row is not None
+
+
+@bp.route("/media/<name>")
+def blob(name: str):
+    sha256, _, ext = name.partition(".")
+    if not SHA_RE.match(sha256) or (ext and ext not in MIME) or not _servable(sha256):
+        abort(404)
+    store = node().store
+    path = store.path_for(sha256)
+    # A blob must be a regular file really inside the store: a planted symlink is refused.
+    if path.is_symlink() or not path.is_file() or \
+            os.path.commonpath([os.path.realpath(path), os.path.realpath(store.root)]) != os.path.realpath(store.root):
+        abort(404)
+    mimetype = MIME.get(ext, "application/octet-stream")
+    if node().cfg.web.accel_redirect:
+        resp = Response(status=200, mimetype=mimetype)
+        resp.headers["X-Accel-Redirect"] = "/_store/" + store.relpath(sha256)
+        return resp
+    resp = send_file(path, mimetype=mimetype, conditional=True, etag=sha256, max_age=YEAR)
+    resp.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+    resp.headers["Accept-Ranges"] = "bytes"
+    return resp
