@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Modules exposing AREA and MIGRATIONS = [(version, name, sql_or_callable), ...].
 MAIN_SCHEMAS = [
     "edgenode.catalog.schema",
+    "edgenode.usage.schema",
 ]
 VOLATILE_SCHEMAS = [
     "edgenode.jobs",

@@ -1,0 +1,1 @@
+"""Usage: events recorded by the portal, sealed into batches, sent upstream."""
