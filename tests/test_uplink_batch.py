@@ -1,0 +1,112 @@
+"""Batch format (protocol v1): sealing, parsing, signatures, hostile inputs, daily aggregates."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from edgenode.identity import load_or_create
+from edgenode.usage import batch as B
+
+NODE = "0123456789abcdef0123456789abcdef"
+
+
+def _rows(n, start=1):
+    return [(start + i, 1764000000.5 + i * 0.25, "progress" if i % 3 else "search", f"term{i % 7}",
+             None if i % 3 == 0 else f"res-{i % 11}", None if i % 3 == 0 else "sannong", 15.0 if i % 3 else 0.0,
+             json.dumps({"q": "水稻"}, ensure_ascii=False) if i % 3 == 0 else None) for i in range(n)]
+
+
+def test_seal_and_read_round_trip():
+    rows = _rows(100, start=41)
+    data = B.seal_bytes(NODE, 7, B.event_lines(rows), first_seq=41, last_seq=140, sealed_at=1764000000.0)
+    header, lines = B.read_batch(data)
+    assert header == {"v": 1, "node_id": NODE, "batch_no": 7, "first_seq": 41, "last_seq": 140, "count": 100,
+                      "sealed_at": 1764000000.0, "kind": "events"}
+    assert [e["s"] for e in lines] == list(range(41, 141))
+    first = lines[0]
+    assert first == {"s": 41, "t": 1764000000.5, "k": "search", "m": "term0", "r": None, "c": None, "d": 0.0,
+                     "x": {"q": "水稻"}}
+    assert isinstance(lines[1]["d"], float) and lines[1]["d"] == 15.0
+    # deterministic bytes: a re-seal after a crash is byte-identical, so the hub answers "duplicate"
+    assert data == B.seal_bytes(NODE, 7, B.event_lines(rows), first_seq=41, last_seq=140, sealed_at=1764000000.0)
+
+
+def test_compact_lines_have_sorted_keys():
+    line = B.event_lines(_rows(2))[1]
+    assert list(json.loads(line)) == sorted(json.loads(line))
+    assert " " not in line
+
+
+def test_signature(cfg):
+    ident = load_or_create(cfg)
+    data = B.seal_bytes(ident.node_id, 3, B.event_lines(_rows(5)), first_seq=1, last_seq=5)
+    sig = B.sign_batch(ident, 3, data)
+    assert B.verify_batch(ident.public_b64(), ident.node_id, 3, data, sig)
+    assert not B.verify_batch(ident.public_b64(), ident.node_id, 4, data, sig)
+    assert not B.verify_batch(ident.public_b64(), ident.node_id, 3, data + b"x", sig)
+    assert not B.verify_batch(ident.public_b64(), ident.node_id, 3, data, "not base64!")
+    assert B.batch_message(NODE, 12, "ab") == f"{NODE}:12:ab".encode()
+    assert B.batch_name(NODE, 12) == f"{NODE}-000000000012.batch"
+
+
+def _gz(*lines):
+    return gzip.compress(("\n".join(json.dumps(x) if not isinstance(x, str) else x for x in lines) + "\n").encode())
+
+
+HDR = {"v": 1, "node_id": NODE, "batch_no": 1, "first_seq": 1, "last_seq": 2, "count": 1, "sealed_at": 1.0,
+       "kind": "events"}
+EV = {"s": 1, "t": 1.0, "k": "view", "m": "t", "r": None, "c": None, "d": 0.0, "x": None}
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "not gzip"),
+    (b"plain text", "not gzip"),
+    (gzip.compress(b"")[:-4], "truncated"),
+    (_gz("{not json"), "not JSON"),
+    (_gz({**HDR, "v": 2}, EV), "version"),
+    (_gz({k: v for k, v in HDR.items() if k != "count"}, EV), "lacks count"),
+    (_gz({**HDR, "kind": "hourly"}, EV), "kind"),
+    (_gz({**HDR, "batch_no": -1}, EV), "batch_no"),
+    (_gz({**HDR, "batch_no": True}, EV), "batch_no"),
+    (_gz({**HDR, "first_seq": 5}, EV), "last_seq is below"),
+    (_gz(HDR, {**EV, "s": 3}), "outside"),
+    (_gz({**HDR, "count": 2}, EV, EV), "out of order"),
+    (_gz({**HDR, "count": 2}, EV), "count"),
+    (_gz(HDR, {**EV, "d": -1}), "not negative"),
+    (_gz(HDR, {**EV, "x": [1]}), "x must be"),
+    (_gz(HDR, {k: v for k, v in EV.items() if k != "m"}), "lacks"),
+    (_gz({**HDR, "kind": "daily"}, {"day": "2025-13-01", "r": None, "c": None, "k": "view", "n": 1, "d": 0,
+                                    "u": 1}), "bad day"),
+    (_gz({**HDR, "kind": "daily"}, {"day": "2025-12-01", "r": None, "c": None, "k": "view", "n": 1, "d": 0,
+                                    "u": 2}), "u between"),
+    (_gz({**HDR, "kind": "daily", "count": 5}, {"day": "2025-12-01", "r": None, "c": None, "k": "view", "n": 1,
+                                                "d": 0, "u": 1}), "sum to"),
+    (gzip.compress(b"\xff\xfe\n"), "UTF-8"),
+])
+def test_read_batch_refuses_hostile_input(data, reason):
+    with pytest.raises(B.BatchError) as e:
+        B.read_batch(data)
+    assert e.value.code == "E_BATCH_FORMAT"
+    assert reason in e.value.message
+
+
+def test_gzip_bomb_refused(monkeypatch):
+    monkeypatch.setattr(B, "MAX_PLAIN_BYTES", 1000)
+    with pytest.raises(B.BatchError, match="size limit"):
+        B.read_batch(gzip.compress(b" " * 5000))
+
+
+def test_daily_summary_keeps_counts():
+    rows = _rows(300)
+    data = B.seal_bytes(NODE, 1, B.event_lines(rows), first_seq=1, last_seq=300)
+    header, events = B.read_batch(data)
+    agg = B.summarise(header, events)
+    daily = B.seal_bytes(NODE, 1, agg, first_seq=1, last_seq=300, count=sum(a["n"] for a in agg), kind="daily")
+    h2, lines = B.read_batch(daily)
+    assert h2["kind"] == "daily" and h2["count"] == 300
+    assert sum(a["n"] for a in lines) == 300
+    assert sum(a["d"] for a in lines) == pytest.approx(sum(e["d"] for e in events))
+    assert len(daily) < len(data)
