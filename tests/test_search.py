@@ -62,3 +62,26 @@ def test_grams_and_plan():
     routes = plan("水稻 shuidao 鱼 种植技术")
     assert routes["search_gram"] == ["水稻", "鱼"]
     assert routes["search_tri"] == ["shuidao", "种植技术"]
+
+
+def test_hidden_resources_leave_the_index_and_return(demo_conn):
+    from edgenode.catalog import queries as q
+    from edgenode.db import transaction
+    sha = q.get(demo_conn, "demo-01")["sha256"]
+    with transaction(demo_conn):
+        q.record_verify(demo_conn, {"checked": 1, "bad": [sha], "missing": []})
+    assert "demo-01" not in {r["id"] for r in search(demo_conn, "水稻").items}
+    assert search(demo_conn, "shuidao").total == 0
+    with transaction(demo_conn):
+        q.record_blob(demo_conn, sha, 1)
+        q.refresh_visibility(demo_conn)
+    assert "demo-01" in {r["id"] for r in search(demo_conn, "水稻").items}
+
+
+def test_paging_walks_both_tiers_without_gaps_or_repeats(demo_conn):
+    # 农 matches titles (三农 items) and descriptions; walk it one item per page.
+    whole = search(demo_conn, "农", page_size=100)
+    walked = [search(demo_conn, "农", page=p, page_size=1).items[0]["id"] for p in range(1, whole.total + 1)]
+    assert walked == [r["id"] for r in whole.items]
+    assert len(set(walked)) == whole.total >= 3
+    assert search(demo_conn, "农", page=whole.total + 1, page_size=1).items == []

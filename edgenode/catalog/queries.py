@@ -49,8 +49,7 @@ def upsert_resource(conn: sqlite3.Connection, res: dict, tags: list[str]) -> int
     if values["poster_sha256"]:
         conn.execute("INSERT INTO resource_blobs (resource_num, sha256, role) VALUES (?, ?, 'poster')",
                      (num, values["poster_sha256"]))
-    fts.index_resource(conn, num, values["title"], tags, values["description"] or "")
-    refresh_visibility(conn, [num])
+    refresh_visibility(conn, [num])  # also (re-)indexes it for search when visible
     return num
 
 
@@ -61,7 +60,10 @@ def record_blob(conn: sqlite3.Connection, sha256: str, size: int, state: str = "
 
 
 def refresh_visibility(conn: sqlite3.Connection, nums: list[int] | None = None) -> None:
-    """A resource is visible only when it is not withdrawn and every blob it needs is verified ok."""
+    """A resource is visible only when it is not withdrawn and every blob it needs is verified ok.
+
+    The search index follows: it holds exactly the visible resources.
+    """
     sql = """UPDATE resources SET visible = (
                 withdrawn_at IS NULL AND NOT EXISTS (
                     SELECT 1 FROM resource_blobs rb LEFT JOIN blobs b ON b.sha256 = rb.sha256
@@ -70,6 +72,7 @@ def refresh_visibility(conn: sqlite3.Connection, nums: list[int] | None = None) 
         conn.execute(sql)
     else:
         conn.executemany(sql + " WHERE num = ?", [(n,) for n in nums])
+    fts.sync_index(conn, nums)
 
 
 def withdraw(conn: sqlite3.Connection, resource_id: str) -> bool:
@@ -138,12 +141,26 @@ def tags_of(conn: sqlite3.Connection, num: int) -> list[str]:
 def browse(conn: sqlite3.Connection, *, column: str | None = None, kind: str | None = None, tag: str | None = None,
            page: int = 1, page_size: int = 20) -> fts.SearchResult:
     """Visible resources, newest first, with the same filters as search."""
-    where, params = fts._filters(column, kind, tag, False)
+    where, params = _filters(column, kind, tag)
     total = conn.execute(f"SELECT count(*) FROM resources r WHERE {where}", params).fetchone()[0]
     page = max(1, page)
     rows = conn.execute(f"SELECT r.* FROM resources r WHERE {where} ORDER BY r.added_at DESC, r.num DESC "
                         "LIMIT ? OFFSET ?", (*params, page_size, (page - 1) * page_size)).fetchall()
     return fts.SearchResult(total, [dict(r) for r in rows], page, page_size)
+
+
+def _filters(column, kind, tag) -> tuple[str, list]:
+    clauses, params = ["r.visible = 1"], []
+    if column:
+        clauses.append("r.column_key = ?")
+        params.append(column)
+    if kind:
+        clauses.append("r.kind = ?")
+        params.append(kind)
+    if tag:
+        clauses.append("EXISTS (SELECT 1 FROM resource_tags rt WHERE rt.resource_num = r.num AND rt.tag = ?)")
+        params.append(tag)
+    return " AND ".join(clauses), params
 
 
 def related(conn: sqlite3.Connection, res: dict, limit: int = 6) -> list[dict]:

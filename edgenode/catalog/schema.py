@@ -66,10 +66,12 @@ MIGRATIONS = [
     );
     """),
     (2, "search", """
+    -- Only visible resources are indexed, so counts need no join.  ``facets``
+    -- holds column/kind/tag markers so filters stay inside one FTS query.
     -- Substring search for queries of 3+ characters, including pinyin.
-    CREATE VIRTUAL TABLE search_tri USING fts5 (title, tags, description, pinyin, tokenize = 'trigram');
+    CREATE VIRTUAL TABLE search_tri USING fts5 (title, tags, pinyin, description, facets, tokenize = 'trigram');
     -- 1-2 character queries: text pre-split into CJK unigrams and bigrams, pinyin
     -- syllables and initial pairs, so a short word is one token lookup.
-    CREATE VIRTUAL TABLE search_gram USING fts5 (title, tags, description, pinyin, tokenize = 'unicode61');
+    CREATE VIRTUAL TABLE search_gram USING fts5 (title, tags, pinyin, description, facets, tokenize = 'unicode61');
     """),
 ]

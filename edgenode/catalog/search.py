@@ -11,7 +11,7 @@ most Chinese words have 2 (水稻, 故事).  So each resource is indexed twice:
   single-token lookups.
 
 Each query term goes to the table that can answer it; terms are ANDed.
-Ranking is FTS5's bm25 with title weighted above tags, pinyin and description.
+Only visible resources are in the index (see :func:`sync_index`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 _SPLIT = re.compile(r"[\s,，、;；。.!！?？\"'“”‘’()（）《》<>\[\]{}:：*^+\-|/\\]+")
-
-# bm25 weights per column: title, tags, description, pinyin.
-WEIGHTS = (10.0, 5.0, 1.0, 6.0)
-
 
 def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").lower()
@@ -61,28 +57,53 @@ def pinyin_forms(text: str) -> tuple[str, str, list[str]]:
     return " ".join(full), " ".join(initials), syllables
 
 
-def index_row(title: str, tags: list[str], description: str) -> tuple[tuple, tuple]:
+def facet_tokens(column: str | None, kind: str | None, tags: list[str], *, trigram: bool) -> list[str]:
+    """Filter markers.  Trigram matches substrings, so its markers are fenced with '|'."""
+    toks = ([f"c{column}"] if column else []) + ([f"k{kind}"] if kind else []) + [f"t{normalize(t)}" for t in tags]
+    return [f"|{t}|" for t in toks] if trigram else toks
+
+
+def index_row(title: str, tags: list[str], description: str, column: str, kind: str) -> tuple[tuple, tuple]:
     """The two rows (trigram, gram) that index one resource."""
     head = title + " " + " ".join(tags)
     full, inits, syllables = pinyin_forms(head)
-    tri = (normalize(title), normalize(" ".join(tags)), normalize(description), f"{full} {inits}")
+    tri = (normalize(title), normalize(" ".join(tags)), f"{full} {inits}", normalize(description),
+           " ".join(facet_tokens(column, kind, tags, trigram=True)))
     init_pairs = [w[i:i + 2] for w in inits.split() for i in range(len(w) - 1)]
-    gram = (grams(title), grams(" ".join(tags)), grams(description), " ".join(syllables + init_pairs))
+    gram = (grams(title), grams(" ".join(tags)), " ".join(syllables + init_pairs), grams(description),
+            " ".join(facet_tokens(column, kind, tags, trigram=False)))
     return tri, gram
 
 
-def index_resource(conn: sqlite3.Connection, num: int, title: str, tags: list[str], description: str) -> None:
-    tri, gram = index_row(title, tags, description)
+def index_resource(conn: sqlite3.Connection, num: int, title: str, tags: list[str], description: str,
+                   column: str, kind: str) -> None:
+    tri, gram = index_row(title, tags, description, column, kind)
     unindex_resource(conn, num)
-    conn.execute("INSERT INTO search_tri (rowid, title, tags, description, pinyin) VALUES (?, ?, ?, ?, ?)",
+    conn.execute("INSERT INTO search_tri (rowid, title, tags, pinyin, description, facets) VALUES (?, ?, ?, ?, ?, ?)",
                  (num, *tri))
-    conn.execute("INSERT INTO search_gram (rowid, title, tags, description, pinyin) VALUES (?, ?, ?, ?, ?)",
-                 (num, *gram))
+    conn.execute("INSERT INTO search_gram (rowid, title, tags, pinyin, description, facets) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", (num, *gram))
 
 
 def unindex_resource(conn: sqlite3.Connection, num: int) -> None:
     conn.execute("DELETE FROM search_tri WHERE rowid = ?", (num,))
     conn.execute("DELETE FROM search_gram WHERE rowid = ?", (num,))
+
+
+def sync_index(conn: sqlite3.Connection, nums: list[int] | None = None) -> None:
+    """Make the index hold exactly the visible resources (all of them, or just ``nums``)."""
+    if nums is None:
+        rows = conn.execute("SELECT num, visible, EXISTS (SELECT 1 FROM search_gram WHERE rowid = num) AS indexed "
+                            "FROM resources").fetchall()
+        nums = [r["num"] for r in rows if bool(r["visible"]) != bool(r["indexed"])]
+    for num in nums:
+        row = conn.execute("SELECT title, description, column_key, kind, visible FROM resources WHERE num = ?",
+                           (num,)).fetchone()
+        if row is None or not row["visible"]:
+            unindex_resource(conn, num)
+            continue
+        tags = [r[0] for r in conn.execute("SELECT tag FROM resource_tags WHERE resource_num = ?", (num,))]
+        index_resource(conn, num, row["title"], tags, row["description"], row["column_key"], row["kind"])
 
 
 def _quote(term: str) -> str:
@@ -116,42 +137,54 @@ class SearchResult:
         return max(1, -(-self.total // self.page_size))
 
 
+def _tier_sql(parts: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    """Rowids matching every (table, expression) part."""
+    sql = " INTERSECT ".join(f"SELECT rowid AS num FROM {t} WHERE {t} MATCH ?" for t, _ in parts)
+    return sql, [e for _, e in parts]
+
+
 def search(conn: sqlite3.Connection, query: str, *, column: str | None = None, kind: str | None = None,
-           tag: str | None = None, page: int = 1, page_size: int = 20, include_hidden: bool = False) -> SearchResult:
-    routes = plan(query)
-    if not any(routes.values()):
-        return SearchResult(0, [], page, page_size)
-    joins, params, scores = [], [], []
-    for table, terms in routes.items():
-        if not terms:
-            continue
-        alias = "t" if table == "search_tri" else "g"
-        w = ", ".join(str(x) for x in WEIGHTS)
-        joins.append(f"JOIN (SELECT rowid AS num, bm25({table}, {w}) AS score FROM {table} "
-                     f"WHERE {table} MATCH ?) {alias} ON {alias}.num = r.num")
-        params.append(" AND ".join(_quote(t) for t in terms))
-        scores.append(f"{alias}.score")
-    where, wparams = _filters(column, kind, tag, include_hidden)
-    sql_from = f"FROM resources r {' '.join(joins)} WHERE {where}"
-    total = conn.execute(f"SELECT count(*) {sql_from}", (*params, *wparams)).fetchone()[0]
+           tag: str | None = None, page: int = 1, page_size: int = 20) -> SearchResult:
+    """Ranked, paged search over visible resources.
+
+    Ranking is by tier, newest first within a tier: resources whose title,
+    tags or pinyin match every term come before those matched only through
+    their description.  Tiers keep every step an indexed FTS5 lookup in rowid
+    order (which LIMIT can stop early), where bm25 would score every match:
+    measured on 100,000 resources, bm25 alone cost 6-15 ms per common word.
+    """
+    routes = {t: terms for t, terms in plan(query).items() if terms}
     page = max(1, page)
-    rows = conn.execute(
-        f"SELECT r.*, {' + '.join(scores)} AS score {sql_from} ORDER BY score, r.added_at DESC LIMIT ? OFFSET ?",
-        (*params, *wparams, page_size, (page - 1) * page_size)).fetchall()
-    return SearchResult(total, [dict(r) for r in rows], page, page_size)
-
-
-def _filters(column, kind, tag, include_hidden) -> tuple[str, list]:
-    clauses, params = [], []
-    if not include_hidden:
-        clauses.append("r.visible = 1")
-    if column:
-        clauses.append("r.column_key = ?")
-        params.append(column)
-    if kind:
-        clauses.append("r.kind = ?")
-        params.append(kind)
-    if tag:
-        clauses.append("EXISTS (SELECT 1 FROM resource_tags rt WHERE rt.resource_num = r.num AND rt.tag = ?)")
-        params.append(tag)
-    return (" AND ".join(clauses) or "1"), params
+    if not routes:
+        return SearchResult(0, [], page, page_size)
+    facet_table = "search_gram" if "search_gram" in routes else "search_tri"
+    facets = facet_tokens(column, kind, [tag] if tag else [], trigram=facet_table == "search_tri")
+    strong, every = [], []
+    for table, terms in routes.items():
+        expr = " AND ".join(_quote(t) for t in terms)
+        fexpr = f" AND facets : ({' AND '.join(_quote(f) for f in facets)})" if facets and table == facet_table else ""
+        every.append((table, f"({expr}){fexpr}"))
+        strong.append((table, f"{{title tags pinyin}} : ({expr}){fexpr}"))
+    a_sql, a_params = _tier_sql(strong)
+    all_sql, all_params = _tier_sql(every)
+    if len(routes) == 1:
+        (table, all_expr), (_, strong_expr) = every[0], strong[0]
+        b_sql, b_params = _tier_sql([(table, f"({all_expr}) NOT ({strong_expr})")])
+    else:
+        b_sql, b_params = f"{all_sql} EXCEPT {a_sql}", all_params + a_params
+    total = conn.execute(f"SELECT count(*) FROM ({all_sql})", all_params).fetchone()[0]
+    n_a = conn.execute(f"SELECT count(*) FROM ({a_sql})", a_params).fetchone()[0]
+    offset = (page - 1) * page_size
+    nums: list[int] = []
+    if offset < n_a:
+        nums += [r[0] for r in conn.execute(f"{a_sql} ORDER BY num DESC LIMIT ? OFFSET ?",
+                                            (*a_params, page_size, offset))]
+    if len(nums) < page_size:
+        nums += [r[0] for r in conn.execute(f"{b_sql} ORDER BY num DESC LIMIT ? OFFSET ?",
+                                            (*b_params, page_size - len(nums), max(0, offset - n_a)))]
+    items = []
+    if nums:
+        marks = ",".join("?" * len(nums))
+        by_num = {r["num"]: dict(r) for r in conn.execute(f"SELECT * FROM resources WHERE num IN ({marks})", nums)}
+        items = [by_num[n] for n in nums if n in by_num]
+    return SearchResult(total, items, page, page_size)
