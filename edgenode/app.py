@@ -56,10 +56,13 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     app.json.ensure_ascii = False
     app.extensions["edgenode"] = Node(cfg)
 
-    from edgenode.web import context, errors, media, portal
+    from edgenode.web import admin, auth, context, errors, i18n, media, portal
 
     context.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)  # CSRFProtect for every form, login at /admin/login
     app.register_blueprint(portal.bp)
     app.register_blueprint(media.bp)
+    app.register_blueprint(admin.bp)
     return app

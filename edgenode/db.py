@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAIN_SCHEMAS = [
     "edgenode.catalog.schema",
     "edgenode.usage.schema",
+    "edgenode.admin.schema",
 ]
 VOLATILE_SCHEMAS = [
     "edgenode.jobs",

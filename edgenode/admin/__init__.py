@@ -1,0 +1,1 @@
+"""The point's administrator: one account, a scrypt-hashed password, lock-out."""
