@@ -65,4 +65,5 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     app.register_blueprint(portal.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(admin.bp)
+    __import__("edgenode.web.health", fromlist=["init_app"]).init_app(app)  # /api/health, /metrics, /admin/health
     return app

@@ -33,6 +33,7 @@ MAIN_SCHEMAS = [
     "edgenode.catalog.schema",
     "edgenode.usage.schema",
     "edgenode.admin.schema",
+    "edgenode.bundles.schema",
 ]
 VOLATILE_SCHEMAS = [
     "edgenode.jobs",

@@ -103,8 +103,9 @@ def cli(ctx, data_dir, config_path, verbose):
 def _register() -> None:
     # Each area contributes its commands from its own module.
     from edgenode.cli import admin, content, system, identity, provision
+    from edgenode.cli import health
 
-    for mod in (admin, content, system, identity, provision):
+    for mod in (admin, content, system, identity, provision, health):
         for command in mod.COMMANDS:
             cli.add_command(command)
 
