@@ -56,7 +56,7 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     app.json.ensure_ascii = False
     app.extensions["edgenode"] = Node(cfg)
 
-    from edgenode.web import admin, auth, context, errors, i18n, media, portal
+    from edgenode.web import admin, auth, beacons, context, errors, i18n, media, portal
 
     context.init_app(app)
     errors.init_app(app)
@@ -65,5 +65,6 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     app.register_blueprint(portal.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(admin.bp)
+    beacons.init_app(app)  # terminal cookie, page views, player beacons
     __import__("edgenode.web.health", fromlist=["init_app"]).init_app(app)  # /api/health, /metrics, /admin/health
     return app

@@ -192,3 +192,12 @@ def totals(conn: sqlite3.Connection) -> dict:
     row = conn.execute("SELECT count(*) AS resources, coalesce(sum(size), 0) AS bytes, "
                        "coalesce(sum(visible), 0) AS visible FROM resources WHERE withdrawn_at IS NULL").fetchone()
     return dict(row)
+
+
+def fingerprint(conn: sqlite3.Connection) -> tuple:
+    """Changes whenever what the portal shows changes (add, update, withdraw, delete, visibility).
+
+    Lets the portal cache rendered pages and drop them the moment the catalogue moves.
+    """
+    return tuple(conn.execute("SELECT count(*), coalesce(sum(visible), 0), max(num), max(updated_at), "
+                              "max(withdrawn_at) FROM resources").fetchone())

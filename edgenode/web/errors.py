@@ -5,16 +5,32 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from edgenode.errors import EdgenodeError
 
 log = logging.getLogger(__name__)
 
+# English message ids; the Chinese lives in the zh_Hans_CN catalogue.
+MESSAGES = {
+    400: _l("Something is wrong with that request"), 401: _l("Please sign in first"),
+    403: _l("You are not allowed to do that"), 404: _l("This page could not be found"),
+    405: _l("That action is not supported here"), 413: _l("What you sent is too large"),
+    416: _l("The requested range is not valid"), 429: _l("Too many attempts; please try again later"),
+    500: _l("Something went wrong on the server"),
+}
+
+
+# Fixed Chinese for apps without a message catalogue (the county hub imports this).
 ZH = {
     400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "没有找到这个页面", 405: "不支持这种操作",
     413: "提交的内容太大", 416: "请求的范围无效", 429: "操作太频繁，请稍后再试", 500: "服务器出了点问题",
 }
+
+
+def localized(status: int, default: str) -> str:
+    return str(MESSAGES[status]) if status in MESSAGES else default
 
 
 def error_payload(code: str, message: str, zh: str) -> dict:
@@ -41,9 +57,9 @@ def init_app(app):
     def http_error(e: HTTPException):
         if e.code is None or e.code < 400:
             return e
-        return render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, ZH.get(e.code, e.name))
+        return render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localized(e.code, e.name))
 
     @app.errorhandler(Exception)
     def crash(e: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(500, "E_INTERNAL", "internal error", ZH[500])
+        return render_error(500, "E_INTERNAL", "internal error", localized(500, ZH[500]))
