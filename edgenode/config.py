@@ -55,6 +55,10 @@ def _port(v):
     return None if 0 < v < 65536 else "must be a TCP port between 1 and 65535"
 
 
+def _str_list(v):
+    return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
+
+
 def _percent(v):
     return None if 0 <= v <= 100 else "must be a percentage between 0 and 100"
 

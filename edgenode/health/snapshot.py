@@ -1,0 +1,247 @@
+"""The one health snapshot: ``snapshot(cfg, conn) -> dict``.
+
+Every consumer uses it: ``/api/health``, ``/metrics``, ``edgenode health``, the
+admin page, the diagnostics bundle and the sync heartbeat (via
+:func:`compact`).  ``edgenode/health/schema.json`` describes the result and a
+test validates it.
+
+A section that cannot be read (a broken sensor, a locked database) is ``null``
+and its error is listed under ``errors``; one bad probe never hides the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import platform
+import sqlite3
+import threading
+import time
+
+from edgenode import __version__
+from edgenode.health import probes
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# Job kinds the sync and scheduler areas record in the volatile ``jobs`` table.
+SYNC_KINDS = ("pull", "uplink", "heartbeat", "spool_scan", "housekeeping")
+# Kinds that prove contact with the county hub, for the "days without sync" warning.
+CONTACT_KINDS = ("pull", "uplink", "heartbeat")
+QUICK_CHECK_TTL = 600.0  # quick_check reads the whole file; once per 10 minutes per process is enough
+
+_qc_lock = threading.Lock()
+_quick_checks: dict[str, dict] = {}
+_identities: dict[str, str] = {}
+
+
+def snapshot(cfg, conn: sqlite3.Connection, *, fresh_check: bool = False) -> dict:
+    """Everything known about this node's health right now (see schema.json)."""
+    t0 = time.perf_counter()
+    errors: dict[str, str] = {}
+
+    def section(name, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as e:  # a probe failing must not take the whole snapshot down
+            log.warning("health: section %s failed: %s", name, e, exc_info=log.isEnabledFor(logging.DEBUG))
+            errors[name] = f"{type(e).__name__}: {e}"
+            return None
+
+    snap = {
+        "schema": SCHEMA_VERSION,
+        "node": section("node", node_info, cfg),
+        "system": section("system", probes.system, cfg.data_path),
+        "network": section("network", probes.network),
+        "content": section("content", content, conn),
+        "sync": section("sync", sync, cfg),
+        "software": section("software", software, cfg, conn, fresh_check),
+        "clock": section("clock", clock, cfg, conn),
+    }
+    from edgenode.health.warnings import evaluate
+
+    snap["errors"] = errors
+    snap["warnings"] = evaluate(cfg, snap, conn)
+    snap["taken_at"] = snap["clock"]["wall_time"] if snap["clock"] else time.time()
+    snap["duration_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+    return snap
+
+
+def minimal(cfg) -> dict:
+    """What an anonymous LAN client may see."""
+    return {"ok": True, "version": __version__}
+
+
+def node_info(cfg) -> dict:
+    key = str(cfg.data_path)
+    if key not in _identities:
+        from edgenode.identity import load_or_create
+        _identities[key] = load_or_create(cfg).node_id
+    return {"id": _identities[key], "name": cfg.node.name, "township": cfg.node.township}
+
+
+# --- content ----------------------------------------------------------------
+
+def content(conn: sqlite3.Connection) -> dict:
+    from edgenode.catalog import queries
+
+    totals = queries.totals(conn)
+    channels = {(r[0] or ""): r[1] for r in conn.execute(
+        "SELECT channel, count(*) FROM resources WHERE visible = 1 GROUP BY channel")}
+    # The blobs table, not a walk of the store: a walk of a large store would
+    # cost seconds, and verify keeps this table honest.
+    store = conn.execute("SELECT count(*), coalesce(sum(size), 0), coalesce(sum(state != 'ok'), 0) FROM blobs"
+                         ).fetchone()
+    verify = queries.last_verify(conn)
+    if verify is not None:
+        verify = {"at": verify["at"], "checked": verify["checked"], "bad": verify["bad"],
+                  "missing": verify["missing"], "ok": verify["bad"] == 0 and verify["missing"] == 0}
+    return {
+        "resources": {"total": totals["resources"], "visible": totals["visible"],
+                      "by_column": queries.column_counts(conn), "by_channel": channels},
+        "store": {"blobs": store[0], "bytes": store[1], "not_ok": store[2]},
+        "last_verify": verify,
+        "last_import": last_import(conn),
+    }
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def last_import(conn: sqlite3.Connection) -> dict | None:
+    """The newest row of the bundles area's import history, or None before any import."""
+    if not _has_table(conn, "imports"):
+        return None
+    row = conn.execute("SELECT * FROM imports ORDER BY started_at DESC, id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    r = dict(row)
+    return {"at": r.get("finished_at") or r.get("started_at"), "result": r.get("result"),
+            "source": r.get("source"), "channel": r.get("channel"), "seq": r.get("seq"),
+            "added": r.get("added", 0), "updated": r.get("updated", 0), "error_code": r.get("error_code")}
+
+
+# --- sync -------------------------------------------------------------------
+
+def _job_summary(vconn: sqlite3.Connection, kind: str) -> dict:
+    def one(sql):
+        row = vconn.execute(sql, (kind,)).fetchone()
+        return dict(row) if row else None
+
+    attempt = one("SELECT started_at, state FROM jobs WHERE kind = ? ORDER BY started_at DESC LIMIT 1")
+    success = one("SELECT finished_at FROM jobs WHERE kind = ? AND state = 'done' "
+                  "ORDER BY started_at DESC LIMIT 1")
+    error = one("SELECT finished_at, message FROM jobs WHERE kind = ? AND state = 'failed' "
+                "ORDER BY started_at DESC LIMIT 1")
+    return {
+        "last_attempt": attempt["started_at"] if attempt else None,
+        "last_state": attempt["state"] if attempt else None,
+        "last_success": success["finished_at"] if success else None,
+        "last_error": {"at": error["finished_at"], "message": error["message"]} if error else None,
+    }
+
+
+def outbox_backlog(cfg) -> dict:
+    """The sync area's outbox backlog, or an empty one until that area exists."""
+    empty = {"available": False, "batches": 0, "bytes": 0, "oldest_at": None}
+    try:
+        outbox = importlib.import_module("edgenode.sync.outbox")
+    except ImportError:
+        return empty
+    backlog = getattr(outbox, "backlog", None)
+    if backlog is None:
+        return empty
+    data = dict(backlog(cfg) or {})
+    return {**empty, **data, "available": True}
+
+
+def sync(cfg) -> dict:
+    from edgenode.db import open_volatile
+
+    vconn = open_volatile(cfg)
+    try:
+        jobs = {kind: _job_summary(vconn, kind) for kind in SYNC_KINDS}
+    finally:
+        vconn.close()
+    contacts = [jobs[k]["last_success"] for k in CONTACT_KINDS if jobs[k]["last_success"]]
+    return {"jobs": jobs, "last_contact": max(contacts) if contacts else None, "outbox": outbox_backlog(cfg)}
+
+
+# --- software ---------------------------------------------------------------
+
+def quick_check(conn: sqlite3.Connection, path: str, *, fresh: bool = False) -> dict:
+    """``PRAGMA quick_check``, cached per process for QUICK_CHECK_TTL."""
+    now = time.monotonic()
+    with _qc_lock:
+        cached = _quick_checks.get(path)
+        if cached and not fresh and now - cached["_mono"] < QUICK_CHECK_TTL:
+            return {k: v for k, v in cached.items() if k != "_mono"}
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as e:
+        rows = [f"could not run: {e}"]
+    result = {"ok": rows == ["ok"], "result": "; ".join(rows[:5]), "checked_at": time.time()}
+    with _qc_lock:
+        _quick_checks[path] = {**result, "_mono": now}
+    return result
+
+
+def software(cfg, conn: sqlite3.Connection, fresh: bool = False) -> dict:
+    from edgenode.db import migrations_state
+
+    migrations = migrations_state(conn)
+    return {
+        "version": __version__,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "config_digest": cfg.digest(),
+        "config_source": cfg.source,
+        "quick_check": quick_check(conn, str(cfg.db_path), fresh=fresh),
+        "migrations": len(migrations),
+        "installed_at": min((m["applied_at"] for m in migrations), default=None),
+    }
+
+
+# --- clock ------------------------------------------------------------------
+
+def clock(cfg, conn: sqlite3.Connection) -> dict:
+    out = probes.clock(cfg.data_path)
+    # The newest time this node itself has written down: a wall clock far
+    # behind it has gone backwards (typical of a box without an RTC battery).
+    recorded = [out.pop("newest_wall_seen")]
+    recorded.append(conn.execute("SELECT max(applied_at) FROM schema_migrations").fetchone()[0])
+    recorded.append(conn.execute("SELECT max(at) FROM store_checks").fetchone()[0])
+    newest = max((t for t in recorded if t), default=None)
+    out["newest_recorded_at"] = newest
+    out["behind_recorded_s"] = round(max(0.0, newest - out["wall_time"]), 1) if newest else 0.0
+    return out
+
+
+# --- the heartbeat's compact form (docs/protocol.md, "Heartbeat") -----------------
+
+def compact(snap: dict) -> dict:
+    """The heartbeat body the sync area posts to the hub, built from a snapshot."""
+    sysd, content_d, sync_d, clk = (snap.get(k) or {} for k in ("system", "content", "sync", "clock"))
+    disk = sysd.get("disk") or {}
+    jobs = sync_d.get("jobs") or {}
+    outbox = sync_d.get("outbox") or {}
+    return {
+        "node_id": (snap.get("node") or {}).get("id"),
+        "version": (snap.get("software") or {}).get("version", __version__),
+        "at": snap.get("taken_at"),
+        "boot_id": clk.get("boot_id"),
+        "uptime": sysd.get("uptime_s"),
+        "disk": {"total": disk.get("total_bytes"), "used": disk.get("used_bytes"),
+                 "free": disk.get("free_bytes"), "percent": disk.get("percent")},
+        "cpu_percent": (sysd.get("cpu") or {}).get("percent"),
+        "mem_percent": (sysd.get("memory") or {}).get("percent"),
+        "catalog": {"resources": (content_d.get("resources") or {}).get("visible"),
+                    "channels": (content_d.get("resources") or {}).get("by_channel", {})},
+        "outbox": {"batches": outbox.get("batches", 0), "bytes": outbox.get("bytes", 0)},
+        "last_pull": (jobs.get("pull") or {}).get("last_success"),
+        "last_uplink": (jobs.get("uplink") or {}).get("last_success"),
+        "clock": {"ntp_synced": clk.get("ntp_synchronized"), "wall": clk.get("wall_time"),
+                  "monotonic": clk.get("monotonic_s"), "boot_count": clk.get("boot_count")},
+        "warnings": [w["code"] for w in snap.get("warnings", [])],
+    }
