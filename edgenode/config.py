@@ -59,6 +59,11 @@ def _str_list(v):
     return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
 
 
+def _windows(v):
+    from edgenode.sync.windows import check_windows  # the window grammar lives with its parser
+    return check_windows(v)
+
+
 def _percent(v):
     return None if 0 <= v <= 100 else "must be a percentage between 0 and 100"
 
@@ -157,6 +162,31 @@ SETTINGS: list[Setting] = [
     Setting("hub.upstream_url", str, "", "URL of the upstream (e.g. provincial) hub. Empty: this is the top tier."),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",
             secret=True),
+    # sync with the county hub (node side: edgenode/sync/, docs/sync.md)
+    Setting("sync.hub_url", str, "", "The county hub's URL. Empty: the one recorded by `edgenode enroll` (none: no uplink)."),
+    Setting("sync.rsync_url", str, "",
+            "The hub's rsync module, e.g. rsync://hub.example:8730/edgenode. Empty: no content pull."),
+    Setting("sync.channels", list, [], "Channels to pull from the hub, e.g. [\"sannong\"].", check=_str_list),
+    Setting("sync.windows", list, [],
+            "Allowed link windows: tables with start, end (HH:MM), days, bwlimit (KiB/s), jobs. Empty: any time.",
+            check=_windows),
+    Setting("sync.outbox_cap_mb", float, 64.0,
+            "Above this outbox size the oldest batches are summarised into daily aggregates, never dropped.",
+            check=_positive),
+    Setting("sync.batch_max_events", int, 50000, "Most events sealed into one usage batch.", check=_positive),
+    Setting("sync.http_timeout_seconds", int, 60, "Give up on one hub request after this long.", check=_positive),
+    Setting("sync.rsync_timeout_seconds", int, 120, "rsync --timeout: stop a pull that moves no data for this long.",
+            check=_positive),
+    Setting("sync.rsync_retries", int, 3, "Retries of a pull cut off by the link within one window.",
+            check=_non_negative),
+    Setting("sync.backoff_initial_seconds", int, 60, "Wait after the first failed link probe.", check=_positive),
+    Setting("sync.backoff_max_seconds", int, 3600, "The longest wait between link probes.", check=_positive),
+    Setting("sync.pull_minutes", int, 60, "How often the scheduler tries a content pull.", check=_positive),
+    Setting("sync.uplink_minutes", int, 30, "How often the scheduler seals and sends usage batches.", check=_positive),
+    Setting("sync.heartbeat_minutes", int, 15, "How often the scheduler sends a heartbeat.", check=_positive),
+    Setting("sync.spool_scan_minutes", int, 5, "How often the scheduler scans the satellite spool.", check=_positive),
+    Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
+            check=_positive),
     # logging
     Setting("log.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 ]

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAIN_SCHEMAS = [
     "edgenode.catalog.schema",
     "edgenode.usage.schema",
+    "edgenode.sync.schema",
     "edgenode.admin.schema",
     "edgenode.bundles.schema",
 ]

@@ -104,8 +104,9 @@ def _register() -> None:
     # Each area contributes its commands from its own module.
     from edgenode.cli import admin, content, system, identity, provision
     from edgenode.cli import health
+    from edgenode.cli import sync
 
-    for mod in (admin, content, system, identity, provision, health):
+    for mod in (admin, content, system, identity, provision, health, sync):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

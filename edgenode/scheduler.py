@@ -1,0 +1,129 @@
+"""The one scheduler process (``edgenode scheduler``; its own systemd service).
+
+Never inside the web workers: APScheduler's FAQ says a job store cannot be shared
+between processes, and a pull can run for hours.
+
+Job store: APScheduler's ``MemoryJobStore``, deliberately.  The schedule is
+derived from the config at every start (stable ids + ``replace_existing``), and
+the *state* that a persistent store would keep — when each job last ran — is
+already in the volatile ``jobs`` table.  At start-up each interval job's first
+run is placed at ``last run + interval`` (now, if that is past), which gives
+what a persistent store's misfire handling would, without SQLAlchemy.
+
+* ``coalesce=True``: runs missed while the machine slept collapse into one.
+* ``max_instances=1``: a slow pull never overlaps itself.
+* ``misfire_grace_time`` = 15 min: a run delayed by a busy machine still happens
+  if it is late by less than that; a longer delay waits for the next interval
+  (the windows decide anyway, and a late run may fall outside its window).
+
+Jobs: ``uplink``, ``heartbeat``, ``pull`` (these three check the windows and the
+link), ``spool_scan`` and ``housekeeping`` (local).  At each window opening,
+uplink → heartbeat → pull run in that order: the usage goes up before the long
+content transfer takes the link.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from edgenode import jobs
+from edgenode.db import open_volatile
+from edgenode.sync import runner, windows
+
+log = logging.getLogger(__name__)
+MISFIRE_GRACE_SECONDS = 900
+ORDER = ("uplink", "heartbeat", "pull")  # the pull last: it can hold the link for hours
+
+
+def intervals(cfg) -> dict[str, int]:
+    """Seconds between runs of each job."""
+    return {"uplink": cfg["sync.uplink_minutes"] * 60, "heartbeat": cfg["sync.heartbeat_minutes"] * 60,
+            "pull": cfg["sync.pull_minutes"] * 60, "spool_scan": cfg["sync.spool_scan_minutes"] * 60,
+            "housekeeping": cfg["sync.housekeeping_hours"] * 3600}
+
+
+def first_run(vconn, kind: str, every: int, now: datetime) -> datetime:
+    last = jobs.recent(vconn, kind, limit=1)
+    if not last:
+        return now + timedelta(seconds=5 + 10 * ORDER.index(kind) if kind in ORDER else 30)
+    due = datetime.fromtimestamp(last[0]["started_at"]) + timedelta(seconds=every)
+    return max(due, now + timedelta(seconds=5))
+
+
+def window_open(cfg) -> list[dict]:
+    """The uplink jobs, in order, at a window's opening."""
+    return [runner.run_job(cfg, kind) for kind in ORDER]
+
+
+def build(cfg, *, blocking: bool = True, now: datetime | None = None):
+    """A configured (not started) scheduler."""
+    now = now or datetime.now()
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    # Two threads: a pull that holds the link for hours must not stop heartbeats or spool scans.
+    sched = cls(jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(2)},
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS})
+    vconn = open_volatile(cfg)
+    try:
+        for kind, every in intervals(cfg).items():
+            sched.add_job(runner.run_job, IntervalTrigger(seconds=every, start_date=first_run(vconn, kind, every, now)),
+                          args=[cfg, kind], id=f"edgenode-{kind}", name=kind, replace_existing=True)
+    finally:
+        vconn.close()
+    day_names = windows.DAYS
+    for i, w in enumerate(windows.parse_windows(cfg["sync.windows"])):
+        start = w.start % 1440
+        sched.add_job(window_open, CronTrigger(hour=start // 60, minute=start % 60,
+                                               day_of_week=",".join(day_names[d] for d in sorted(w.days))),
+                      args=[cfg], id=f"edgenode-window-{i}", name=f"window {i + 1} opens", replace_existing=True)
+    return sched
+
+
+def serve(cfg) -> None:
+    """Run until SIGTERM/SIGINT."""
+    sched = build(cfg, blocking=True)
+
+    def stop(signum, frame):
+        log.info("scheduler: signal %d, shutting down", signum)
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("scheduler: %d jobs: %s", len(sched.get_jobs()), ", ".join(j.id for j in sched.get_jobs()))
+    sched.start()
+
+
+def sync_now(cfg, kinds: list[str] | None = None, **options) -> list[dict]:
+    """``edgenode sync now``: the chosen jobs immediately, ignoring windows and back-off."""
+    kinds = kinds or list(ORDER)
+    ordered = [k for k in (*ORDER, *runner.LOCAL_KINDS) if k in kinds]
+    return [runner.run_job(cfg, k, ignore_windows=True, **options) for k in ordered]
+
+
+def status(cfg, conn) -> dict:
+    from edgenode.sync import client, enroll, outbox, probe
+    vconn = open_volatile(cfg)
+    try:
+        last = {k: (jobs.recent(vconn, k, limit=1) or [None])[0] for k in runner.KINDS}
+    finally:
+        vconn.close()
+    now = datetime.now()
+    ws = windows.parse_windows(cfg["sync.windows"])
+    return {"hub_url": client.hub_url(cfg, conn), "rsync_url": cfg["sync.rsync_url"],
+            "enrolment": enroll.enrolment(conn), "outbox": outbox.backlog(cfg), "outbox_state": outbox.state(conn),
+            "unsealed_events": outbox.unsealed_events(conn), "link": probe.link_state(conn),
+            "windows": {k: {"allowed": (a := windows.allowance(ws, k, now)).allowed, "reason": a.reason,
+                            "bwlimit": a.bwlimit, "next": (windows.next_opening(ws, k, now) or None)}
+                        for k in ORDER},
+            "jobs": {k: ({"state": j["state"], "message": j["message"], "started_at": j["started_at"],
+                          "finished_at": j["finished_at"]} if j else None) for k, j in last.items()},
+            "at": time.time()}

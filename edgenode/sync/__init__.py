@@ -1,0 +1,1 @@
+"""Node side of the node ↔ hub protocol: enrolment, uplink, heartbeat, content pull, windows."""

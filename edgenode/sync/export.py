@@ -1,0 +1,58 @@
+"""``edgenode export-logs PATH``: usage batches and a heartbeat on a USB stick (protocol v1).
+
+Layout: ``PATH/edgenode-logs/<node_id>/`` with every outbox ``.batch`` + ``.sig``,
+``heartbeat.json`` + ``heartbeat.json.sig`` (signature over the file bytes) and
+``node.json``.  Pending events are sealed first, so the stick carries everything.
+Exported batches stay in the outbox: the hub dedups, so sending them later over
+the network (or exporting them twice) never counts an event twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from edgenode.errors import EdgenodeError
+from edgenode.identity import load_or_create
+from edgenode.sync import heartbeat, outbox, uplink
+
+
+def _copy(data: bytes, dest: Path) -> None:
+    if dest.exists() and dest.read_bytes() == data:
+        return
+    outbox.write_atomic(dest, data)
+
+
+def export_logs(cfg, conn: sqlite3.Connection, path) -> dict:
+    path = Path(path)
+    if not path.is_dir():
+        raise EdgenodeError("E_EXPORT_PATH", f"{path} is not a directory (is the stick mounted?)",
+                            zh="找不到 U 盘目录。", status=404)
+    if not os.access(path, os.W_OK):
+        raise EdgenodeError("E_EXPORT_PATH", f"{path} is not writable (mounted read-only?)",
+                            zh="U 盘不能写入。", status=409)
+    ident = load_or_create(cfg)
+    sealed = uplink.seal(cfg, conn, ident)
+    dest = path / "edgenode-logs" / ident.node_id
+    dest.mkdir(parents=True, exist_ok=True)
+    n = events = size = 0
+    with outbox.locked(cfg):
+        for _, p in outbox.batch_files(cfg):
+            if not p.name.startswith(ident.node_id):
+                continue
+            data = p.read_bytes()
+            _copy(data, dest / p.name)
+            _copy(outbox.sig_path(p).read_bytes(), dest / outbox.sig_path(p).name)
+            events += outbox.read_header(p)["count"]
+            n += 1
+            size += len(data)
+    body = json.dumps(heartbeat.build(cfg, conn), ensure_ascii=False, sort_keys=True).encode()
+    outbox.write_atomic(dest / "heartbeat.json", body)
+    outbox.write_atomic(dest / "heartbeat.json.sig", base64.b64encode(ident.sign(body)))
+    node = {"node_id": ident.node_id, "public_key": ident.public_b64(), "name": cfg["node.name"]}
+    outbox.write_atomic(dest / "node.json", json.dumps(node, ensure_ascii=False, indent=1).encode())
+    return {"path": str(dest), "batches": n, "events": events, "bytes": size,
+            "sealed_events": sealed["sealed_events"]}

@@ -1,0 +1,201 @@
+"""Content pull: rsync the hub's channels into a staging tree, then the one import pipeline.
+
+rsync is transport only; trust comes from the bundle signatures checked by
+``edgenode.bundles.pipeline.import_bundle``.  The staging tree lives on the data
+disk (``DATA_DIR/sync/staging/<channel>/``) and is kept between pulls, so an
+unchanged channel moves only rsync's file list.
+
+* ``--partial-dir`` keeps interrupted files; ``--delay-updates`` puts finished ones
+  in place only at the end, so an interrupted pull never leaves a half-new tree.
+* The window's end becomes the rsync deadline: ``sh`` stops rsync with SIGTERM
+  (``_timeout_signal``), never SIGKILL, so the partial data survives for the next window.
+* ``--delete`` (a channel's withdrawn bundle leaves staging) runs only when the staging
+  root carries our marker file: an unmounted data disk shows an empty mount point
+  without it, and we never mirror into (or delete in) the wrong tree.
+* Progress comes from ``--info=progress2`` (``\\r``-separated, hence ``_out_bufsize=0``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import signal
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sh
+
+from edgenode.errors import EdgenodeError
+
+log = logging.getLogger(__name__)
+MARKER = ".edgenode-staging"
+PARTIAL_DIR = ".rsync-partial"
+# rsync exit codes worth another attempt: socket/protocol I/O, timeouts, partial transfer by vanished files.
+RETRYABLE = {5, 10, 12, 23, 24, 30, 35}
+PROGRESS = re.compile(r"^\s*([\d,]+)\s+(\d+)%\s+\S+\s+\S+")
+STAT = re.compile(r"^(Total bytes sent|Total bytes received|Total file size|Total transferred file size|"
+                  r"Number of regular files transferred|Literal data|Matched data):\s+([\d,]+)", re.M)
+
+
+@dataclass
+class ChannelPull:
+    channel: str
+    state: str = "pending"  # done, partial (window ended), failed
+    attempts: int = 0
+    wire_bytes: int = 0     # bytes rsync reported moving over all attempts (sent + received)
+    stats: dict = field(default_factory=dict)
+    imports: list = field(default_factory=list)
+    error: str = ""
+
+
+def staging_root(cfg) -> Path:
+    return cfg.data_path / "sync" / "staging"
+
+
+def ensure_marker(cfg) -> Path:
+    """Create the staging root and its marker, but only on a real, initialised data dir."""
+    root = staging_root(cfg)
+    marker = root / MARKER
+    if marker.exists():
+        return root
+    if not cfg.db_path.exists():
+        raise EdgenodeError("E_STAGING_ROOT", f"{cfg.data_path} holds no edgenode database: is the data disk "
+                            "mounted?", zh="数据盘没有挂载，暂停同步。")
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text("edgenode pull staging tree: rsync --delete runs only where this file exists\n")
+    return root
+
+
+def _check_marker(root: Path) -> None:
+    if not (root / MARKER).is_file():
+        raise EdgenodeError("E_STAGING_MARKER", f"{root}/{MARKER} is missing: refusing rsync --delete on a tree "
+                            "that may not be ours (unmounted disk?)", zh="同步目录异常，已停止以免误删。")
+
+
+def parse_stats(text: str) -> dict:
+    keys = {"Total bytes sent": "sent", "Total bytes received": "received", "Total file size": "total_size",
+            "Total transferred file size": "transferred_size", "Number of regular files transferred": "files",
+            "Literal data": "literal", "Matched data": "matched"}
+    return {keys[k]: int(v.replace(",", "")) for k, v in STAT.findall(text)}
+
+
+class _Progress:
+    """Parse ``--info=progress2`` chunks; throttle job updates to one a second."""
+
+    def __init__(self, report):
+        self.report, self.buf, self.done, self.percent, self.last = report, "", 0, 0, 0.0
+        self.text: list[str] = []
+
+    def __call__(self, chunk):
+        if isinstance(chunk, bytes):
+            chunk = chunk.decode("utf-8", "replace")
+        self.text.append(chunk)
+        self.buf += chunk
+        *parts, self.buf = re.split(r"[\r\n]", self.buf)
+        for part in parts:
+            m = PROGRESS.match(part)
+            if m:
+                self.done, self.percent = int(m.group(1).replace(",", "")), int(m.group(2))
+        now = time.monotonic()
+        if self.report and now - self.last >= 1.0:
+            self.last = now
+            total = self.done * 100 // self.percent if self.percent else 0
+            self.report(bytes_done=self.done, bytes_total=max(total, self.done))
+
+
+def rsync_args(src: str, dest: Path, *, bwlimit: int, timeout: int, delete: bool) -> list[str]:
+    args = ["-rt", f"--partial-dir={PARTIAL_DIR}", "--delay-updates", f"--timeout={timeout}",
+            f"--contimeout={timeout}", "--info=progress2", "--no-inc-recursive", "--stats",
+            "--exclude", PARTIAL_DIR, "--exclude", MARKER]
+    if bwlimit:
+        args.append(f"--bwlimit={int(bwlimit)}")
+    if delete:
+        args.append("--delete-delay")
+    return [*args, src, str(dest) + "/"]
+
+
+def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None = None, retries: int | None = None,
+                  retry_delay: float = 2.0, report=None) -> ChannelPull:
+    """Mirror one channel into staging.  ``deadline`` is a ``time.monotonic()`` value (window end)."""
+    root = ensure_marker(cfg)
+    dest = root / channel
+    dest.mkdir(parents=True, exist_ok=True)
+    src = f"{cfg['sync.rsync_url'].rstrip('/')}/channels/{channel}/"
+    retries = cfg["sync.rsync_retries"] if retries is None else retries
+    res = ChannelPull(channel)
+    rsync = sh.Command("rsync")
+    while True:
+        res.attempts += 1
+        _check_marker(root)
+        prog = _Progress(report)
+        kw = {"_out": prog, "_err_to_out": True, "_out_bufsize": 0, "_timeout_signal": signal.SIGTERM}
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                res.state = "partial"
+                return res
+            kw["_timeout"] = left
+        try:
+            rsync(*rsync_args(src, dest, bwlimit=bwlimit, timeout=cfg["sync.rsync_timeout_seconds"], delete=True),
+                  **kw)
+        except sh.TimeoutException:
+            res.wire_bytes += prog.done
+            res.state = "partial"
+            log.info("pull %s: window closed; rsync stopped with SIGTERM, partial data kept", channel)
+            return res
+        except sh.ErrorReturnCode as e:
+            res.wire_bytes += prog.done
+            tail = "".join(prog.text)[-400:].strip()
+            res.error = f"rsync exit {e.exit_code}: {tail.splitlines()[-1] if tail else ''}"
+            if e.exit_code in RETRYABLE and res.attempts <= retries:
+                log.info("pull %s: attempt %d failed (%s); retrying", channel, res.attempts, res.error)
+                time.sleep(min(retry_delay * res.attempts, 30))
+                continue
+            res.state = "failed"
+            return res
+        res.stats = parse_stats("".join(prog.text))
+        res.wire_bytes += res.stats.get("sent", 0) + res.stats.get("received", 0)
+        res.state = "done"
+        return res
+
+
+def import_staged(cfg, conn: sqlite3.Connection, store, channel: str) -> list:
+    """Every bundle of the channel's staging tree through the one import pipeline, oldest first."""
+    from edgenode.bundles import pipeline  # the bundles area; imported late so sync works without it in tests
+    from edgenode.bundles.locate import find_bundles
+    root = staging_root(cfg) / channel
+    bundles = [b for b in find_bundles(root, max_manifest=cfg.bundles.max_manifest_kb * 1024)
+               if PARTIAL_DIR not in Path(b).parts]
+    return [pipeline.import_bundle(cfg, conn, store, b, source="rsync") for b in bundles]
+
+
+def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = None, bwlimit: int = 0,
+         deadline: float | None = None, retries: int | None = None, retry_delay: float = 2.0, report=None) -> dict:
+    if not cfg["sync.rsync_url"]:
+        raise EdgenodeError("E_NO_RSYNC_URL", "sync.rsync_url is not set: nothing to pull from",
+                            zh="没有设置内容同步地址。", status=409)
+    channels = cfg["sync.channels"] if channels is None else channels
+    floor = cfg["store.free_space_floor_mb"] * 1024 * 1024
+    out = []
+    for channel in channels:
+        if shutil.disk_usage(cfg.data_path).free < floor:
+            raise EdgenodeError("E_DISK_FULL", "the data disk is at its free-space floor; pull stopped",
+                                zh="数据盘空间不足，已暂停下载。", status=507)
+        res = rsync_channel(cfg, channel, bwlimit=bwlimit, deadline=deadline, retries=retries,
+                            retry_delay=retry_delay, report=report)
+        if res.state == "done":
+            res.imports = [{"bundle": Path(r.bundle).name, "result": r.result, "seq": r.seq, "added": r.added,
+                            "updated": r.updated, "error_code": r.error_code, "error": r.error}
+                           for r in import_staged(cfg, conn, store, channel)]
+        out.append(res)
+        if res.state == "partial":
+            break
+    state = ("partial" if any(r.state == "partial" for r in out) else
+             "failed" if any(r.state == "failed" for r in out) else "done")
+    return {"state": state, "channels": [r.__dict__ for r in out],
+            "wire_bytes": sum(r.wire_bytes for r in out),
+            "imported": sum(1 for r in out for i in r.imports if i["result"] == "imported"),
+            "import_failures": sum(1 for r in out for i in r.imports if i["result"] == "failed")}

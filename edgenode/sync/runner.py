@@ -1,0 +1,186 @@
+"""Run one sync job the same way for the scheduler, ``edgenode sync now`` and the admin page.
+
+Order for each uplink job: window check → back-off → connectivity probe → work,
+every run recorded with ``jobs.start/finish`` (kinds ``pull``, ``uplink``,
+``heartbeat``, ``spool_scan``, ``housekeeping``).  A job with no window or no link
+is *skipped*, not failed: repeated identical skips update one row instead of
+adding one per try, so a node offline for months does not grow its jobs table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from datetime import datetime
+
+from edgenode import jobs
+from edgenode.db import open_main, open_volatile, transaction
+from edgenode.errors import EdgenodeError
+from edgenode.sync import client, probe, windows
+from edgenode.sync.client import HubUnreachable
+
+log = logging.getLogger(__name__)
+UPLINK_KINDS = ("pull", "uplink", "heartbeat")
+LOCAL_KINDS = ("spool_scan", "housekeeping")
+KINDS = UPLINK_KINDS + LOCAL_KINDS
+
+
+def _skip(vconn, kind: str, message: str) -> dict:
+    last = jobs.recent(vconn, kind, limit=1)
+    if last and last[0]["state"] == "skipped" and last[0]["message"] == message:
+        jobs.finish(vconn, last[0]["id"], "skipped", message)  # refresh the one row
+    else:
+        jobs.finish(vconn, jobs.start(vconn, kind, f"{kind} (skipped)"), "skipped", message)
+    log.info("sync %s skipped: %s", kind, message)
+    return {"kind": kind, "state": "skipped", "message": message}
+
+
+def _target(cfg, conn, kind: str) -> str:
+    if kind == "pull":
+        if not cfg["sync.rsync_url"]:
+            raise EdgenodeError("E_NO_RSYNC_URL", "sync.rsync_url is not set", zh="没有设置内容同步地址。")
+        return cfg["sync.rsync_url"]
+    return client.require_hub(cfg, conn)
+
+
+def run_job(cfg, kind: str, *, ignore_windows: bool = False, now: datetime | None = None, **options) -> dict:
+    """Run one job; returns ``{"kind", "state", "message", "result"}``.  Never raises for no link."""
+    if kind not in KINDS:
+        raise EdgenodeError("E_JOB_KIND", f"unknown job {kind!r}; one of {', '.join(KINDS)}", zh="未知的任务。")
+    conn, vconn = open_main(cfg), open_volatile(cfg)
+    try:
+        return _run(cfg, conn, vconn, kind, ignore_windows, now or datetime.now(), options)
+    finally:
+        conn.close()
+        vconn.close()
+
+
+def _run(cfg, conn, vconn, kind, ignore_windows, now, options) -> dict:
+    allowance = windows.Allowance(True)
+    if kind in UPLINK_KINDS:
+        if not ignore_windows:
+            allowance = windows.allowance(windows.parse_windows(cfg["sync.windows"]), kind, now)
+            if not allowance.allowed:
+                return _skip(vconn, kind, allowance.reason)
+        try:
+            url = _target(cfg, conn, kind)
+        except EdgenodeError as e:
+            return _skip(vconn, kind, f"{e.code}: {e.message}")
+        link = "rsync" if kind == "pull" else "hub"
+        wait = probe.waiting(conn, link)
+        if wait and not ignore_windows:
+            log.info("sync %s: backing off, next try in %d s", kind, wait)
+            return _skip(vconn, kind, "backing off after link failures")
+        p = probe.probe(url)
+        if not p.ok:
+            if kind == "uplink":
+                _seal_offline(cfg, conn)
+            delay = probe.failed(cfg, conn, link, f"{p.reason}: {p.detail}")
+            log.warning("W_NO_LINK: %s: %s %s; next try in %d s or the next window", kind, p.reason, p.detail, delay)
+            return _skip(vconn, kind, f"no link ({p.reason})")
+    job_id = jobs.start(vconn, kind, kind)
+    report = _reporter(vconn, job_id)
+    try:
+        result = _work(cfg, conn, kind, allowance, report, options)
+    except HubUnreachable as e:
+        if kind in UPLINK_KINDS:
+            probe.failed(cfg, conn, "hub", e.message)
+        jobs.finish(vconn, job_id, "skipped", f"{e.code}: {e.message}")
+        return {"kind": kind, "state": "skipped", "message": f"{e.code}: {e.message}"}
+    except EdgenodeError as e:
+        jobs.finish(vconn, job_id, "failed", f"{e.code}: {e.message}")
+        log.warning("sync %s failed: %s: %s", kind, e.code, e.message)
+        return {"kind": kind, "state": "failed", "message": f"{e.code}: {e.message}"}
+    except Exception as e:  # a scheduler job must record and survive anything
+        log.exception("sync %s crashed", kind)
+        jobs.finish(vconn, job_id, "failed", f"E_INTERNAL: {type(e).__name__}: {e}")
+        return {"kind": kind, "state": "failed", "message": f"E_INTERNAL: {type(e).__name__}"}
+    state = result.pop("_state", "done")
+    if kind in UPLINK_KINDS and state != "failed":
+        probe.succeeded(conn, "rsync" if kind == "pull" else "hub")
+    message = result.pop("_message", "")
+    jobs.finish(vconn, job_id, "done" if state in ("done", "partial") else state, message, result)
+    return {"kind": kind, "state": state, "message": message, "result": result}
+
+
+def _seal_offline(cfg, conn) -> None:
+    # Sealing needs no link; doing it anyway keeps events safe in signed batches for export-logs.
+    from edgenode.sync import uplink
+    try:
+        uplink.seal(cfg, conn)
+    except EdgenodeError as e:
+        log.warning("offline seal failed: %s", e)
+
+
+def _reporter(vconn, job_id):
+    def report(**fields):
+        jobs.progress(vconn, job_id, **fields)
+    return report
+
+
+def _work(cfg, conn, kind, allowance, report, options) -> dict:
+    if kind == "uplink":
+        from edgenode.sync import uplink
+        r = uplink.run(cfg, conn, client.require_hub(cfg, conn), progress=report)
+        r["_message"] = f"sealed {r['sealed_events']} events, sent {r['sent']} batches ({r['events']} events)"
+        return r
+    if kind == "heartbeat":
+        from edgenode.sync import heartbeat
+        return heartbeat.send(cfg, conn, client.require_hub(cfg, conn))
+    if kind == "pull":
+        from edgenode.store import open_store
+        from edgenode.sync import pull
+        deadline = None
+        if allowance.until is not None:
+            deadline = time.monotonic() + (allowance.until - datetime.now()).total_seconds()
+        r = pull.pull(cfg, conn, open_store(cfg), bwlimit=allowance.bwlimit, deadline=options.get("deadline", deadline),
+                      report=report, retries=options.get("retries"),
+                      retry_delay=options.get("retry_delay", 2.0))
+        r["_state"] = r["state"]
+        r["_message"] = (f"{r['state']}: imported {r['imported']} bundles, {r['wire_bytes']} bytes moved"
+                         + (f", {r['import_failures']} failed imports" if r["import_failures"] else ""))
+        return r
+    if kind == "spool_scan":
+        return _spool_scan(cfg, conn)
+    return _housekeeping(cfg, conn)
+
+
+def _spool_scan(cfg, conn) -> dict:
+    # The satellite source belongs to the bundles area; call it only if it is installed.
+    try:
+        satellite = importlib.import_module("edgenode.sources.satellite")
+    except ImportError:
+        return {"_message": "no satellite source installed", "scanned": False}
+    scan = getattr(satellite, "scan", None) or getattr(satellite, "scan_spool", None)
+    if scan is None:
+        return {"_message": "the satellite source has no scan function", "scanned": False}
+    from edgenode.store import open_store
+    result = scan(cfg, conn, open_store(cfg))
+    return {"scanned": True, "result": result if isinstance(result, (dict, list)) else str(result)}
+
+
+def _housekeeping(cfg, conn) -> dict:
+    """Re-hash the store (quarantining bad blobs), collect garbage, vacuum the database."""
+    from edgenode.bundles.pipeline import import_lock
+    from edgenode.catalog import queries as q
+    from edgenode.store import open_store
+    store = open_store(cfg)
+    checked = store.verify()
+    known = conn.execute("SELECT sha256 FROM blobs WHERE state = 'ok'").fetchall()
+    checked["missing"] = sorted({r[0] for r in known} - {sha for sha, _ in store.iter_blobs()})
+    with transaction(conn):
+        q.record_verify(conn, checked)
+    for sha in checked["bad"]:
+        store.quarantine(sha)
+        log.error("E_BLOB_CORRUPT: blob %s failed its hash check and was quarantined", sha)
+    with import_lock(cfg):  # an import moves blobs in before its catalogue commit: never gc in between
+        gc = store.gc(q.referenced_hashes(conn), staging_older_than=86400)
+        with transaction(conn):
+            q.forget_unreferenced_blobs(conn, gc["removed"])
+    conn.execute("PRAGMA optimize")
+    conn.execute("VACUUM")
+    return {"checked": checked["checked"], "bad": len(checked["bad"]), "missing": len(checked["missing"]),
+            "gc_removed": len(gc["removed"]), "gc_bytes_freed": gc["bytes_freed"], "vacuum": True,
+            "_message": f"verified {checked['checked']} blobs ({len(checked['bad'])} bad), "
+                        f"freed {gc['bytes_freed']} bytes, vacuumed"}

@@ -1,0 +1,118 @@
+"""Usage uplink against the real hub on loopback: enrol, seal, send, ack, dedup, cap, USB round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgenode.db import open_main
+from edgenode.identity import load_or_create
+from edgenode.sync import outbox, uplink
+from edgenode.sync.runner import run_job
+from tests.helpers_sync import Hub, add_events, enrolled_node
+
+
+@pytest.fixture
+def hub(tmp_path):
+    h = Hub(tmp_path / "hub").start()
+    yield h
+    h.stop()
+
+
+def test_enrol_seal_send_delete_on_ack(tmp_path, hub):
+    cfg = enrolled_node(tmp_path, hub, sync__batch_max_events=400)
+    conn = open_main(cfg)
+    seconds = add_events(conn, 1000)
+    r = run_job(cfg, "uplink", ignore_windows=True)
+    assert r["state"] == "done", r
+    assert r["result"]["sealed_events"] == 1000 and r["result"]["sent"] == 3
+    node = load_or_create(cfg).node_id
+    t = hub.totals(node)
+    assert t["events"] == t["daily_n"] == t["batch_events"] == 1000
+    assert t["daily_seconds"] == pytest.approx(seconds)
+    assert t["contiguous"] == 3
+    assert outbox.backlog(cfg) == {"batches": 0, "bytes": 0, "oldest": None}
+    # nothing new: nothing sent, nothing doubled
+    assert run_job(cfg, "uplink", ignore_windows=True)["result"]["sent"] == 0
+    add_events(conn, 10, seed=1)
+    assert run_job(cfg, "uplink", ignore_windows=True)["result"]["sent"] == 1
+    assert hub.totals(node)["events"] == 1010 and hub.totals(node)["contiguous"] == 4
+    conn.close()
+
+
+def test_resend_after_lost_ack_is_a_duplicate(tmp_path, hub):
+    cfg = enrolled_node(tmp_path, hub)
+    conn = open_main(cfg)
+    add_events(conn, 50)
+    ident = load_or_create(cfg)
+    uplink.seal(cfg, conn, ident)
+    (batch_no, path), = outbox.batch_files(cfg)
+    kept = path.read_bytes(), outbox.sig_path(path).read_bytes()
+    assert uplink.send(cfg, conn, hub.url, ident)["sent"] == 1
+    # the ack was "lost": the node still has the file and sends it again
+    path.write_bytes(kept[0])
+    outbox.sig_path(path).write_bytes(kept[1])
+    r = uplink.send(cfg, conn, hub.url, ident)
+    assert r["duplicate"] == 1 and not path.exists()
+    assert hub.totals(ident.node_id)["events"] == 50
+    conn.close()
+
+
+def test_heartbeat_reaches_the_hub(tmp_path, hub):
+    cfg = enrolled_node(tmp_path, hub)
+    r = run_job(cfg, "heartbeat", ignore_windows=True)
+    assert r["state"] == "done", r
+    assert isinstance(r["result"]["server_time"], (int, float))
+    conn = hub.db()
+    row = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ?", (load_or_create(cfg).node_id,)).fetchone()
+    conn.close()
+    assert row["last_heartbeat_at"]
+
+
+def test_bad_enrolment_code_is_refused(tmp_path, hub, runner):
+    res = runner("enroll", hub.url, "--code", "WRONG-CODE")
+    assert res.exit_code == 1 and "E_ENROLL_CODE" in res.output
+    code = hub.new_code()
+    assert runner("enroll", hub.url, "--code", code).exit_code == 0
+    # the same node again (a lost answer) is accepted; another node cannot reuse the code
+    assert runner("enroll", hub.url, "--code", code).exit_code == 0
+    from edgenode.cli import cli
+    from click.testing import CliRunner
+    res = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "other"), "enroll", hub.url, "--code", code],
+                             env={"EDGENODE_CONFIG": ""})
+    assert res.exit_code == 1 and "E_ENROLL_CODE" in res.output
+
+
+def test_usb_round_trip_matches_network_totals(tmp_path, hub, runner):
+    # The same events reach one hub by network and another by USB: same totals; a second import is a no-op.
+    hub2 = Hub(tmp_path / "hub2").start()
+    try:
+        cfg = enrolled_node(tmp_path, hub, sync__batch_max_events=300)
+        conn = open_main(cfg)
+        add_events(conn, 1000, seed=3)
+        node = load_or_create(cfg)
+        from edgenode.hub.registry import enroll as hub_enroll, new_code
+        hconn = hub2.db()
+        hub_enroll(hconn, code=new_code(hconn), node_id=node.node_id, public_key=node.public_b64(), name="x")
+        hconn.close()
+        stick = tmp_path / "stick"
+        stick.mkdir()
+        from edgenode.sync.export import export_logs
+        exported = export_logs(cfg, conn, stick)
+        assert exported["events"] == 1000 and exported["batches"] == 4
+        d = stick / "edgenode-logs" / node.node_id
+        assert json.loads((d / "node.json").read_text())["public_key"] == node.public_b64()
+        assert (d / "heartbeat.json.sig").exists()
+        assert run_job(cfg, "uplink", ignore_windows=True)["state"] == "done"
+        from edgenode.hub.usb import import_logs
+        for _ in range(2):
+            hconn = hub2.db()
+            report = import_logs(hconn, stick)
+            hconn.close()
+        assert report["nodes"][0]["duplicate"] == 4 and report["nodes"][0]["stored"] == 0
+        net, usb = hub.totals(node.node_id), hub2.totals(node.node_id)
+        assert net == usb and usb["events"] == 1000
+        conn.close()
+    finally:
+        hub2.stop()
