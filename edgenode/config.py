@@ -185,6 +185,8 @@ SETTINGS: list[Setting] = [
     Setting("sync.uplink_minutes", int, 30, "How often the scheduler seals and sends usage batches.", check=_positive),
     Setting("sync.heartbeat_minutes", int, 15, "How often the scheduler sends a heartbeat.", check=_positive),
     Setting("sync.spool_scan_minutes", int, 5, "How often the scheduler scans the satellite spool.", check=_positive),
+    Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
+            "Empty: staff login only.", secret=True),
     Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
             check=_positive),
     # logging

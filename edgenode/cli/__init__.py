@@ -106,7 +106,9 @@ def _register() -> None:
     from edgenode.cli import health
     from edgenode.cli import sync
 
-    for mod in (admin, content, system, identity, provision, health, sync):
+    from edgenode.cli import hub
+
+    for mod in (admin, content, system, identity, provision, health, sync, hub):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,68 @@
+"""The Flask app factory for the county hub (``edgenode hub serve``, gunicorn ``edgenode.hub.wsgi:app``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+
+from flask import Flask
+
+from edgenode.config import Config, load_config
+from edgenode.hub.database import open_hub
+
+
+class Hub:
+    """What every hub request needs, kept in ``app.extensions['edgenode_hub']``."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+
+def hub_secret_key(cfg: Config) -> str:
+    if cfg.hub.secret_key:
+        return cfg.hub.secret_key
+    path = cfg.data_path / "hub_secret_key"
+    if not path.exists():
+        cfg.data_path.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker made it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -> Flask:
+    if cfg is None:
+        cfg = load_config(overrides=test_config)
+    elif test_config:
+        cfg = cfg.replace(**test_config)
+    open_hub(cfg, check=True).close()  # integrity + migrations once per process
+
+    # No static folder: every URL but the node-facing API needs a login, and the
+    # pages carry their small CSS inline.
+    app = Flask(__name__, template_folder="templates", static_folder=None)
+    app.config.update(
+        SECRET_KEY=hub_secret_key(cfg),
+        SESSION_COOKIE_NAME="edgenode_hub",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        MAX_CONTENT_LENGTH=cfg.hub.max_batch_mb * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the 8-hour session
+    )
+    app.json.ensure_ascii = False
+    app.extensions["edgenode_hub"] = Hub(cfg)
+
+    from edgenode.hub.web import api, context, errors, pages, stats_pages, auth
+
+    context.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(stats_pages.bp)
+    return app

@@ -1,0 +1,79 @@
+"""Heartbeats: the latest health snapshot per node plus a short history for trends.
+
+A heartbeat is a snapshot that the next one supersedes, so its commit runs at
+``synchronous=NORMAL`` (in WAL mode: durable at the next checkpoint, never
+corrupt); batches keep ``FULL`` because the node deletes them on our ack.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from edgenode.db import transaction
+from edgenode.errors import EdgenodeError
+from edgenode.hub.registry import log_event
+
+MAX_BYTES = 64 * 1024
+PRUNE_EVERY = 16
+
+
+def parse(body: bytes) -> dict:
+    if len(body) > MAX_BYTES:
+        raise EdgenodeError("E_HEARTBEAT", f"heartbeat larger than {MAX_BYTES} bytes", zh="心跳数据太大。")
+    try:
+        snap = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise EdgenodeError("E_HEARTBEAT", "heartbeat is not JSON", zh="心跳数据格式错误。") from None
+    if not isinstance(snap, dict):
+        raise EdgenodeError("E_HEARTBEAT", "heartbeat must be a JSON object", zh="心跳数据格式错误。")
+    return snap
+
+
+def record(conn: sqlite3.Connection, node: dict, body: bytes, *, signed_ts: int | None, keep: int = 200,
+           received_at: float | None = None) -> dict:
+    """Store one heartbeat for an enrolled node; returns the protocol's answer."""
+    try:
+        snap = parse(body)
+    except EdgenodeError as e:
+        log_event(conn, "warning", e.code, node["node_id"], e.message)
+        raise
+    if snap.get("node_id") not in (None, node["node_id"]):
+        log_event(conn, "warning", "E_HEARTBEAT", node["node_id"], "heartbeat names another node")
+        raise EdgenodeError("E_HEARTBEAT", "heartbeat node_id does not match the signer", zh="心跳数据与节点不符。")
+    now = time.time() if received_at is None else received_at
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    version = str(snap.get("version") or node.get("version") or "")[:40]
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        with transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)",
+                         (node["node_id"], now, signed_ts, text))
+            cur = conn.execute("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)",
+                               (node["node_id"], now, text))
+            conn.execute("UPDATE hub_nodes SET last_heartbeat_at = ?, version = ? WHERE node_id = ?",
+                         (now, version, node["node_id"]))
+            if cur.lastrowid % PRUNE_EVERY == 0:
+                prune(conn, node["node_id"], keep)
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+    return {"ok": True, "server_time": time.time()}
+
+
+def prune(conn: sqlite3.Connection, node_id: str, keep: int) -> None:
+    conn.execute("DELETE FROM hub_heartbeats WHERE node_id = ? AND id < (SELECT id FROM hub_heartbeats "
+                 "WHERE node_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (node_id, node_id, keep - 1))
+
+
+def latest(conn: sqlite3.Connection, node_id: str) -> dict | None:
+    row = conn.execute("SELECT * FROM hub_latest WHERE node_id = ?", (node_id,)).fetchone()
+    if row is None:
+        return None
+    return {"received_at": row["received_at"], "signed_ts": row["signed_ts"], **json.loads(row["body"])}
+
+
+def history(conn: sqlite3.Connection, node_id: str, limit: int = 200) -> list[dict]:
+    rows = conn.execute("SELECT received_at, body FROM hub_heartbeats WHERE node_id = ? ORDER BY id DESC LIMIT ?",
+                        (node_id, limit)).fetchall()
+    return [{"received_at": r[0], **json.loads(r[1])} for r in reversed(rows)]

@@ -1,0 +1,192 @@
+"""Idempotent ingest of signed usage batches (network upload and USB import alike).
+
+One batch, one transaction: the batch row, the per-day aggregates and the
+terminal ids it contributes, and the node's counters commit together.  The
+batch row's primary key (node_id, batch_no) is the dedup guard, so a
+redelivered batch is answered "duplicate" without touching the figures, and
+a crash before COMMIT leaves no trace of it (the node still holds its copy,
+because it deletes only after our 200).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sqlite3
+import time
+from datetime import datetime, timezone
+
+from cryptography.exceptions import InvalidSignature
+
+from edgenode.db import transaction
+from edgenode.errors import EdgenodeError
+from edgenode.hub.registry import key_object, log_event, revoked_error
+from edgenode.usage.batch import batch_message, read_batch
+
+_DAY_CACHE: dict[int, str] = {}
+
+
+def _day(day_number: int) -> str:
+    s = _DAY_CACHE.get(day_number)
+    if s is None:
+        s = datetime.fromtimestamp(day_number * 86400, timezone.utc).strftime("%Y-%m-%d")
+        if len(_DAY_CACHE) < 100_000:
+            _DAY_CACHE[day_number] = s
+    return s
+
+
+def local_day(t: float, offset_hours: float) -> str:
+    """The statistics day (YYYY-MM-DD) of a unix time in the hub's time zone."""
+    try:
+        return _day(int((t + offset_hours * 3600) // 86400))
+    except (OverflowError, ValueError, OSError):
+        # A wildly wrong village clock: count the event on the day it reached the hub.
+        return _day(int((time.time() + offset_hours * 3600) // 86400))
+
+
+def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[list[tuple], list[tuple]]:
+    """Per-day aggregate rows ``(day, column, resource, kind, n, seconds, u)`` and
+    terminal rows ``(month, column, resource, terminal)`` of one batch."""
+    agg: dict[tuple, list] = {}
+    terms: set[tuple] = set()
+    if header["kind"] == "events":
+        off = offset_hours * 3600
+        days: dict[int, str] = {}
+        for e in lines:
+            try:
+                dn = int((e["t"] + off) // 86400)
+                day = days.get(dn) or days.setdefault(dn, _day(dn))
+            except (OverflowError, ValueError, OSError):
+                day = local_day(time.time(), offset_hours)
+            c, r = e["c"] or "", e["r"] or ""
+            key = (day, c, r, e["k"])
+            a = agg.get(key)
+            if a is None:
+                agg[key] = [1, e["d"], 0]
+            else:
+                a[0] += 1
+                a[1] += e["d"]
+            terms.add((day[:7], c, r, e["m"]))
+    else:  # "daily": the node summarised old events; terminal ids are gone, only counts remain
+        for a in lines:
+            key = (a["day"], a["c"] or "", a["r"] or "", a["k"])
+            g = agg.setdefault(key, [0, 0.0, 0])
+            g[0] += a["n"]
+            g[1] += a["d"]
+            g[2] += a["u"]
+    return [(*k, v[0], v[1], v[2]) for k, v in agg.items()], list(terms)
+
+
+def _bad_batch(message: str) -> EdgenodeError:
+    return EdgenodeError("E_BATCH_FORMAT", message, zh="统计数据包格式错误：" + message, status=400)
+
+
+def conflict(conn: sqlite3.Connection, node_id: str, batch_no: int, old_sha: str, new_sha: str) -> EdgenodeError:
+    from edgenode.hub.alerts import raise_alert
+    detail = f"batch {batch_no}: stored sha256 {old_sha[:16]}…, offered {new_sha[:16]}…"
+    log_event(conn, "warning", "E_BATCH_CONFLICT", node_id, detail)
+    raise_alert(conn, "conflict", node_id, str(batch_no), detail)
+    return EdgenodeError("E_BATCH_CONFLICT", f"batch {batch_no} was stored before with different content",
+                         zh="同一编号的统计数据包内容不同，已拒收并报警。", status=409)
+
+
+def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, sig_b64: str, *,
+                 offset_hours: float = 8.0, source: str = "net") -> dict:
+    """Verify and store one batch for an enrolled ``node`` row.
+
+    Returns ``{"ok": True, "status": "stored"|"duplicate", "contiguous": N}``;
+    raises EdgenodeError for a bad signature, a malformed batch or a conflict.
+    """
+    node_id = node["node_id"]
+    if node.get("revoked_at"):
+        log_event(conn, "warning", "E_NODE_REVOKED", node_id, f"batch from a revoked node ({source})")
+        raise revoked_error()
+    try:
+        batch_no = int(batch_no)
+        if batch_no < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        log_event(conn, "warning", "E_BATCH_FORMAT", node_id, f"bad batch number {batch_no!r}")
+        raise _bad_batch("X-Edgenode-Batch-No must be a non-negative integer") from None
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        key_object(node["public_key"]).verify(base64.b64decode((sig_b64 or "").strip(), validate=True),
+                                              batch_message(node_id, batch_no, sha))
+    except (InvalidSignature, ValueError):
+        log_event(conn, "warning", "E_BAD_SIGNATURE", node_id, f"batch {batch_no}: signature does not verify "
+                  f"({source})")
+        raise EdgenodeError("E_BAD_SIGNATURE", f"batch {batch_no}: the batch signature does not verify",
+                            zh="统计数据包签名无效。", status=401) from None
+
+    old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
+                       (node_id, batch_no)).fetchone()
+    if old is not None:
+        return _again(conn, node_id, batch_no, old[0], sha)
+
+    try:
+        header, lines = read_batch(data)
+    except EdgenodeError as e:
+        log_event(conn, "warning", e.code, node_id, f"batch {batch_no}: {e.message}")
+        raise
+    if header["node_id"] != node_id or header["batch_no"] != batch_no:
+        log_event(conn, "warning", "E_BATCH_FORMAT", node_id, f"batch {batch_no}: header names "
+                  f"{header['node_id']}/{header['batch_no']}")
+        raise _bad_batch("the batch header's node_id or batch_no does not match the upload")
+    daily, terms = aggregate(header, lines, offset_hours)
+    now = time.time()
+    try:
+        with transaction(conn):
+            conn.execute("INSERT INTO hub_batches (node_id, batch_no, sha256, kind, count, first_seq, last_seq, "
+                         "sealed_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (node_id, batch_no, sha, header["kind"], header["count"], header["first_seq"],
+                          header["last_seq"], header["sealed_at"], now, source))
+            conn.executemany(
+                "INSERT INTO hub_daily (node_id, day, column_key, resource_id, kind, n, seconds, u_summarised, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
+                "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
+                "updated_at = excluded.updated_at",
+                [(node_id, *row, now) for row in daily])
+            conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
+                             "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
+            contiguous = _advance(conn, node_id, batch_no)
+            conn.execute("UPDATE hub_nodes SET contiguous = ?, max_batch_no = max(max_batch_no, ?), "
+                         "batches = batches + 1, events = events + ?, last_batch_at = ? WHERE node_id = ?",
+                         (contiguous, batch_no, header["count"], now, node_id))
+    except sqlite3.IntegrityError:
+        # Another worker stored the same batch number between our check and our insert.
+        old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
+                           (node_id, batch_no)).fetchone()
+        if old is None:
+            raise
+        return _again(conn, node_id, batch_no, old[0], sha)
+    return {"ok": True, "status": "stored", "contiguous": contiguous}
+
+
+def _again(conn, node_id: str, batch_no: int, old_sha: str, sha: str) -> dict:
+    if old_sha != sha:
+        raise conflict(conn, node_id, batch_no, old_sha, sha)
+    contiguous = conn.execute("SELECT contiguous FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()[0]
+    return {"ok": True, "status": "duplicate", "contiguous": contiguous}
+
+
+def _advance(conn, node_id: str, batch_no: int) -> int:
+    """The highest N with batches 1..N all stored, after storing ``batch_no``."""
+    contiguous = conn.execute("SELECT contiguous FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()[0]
+    if batch_no != contiguous + 1:
+        return contiguous
+    for (n,) in conn.execute("SELECT batch_no FROM hub_batches WHERE node_id = ? AND batch_no > ? "
+                             "ORDER BY batch_no", (node_id, contiguous)):
+        if n != contiguous + 1:
+            break
+        contiguous = n
+    return contiguous
+
+
+def gaps(conn: sqlite3.Connection, node_id: str, limit: int = 20) -> list[int]:
+    """Missing batch numbers between the contiguous mark and the highest stored."""
+    node = conn.execute("SELECT contiguous, max_batch_no FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()
+    if node is None or node["max_batch_no"] <= node["contiguous"]:
+        return []
+    have = {r[0] for r in conn.execute("SELECT batch_no FROM hub_batches WHERE node_id = ? AND batch_no > ?",
+                                       (node_id, node["contiguous"]))}
+    return [n for n in range(node["contiguous"] + 1, node["max_batch_no"]) if n not in have][:limit]

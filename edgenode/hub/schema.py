@@ -1,0 +1,185 @@
+"""The hub database's tables (``DATA_DIR/hub.db``), as numbered migrations.
+
+Statistics are stored as per-day aggregates written in the same transaction as
+the batch row that contributes them, so a batch counts exactly once: the
+batch row's primary key is the dedup guard, and a redelivered batch never
+reaches the aggregate upsert.  Unique terminals need the terminal ids, kept
+per node, month, column and resource (not per event), which is what the
+monthly statistics ask for.
+"""
+
+AREA = "hub"
+
+MIGRATIONS = [
+    (1, "registry", """
+    CREATE TABLE hub_codes (
+        code_hash TEXT PRIMARY KEY,        -- sha256 of the normalised code; the code itself is shown once
+        hint TEXT NOT NULL,                -- last 4 characters, to tell codes apart in lists
+        township TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL, used_by TEXT, revoked_at REAL
+    );
+    CREATE TABLE hub_nodes (
+        node_id TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL,          -- base64 raw Ed25519
+        kind TEXT NOT NULL DEFAULT 'node', -- 'node', or 'hub' for a downstream hub (tiers)
+        name TEXT NOT NULL DEFAULT '',
+        township TEXT NOT NULL DEFAULT '',
+        version TEXT NOT NULL DEFAULT '',
+        enrolled_at REAL NOT NULL,
+        revoked_at REAL,
+        contiguous INTEGER NOT NULL DEFAULT 0,  -- every batch 1..contiguous is stored
+        max_batch_no INTEGER NOT NULL DEFAULT 0,
+        batches INTEGER NOT NULL DEFAULT 0,
+        events INTEGER NOT NULL DEFAULT 0,
+        last_batch_at REAL,
+        last_heartbeat_at REAL
+    );
+    CREATE TABLE hub_staff (
+        username TEXT PRIMARY KEY,
+        pw_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_until REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE hub_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        level TEXT NOT NULL,               -- info, warning
+        code TEXT NOT NULL,                -- E_BAD_SIGNATURE, BATCH_STORED, IMPORT_USB, ...
+        node_id TEXT,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX hub_log_node ON hub_log (node_id, id);
+    """),
+    (2, "ingest", """
+    CREATE TABLE hub_batches (
+        node_id TEXT NOT NULL,
+        batch_no INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        sealed_at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        source TEXT NOT NULL,              -- net, usb
+        PRIMARY KEY (node_id, batch_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE hub_daily (
+        node_id TEXT NOT NULL,
+        day TEXT NOT NULL,                 -- YYYY-MM-DD in hub.utc_offset_hours
+        column_key TEXT NOT NULL,          -- '' for none
+        resource_id TEXT NOT NULL,         -- '' for none
+        kind TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        u_summarised INTEGER NOT NULL DEFAULT 0,  -- unique terminals from summarised ('daily') batches
+        updated_at REAL NOT NULL,          -- what the upstream report must resend
+        PRIMARY KEY (node_id, day, column_key, resource_id, kind)
+    ) WITHOUT ROWID;
+    CREATE INDEX hub_daily_day ON hub_daily (day);
+    CREATE TABLE hub_terminals (
+        node_id TEXT NOT NULL,
+        month TEXT NOT NULL,               -- YYYY-MM
+        column_key TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        terminal TEXT NOT NULL,
+        PRIMARY KEY (node_id, month, column_key, resource_id, terminal)
+    ) WITHOUT ROWID;
+    CREATE TABLE hub_heartbeats (
+        id INTEGER PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX hub_heartbeats_node ON hub_heartbeats (node_id, id);
+    CREATE TABLE hub_latest (
+        node_id TEXT PRIMARY KEY,
+        received_at REAL NOT NULL,
+        signed_ts INTEGER,                 -- the node's X-Edgenode-Timestamp: recorded, never used to refuse
+        body TEXT NOT NULL
+    );
+    """),
+    (3, "fleet", """
+    CREATE TABLE hub_alerts (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,                -- offline, disk, behind, clock, integrity, conflict, gap
+        node_id TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',  -- e.g. the channel or batch number
+        detail TEXT NOT NULL DEFAULT '',
+        raised_at REAL NOT NULL,
+        cleared_at REAL,
+        notified_at REAL
+    );
+    CREATE UNIQUE INDEX hub_alerts_open ON hub_alerts (rule, node_id, subject) WHERE cleared_at IS NULL;
+    CREATE TABLE hub_channels (
+        channel TEXT PRIMARY KEY,
+        latest_seq INTEGER NOT NULL,
+        bundle_dir TEXT NOT NULL,
+        published_at REAL NOT NULL
+    );
+    CREATE TABLE hub_publications (
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        bundle_dir TEXT NOT NULL,
+        source TEXT NOT NULL,              -- built here, or accepted from upstream
+        published_at REAL NOT NULL,
+        PRIMARY KEY (channel, seq)
+    );
+    """),
+    (4, "tiers", """
+    -- Aggregates forwarded by downstream hubs: absolute values, replaced on
+    -- redelivery, so a resent report never adds twice.
+    CREATE TABLE hub_tier_daily (
+        origin TEXT NOT NULL,              -- the hub that ingested the node's batches
+        node_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        report_no INTEGER NOT NULL,        -- an older report never overwrites a newer value
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (origin, node_id, day, column_key, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE hub_tier_terminals (
+        origin TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        column_key TEXT NOT NULL,          -- '*': all columns of the node that month
+        u INTEGER NOT NULL,
+        report_no INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (origin, node_id, month, column_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE hub_tier_nodes (
+        origin TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        township TEXT NOT NULL,
+        via TEXT NOT NULL,                 -- the downstream hub that sent it
+        PRIMARY KEY (origin, node_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE hub_tier_reports (
+        via TEXT NOT NULL,
+        report_no INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        rows INTEGER NOT NULL,
+        PRIMARY KEY (via, report_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE hub_upstream (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        url TEXT NOT NULL,
+        enrolled_at REAL NOT NULL,
+        last_report_no INTEGER NOT NULL DEFAULT 0,
+        cutoff REAL NOT NULL DEFAULT 0,    -- rows updated after this are not yet acknowledged upstream
+        pending_no INTEGER,                -- a built report is resent byte for byte until acknowledged
+        pending_body BLOB,
+        pending_cutoff REAL,
+        last_sent_at REAL
+    );
+    """),
+]

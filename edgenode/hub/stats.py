@@ -1,0 +1,164 @@
+"""Service statistics for the annual assessment (年度考核).
+
+Figures come straight from the per-day aggregates written with each batch
+(``hub_daily``) plus the aggregates forwarded by downstream hubs
+(``hub_tier_daily``), so they are exactly-once by construction:
+
+* visits (服务人次): ``view`` events;
+* plays: ``play_start`` events;
+* watch hours: the sum of every event's seconds / 3600;
+* unique terminals: distinct terminal ids per node (terminal ids are per node
+  cookies); for summarised ("daily") batches and forwarded aggregates, the
+  counts sent are added, an upper bound.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+
+GROUPS = {  # group name -> (columns shown, SQL expression over the facts)
+    "node": (("node_id", "name", "township"), ("node_id", "name", "township")),
+    "township": (("township",), ("township",)),
+    "column": (("column_key",), ("column_key",)),
+    "resource": (("resource_id", "column_key"), ("resource_id", "column_key")),
+    "month": (("month",), ("month",)),
+    "day": (("day",), ("day",)),
+}
+GROUP_ZH = {"node": "服务点", "township": "乡镇", "column": "栏目", "resource": "资源", "month": "月份", "day": "日期"}
+HEADERS_ZH = {"node_id": "节点编号", "name": "服务点", "township": "乡镇", "column_key": "栏目", "resource_id": "资源",
+              "month": "月份", "day": "日期", "visits": "服务人次", "plays": "播放次数", "watch_hours": "观看时长（小时）",
+              "unique_terminals": "终端数"}
+
+_FACTS = """
+SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, d.resource_id,
+       d.kind, d.n, d.seconds
+  FROM hub_daily d JOIN hub_nodes n ON n.node_id = d.node_id
+UNION ALL
+SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), t.day, substr(t.day, 1, 7), t.column_key, '',
+       t.kind, t.n, t.seconds
+  FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
+"""
+
+# Unique terminals: one row per (node, month, column, resource, terminal) locally; forwarded counts from tiers.
+_TERMINALS = """
+SELECT h.node_id, n.name, n.township, h.month, h.column_key, h.resource_id, h.node_id || ':' || h.terminal AS who,
+       1 AS u, 'local' AS src
+  FROM hub_terminals h JOIN hub_nodes n ON n.node_id = h.node_id
+UNION ALL
+SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), t.month, t.column_key, '', NULL, t.u, 'tier'
+  FROM hub_tier_terminals t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
+"""
+_SUMMARISED = """
+SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, d.resource_id,
+       max(d.u_summarised) AS u
+  FROM hub_daily d JOIN hub_nodes n ON n.node_id = d.node_id
+ WHERE d.u_summarised > 0 GROUP BY d.node_id, d.day, d.column_key, d.resource_id
+"""
+
+
+def _where(filters: dict, *, has_day: bool) -> tuple[str, list]:
+    clauses, args = [], []
+    for key in ("node_id", "township", "column_key", "resource_id"):
+        if filters.get(key):
+            clauses.append(f"{key} = ?")
+            args.append(filters[key])
+    if filters.get("month"):
+        clauses.append("month = ?")
+        args.append(filters["month"])
+    if filters.get("year"):
+        clauses.append("substr(month, 1, 4) = ?")
+        args.append(str(filters["year"]))
+    if has_day and filters.get("day"):
+        clauses.append("day = ?")
+        args.append(filters["day"])
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def check_filters(filters: dict) -> dict:
+    out = {}
+    for key, pattern in (("month", r"^\d{4}-\d{2}$"), ("year", r"^\d{4}$"), ("day", r"^\d{4}-\d{2}-\d{2}$")):
+        v = (filters.get(key) or "").strip()
+        if v and re.match(pattern, v):
+            out[key] = v
+    for key in ("node_id", "township", "column_key", "resource_id"):
+        v = (filters.get(key) or "").strip()
+        if v:
+            out[key] = v[:100]
+    return out
+
+
+def table(conn: sqlite3.Connection, group: str = "node", filters: dict | None = None, *,
+          limit: int | None = None) -> list[dict]:
+    """Rows of visits, plays, watch hours and unique terminals grouped by ``group``."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {', '.join(GROUPS)}")
+    filters = check_filters(filters or {})
+    cols = ", ".join(GROUPS[group][1])
+    where, args = _where(filters, has_day=True)
+    rows = conn.execute(
+        f"SELECT {cols}, sum(CASE WHEN kind = 'view' THEN n ELSE 0 END) AS visits, "
+        f"sum(CASE WHEN kind = 'play_start' THEN n ELSE 0 END) AS plays, "
+        f"round(sum(seconds) / 3600.0, 2) AS watch_hours FROM ({_FACTS}){where} GROUP BY {cols} "
+        f"ORDER BY visits DESC, {cols}" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
+    uniq = _terminals(conn, group, filters)
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["unique_terminals"] = uniq.get(tuple(d[c] for c in GROUPS[group][1]), 0)
+        out.append(d)
+    return out
+
+
+def _terminals(conn, group: str, filters: dict) -> dict[tuple, int]:
+    if group == "day" or filters.get("day"):
+        return {}  # kept per month, not per day
+    cols = ", ".join(GROUPS[group][1])
+    where, args = _where(filters, has_day=False)
+    # Tier rows: the '*' row is the node's month total; per-column rows only when grouping by column.
+    tier_col = "column_key <> '*'" if group in ("column", "resource") or filters.get("column_key") else "column_key = '*'"
+    sql = (f"SELECT {cols}, count(DISTINCT who) FILTER (WHERE src = 'local') "
+           f"+ coalesce(sum(u) FILTER (WHERE src = 'tier' AND {tier_col}), 0) AS u "
+           f"FROM ({_TERMINALS}){where} GROUP BY {cols}")
+    out = {tuple(r[:-1]): r[-1] for r in conn.execute(sql, args)}
+    where2, args2 = _where(filters, has_day=True)
+    for r in conn.execute(f"SELECT {cols}, sum(u) FROM ({_SUMMARISED}){where2} GROUP BY {cols}", args2):
+        key = tuple(r[:-1])
+        out[key] = out.get(key, 0) + (r[-1] or 0)
+    return out
+
+
+def totals(conn: sqlite3.Connection, filters: dict | None = None) -> dict:
+    """One row of figures over everything matching ``filters``."""
+    filters = check_filters(filters or {})
+    where, args = _where(filters, has_day=True)
+    r = conn.execute(f"SELECT coalesce(sum(CASE WHEN kind = 'view' THEN n END), 0) AS visits, "
+                     f"coalesce(sum(CASE WHEN kind = 'play_start' THEN n END), 0) AS plays, "
+                     f"coalesce(sum(n), 0) AS events, round(coalesce(sum(seconds), 0) / 3600.0, 2) AS watch_hours "
+                     f"FROM ({_FACTS}){where}", args).fetchone()
+    return dict(r)
+
+
+def months(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(f"SELECT DISTINCT month FROM ({_FACTS}) ORDER BY month DESC")]
+
+
+def to_csv(rows: list[dict], group: str) -> str:
+    fields = [*GROUPS[group][0], "visits", "plays", "watch_hours", "unique_terminals"]
+    buf = io.StringIO()
+    buf.write("\ufeff")  # Excel on county PCs opens UTF-8 CSV correctly only with a BOM
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([HEADERS_ZH.get(f, f) for f in fields])
+    w.writerow(fields)
+    for r in rows:
+        w.writerow([r.get(f) for f in fields])
+    return buf.getvalue()
+
+
+def monthly_report(conn: sqlite3.Connection, month: str) -> dict:
+    f = {"month": month}
+    return {"month": month, "totals": totals(conn, f), "townships": table(conn, "township", f),
+            "columns": table(conn, "column", f), "nodes": table(conn, "node", f),
+            "resources": table(conn, "resource", f, limit=20), "days": table(conn, "day", f)}

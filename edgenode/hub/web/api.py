@@ -1,0 +1,57 @@
+"""Node-facing endpoints (protocol v1): enrol, batches, heartbeat, and tier aggregates.
+
+These are the only hub URLs open without a staff login; all but enrol demand a
+signed request from an enrolled, unrevoked node (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from edgenode.errors import EdgenodeError
+from edgenode.hub import heartbeat, ingest, registry, tiers
+from edgenode.hub.signing import verify_request
+from edgenode.hub.web.context import cfg, get_db
+
+bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
+
+NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates"}
+
+
+def _signed():
+    body = request.get_data(cache=False)
+    node, ts = verify_request(get_db(), request.method, request.path, request.headers, body)
+    return node, ts, body
+
+
+@bp.post("/enroll")
+def enroll():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise EdgenodeError("E_ENROLL_BODY", "send a JSON object", zh="注册请求格式错误。")
+    node = registry.enroll(get_db(), code=str(data.get("code") or ""), node_id=data.get("node_id"),
+                           public_key=str(data.get("public_key") or ""), name=data.get("name") or "",
+                           township=data.get("township") or "", version=data.get("version") or "",
+                           kind="hub" if data.get("kind") == "hub" else "node")
+    return jsonify({"ok": True, "node_id": node["node_id"], "hub_name": cfg().hub.name})
+
+
+@bp.post("/batches")
+def batches():
+    node, _ts, body = _signed()
+    result = ingest.ingest_batch(get_db(), node, request.headers.get("X-Edgenode-Batch-No"), body,
+                                 request.headers.get("X-Edgenode-Batch-Signature", ""),
+                                 offset_hours=cfg().hub.utc_offset_hours, source="net")
+    return jsonify(result)
+
+
+@bp.post("/heartbeat", endpoint="heartbeat")
+def heartbeat_():
+    node, ts, body = _signed()
+    return jsonify(heartbeat.record(get_db(), node, body, signed_ts=ts, keep=cfg().hub.heartbeat_history))
+
+
+@bp.post("/aggregates")
+def aggregates():
+    node, _ts, body = _signed()
+    return jsonify(tiers.receive_report(get_db(), node, body))

@@ -1,0 +1,66 @@
+"""Per-thread hub database connections and the hub's shared objects.
+
+A connection is opened once per worker thread and reused: opening one (and its
+PRAGMAs) per request would cost more than verifying a heartbeat.  Keyed by
+process and path, so a forked worker or a second app in a test never shares one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+
+from edgenode.db import connect
+from edgenode.hub.database import hub_db_path
+
+_local = threading.local()
+
+
+def hub():
+    return current_app.extensions["edgenode_hub"]
+
+
+def cfg():
+    return hub().cfg
+
+
+def get_db():
+    path = str(hub_db_path(cfg()))
+    conns = getattr(_local, "conns", None)
+    if conns is None or getattr(_local, "pid", None) != os.getpid():
+        _local.conns = conns = {}
+        _local.pid = os.getpid()
+    conn = conns.get(path)
+    if conn is None:
+        conn = conns[path] = connect(path)
+    return conn
+
+
+def hubtime(t) -> str:
+    """A unix time as local time of the hub's zone (hub.utc_offset_hours)."""
+    if t is None:
+        return ""
+    try:
+        dt = datetime.fromtimestamp(float(t), timezone(timedelta(hours=cfg().hub.utc_offset_hours)))
+    except (OverflowError, ValueError, OSError):
+        return "?"
+    return dt.strftime("%Y-%m-%d %H:%M")
+
+
+def duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "—"
+    d, h = int(seconds // 86400), int(seconds % 86400 // 3600)
+    return f"{d}天{h}小时" if d else f"{h}小时{int(seconds % 3600 // 60)}分"
+
+
+def init_app(app):
+    app.add_template_filter(hubtime, "hubtime")
+    app.add_template_filter(duration, "duration")
+
+    @app.context_processor
+    def inject():
+        return {"hub_name": cfg().hub.name}
