@@ -64,6 +64,11 @@ def _windows(v):
     return check_windows(v)
 
 
+def _idle_hours(v):
+    from edgenode.storage.windows import check_idle_hours  # the grammar lives with its parser
+    return check_idle_hours(v)
+
+
 def _percent(v):
     return None if 0 <= v <= 100 else "must be a percentage between 0 and 100"
 
@@ -88,6 +93,26 @@ SETTINGS: list[Setting] = [
             "Imports stop before the data disk's free space would fall below this.", check=_non_negative),
     Setting("store.quota_gb", float, 0.0, "Maximum content store size in GB; 0 means no quota.",
             check=_non_negative),
+    # storage: subscriptions, eviction, transcoding (edgenode/storage/, docs/storage.md)
+    Setting("storage.default_subscription", str, "always", "Subscription of a channel not listed below.",
+            choices=("always", "on_demand", "never")),
+    Setting("storage.always", list, [], "Channels kept in full and pinned: never evicted.", check=_str_list),
+    Setting("storage.on_demand", list, [],
+            "Channels imported as metadata only; a file is fetched once a villager requests it.", check=_str_list),
+    Setting("storage.never", list, [], "Channels not kept at all (a USB stick may still carry them).",
+            check=_str_list),
+    Setting("storage.fresh_days", float, 14.0, "Never evict a resource added fewer than this many days ago.",
+            check=_non_negative),
+    Setting("transcode.enabled", bool, True, "Convert video and audio browsers cannot play to H.264/AAC MP4."),
+    Setting("transcode.idle_hours", list, ["22:00-07:00"],
+            "Local times when transcoding may run (reading room closed), e.g. [\"22:00-07:00\"]; empty: never.",
+            check=_idle_hours),
+    Setting("transcode.keep_original", bool, False, "Keep the original file after a successful transcode."),
+    Setting("transcode.preset", str, "veryfast", "libx264 preset (speed against size).",
+            choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")),
+    Setting("transcode.crf", int, 23, "libx264 quality (lower is better and larger).", check=_non_negative),
+    Setting("transcode.max_attempts", int, 3, "Give up on a file after this many failed transcodes.",
+            check=_positive),
     # media
     Setting("media.ffmpeg", str, "ffmpeg", "The ffmpeg executable."),
     Setting("media.ffprobe", str, "ffprobe", "The ffprobe executable."),

@@ -34,6 +34,7 @@ MAIN_SCHEMAS = [
     "edgenode.usage.schema",
     "edgenode.sync.schema",
     "edgenode.admin.schema",
+    "edgenode.storage.schema",
     "edgenode.bundles.schema",
 ]
 VOLATILE_SCHEMAS = [

@@ -12,6 +12,7 @@ import time
 from edgenode.catalog import search as fts
 from edgenode.catalog.model import COLUMNS
 from edgenode.errors import NotFound
+from edgenode.storage.schema import LISTED_ON_REQUEST
 
 RESOURCE_FIELDS = ("id", "title", "description", "column_key", "kind", "sha256", "size", "mime", "ext", "duration",
                    "width", "height", "codecs", "playable", "poster_sha256", "language", "source", "channel")
@@ -64,10 +65,11 @@ def refresh_visibility(conn: sqlite3.Connection, nums: list[int] | None = None) 
 
     The search index follows: it holds exactly the visible resources.
     """
-    sql = """UPDATE resources SET visible = (
-                withdrawn_at IS NULL AND NOT EXISTS (
+    sql = f"""UPDATE resources SET visible = (
+                withdrawn_at IS NULL AND (NOT EXISTS (
                     SELECT 1 FROM resource_blobs rb LEFT JOIN blobs b ON b.sha256 = rb.sha256
-                    WHERE rb.resource_num = resources.num AND (b.state IS NULL OR b.state != 'ok')))"""
+                    WHERE rb.resource_num = resources.num AND (b.state IS NULL OR b.state != 'ok'))
+                OR {LISTED_ON_REQUEST}))"""  # storage hook: evicted files stay listed as 可预约下载
     if nums is None:
         conn.execute(sql)
     else:

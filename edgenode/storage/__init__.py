@@ -1,0 +1,1 @@
+"""Storage that never fills up: subscriptions, quota, eviction, pinning, requests and transcoding."""
