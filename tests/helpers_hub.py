@@ -110,3 +110,45 @@ def expected_totals(events_by_batch: list[list[dict]]) -> dict:
     evs = [e for b in events_by_batch for e in b]
     return {"visits": sum(e["k"] == "view" for e in evs), "plays": sum(e["k"] == "play_start" for e in evs),
             "events": len(evs), "watch_hours": round(sum(e["d"] for e in evs) / 3600, 2)}
+
+
+def csrf_from(html: str) -> str:
+    import re
+    m = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+def login(client, conn, username: str = "county", password: str = "correct horse 1"):
+    """Create a staff account and log the Flask test client in through the real form."""
+    from edgenode.hub import staff
+    staff.set_password(conn, username, password)
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    r = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return client
+
+
+def seed_fleet(conn, *, now: float | None = None) -> dict:
+    """Enrolled nodes with heartbeats: one healthy, one offline, one low on disk, one behind on content."""
+    from edgenode.db import transaction
+    from edgenode.hub import heartbeat, registry
+    now = time.time() if now is None else now
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO hub_channels (channel, latest_seq, bundle_dir, published_at) "
+                     "VALUES ('county', 12, 'county-000012', ?)", (now,))
+    spec = {"healthy": ("东村服务点", "河口镇", {}, 0),
+            "offline": ("西村服务点", "河口镇", {}, 5 * 86400),
+            "disk": ("南村服务点", "山前镇", {"disk": {"total": 100, "used": 97, "free": 3, "percent": 97.0}}, 0),
+            "behind": ("北村服务点", "山前镇", {"catalog": {"resources": 80, "channels": {"county": 7}}}, 0)}
+    out = {}
+    for role, (name, township, over, age) in spec.items():
+        ident = new_identity()
+        registry.enroll(conn, code=registry.new_code(conn, township=township), node_id=ident.node_id,
+                        public_key=ident.public_b64(), name=name)
+        snap = snapshot(ident, **{"catalog": {"resources": 100, "channels": {"county": 12}}, **over})
+        snap["clock"]["wall"] = snap["at"] = now - age
+        heartbeat.record(conn, registry.get_node(conn, ident.node_id), json.dumps(snap).encode(),
+                         signed_ts=int(now - age), received_at=now - age)
+        out[role] = ident
+    return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from edgenode.cli import domain_errors, echo_json, json_option, pass_ctx
@@ -186,7 +184,7 @@ def stats_cmd(ctx, group, month, year, township, as_csv, as_json):
     from edgenode.hub import stats
     rows = stats.table(_hub(ctx), group, {"month": month, "year": year, "township": township})
     if as_csv:
-        sys.stdout.write(stats.to_csv(rows, group).lstrip("\ufeff"))
+        click.echo(stats.to_csv(rows, group).lstrip("\ufeff"), nl=False)
     elif as_json:
         echo_json(rows)
     else:

@@ -122,10 +122,10 @@ def metrics_text(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> 
     out += [f'edgenode_hub_channel_nodes_at_latest{{channel="{_esc(k)}"}} {v["at_latest"]}'
             for k, v in s["channels"].items()]
     b, e = conn.execute("SELECT coalesce(sum(batches), 0), coalesce(sum(events), 0) FROM hub_nodes").fetchone()
-    out += ["# HELP edgenode_hub_batches_stored Usage batches stored.", "# TYPE edgenode_hub_batches_stored counter",
-            f"edgenode_hub_batches_stored {b}",
-            "# HELP edgenode_hub_events_stored Usage events stored.", "# TYPE edgenode_hub_events_stored counter",
-            f"edgenode_hub_events_stored {e}"]
+    out += ["# HELP edgenode_hub_batches_stored_total Usage batches stored.", "# TYPE edgenode_hub_batches_stored_total counter",
+            f"edgenode_hub_batches_stored_total {b}",
+            "# HELP edgenode_hub_events_stored_total Usage events stored.", "# TYPE edgenode_hub_events_stored_total counter",
+            f"edgenode_hub_events_stored_total {e}"]
     return "\n".join(out) + "\n"
 
 

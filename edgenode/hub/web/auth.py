@@ -34,10 +34,7 @@ def _metrics_token_ok() -> bool:
 
 
 def init_app(app):
-    csrf.init_app(app)
-    from edgenode.hub.web import api
-    csrf.exempt(api.bp)  # signed by node keys, not by a browser session
-
+    # The login gate runs before the CSRF check, so an anonymous POST gets 401, not 400.
     @app.before_request
     def require_login():
         if request.endpoint in OPEN or session.get("staff"):
@@ -47,6 +44,10 @@ def init_app(app):
         if request.path.startswith("/api/") or request.path == "/metrics" or request.method != "GET":
             return jsonify(error_payload("E_LOGIN_REQUIRED", "log in as county staff", "请先登录。")), 401
         return redirect(url_for("hub_auth.login", next=request.full_path if request.query_string else request.path))
+
+    csrf.init_app(app)
+    from edgenode.hub.web import api
+    csrf.exempt(api.bp)  # signed by node keys, not by a browser session
 
 
 def _safe_next(target: str | None) -> str:
