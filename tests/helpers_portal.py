@@ -25,3 +25,164 @@ def login(client, password: str = PASSWORD, *, username: str = "admin", next: st
     token = csrf_token(client)
     path = "/admin/login" + (f"?next={next}" if next else "")
     return client.post(path, data={"username": username, "password": password, "csrf_token": token})
+
+
+# -- real servers: gunicorn + nginx (production) and `edgenode serve` (built-in) ----------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SITE = REPO / "systemd" / "nginx-site.conf"
+GUNICORN_CONF = REPO / "systemd" / "gunicorn.conf.py"
+STATIC = REPO / "edgenode" / "web" / "static"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, data_dir: Path, **web) -> Path:
+    lines = [f'data_dir = "{data_dir}"', "[web]"] + [f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
+                                                    for k, v in web.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wait_http(url: str, timeout: float = 30, proc=None) -> None:
+    import requests
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def nginx_config(workdir: Path, *, port: int, store: Path, upstream: str, static: Path = STATIC,
+                 site: Path = SITE) -> Path:
+    """The shipped site file with this run's paths, wrapped in a minimal nginx.conf."""
+    text = site.read_text()
+    for old, new in [("listen 80 default_server;", f"listen 127.0.0.1:{port};"),
+                     ("listen [::]:80 default_server;", ""),
+                     ("/var/lib/edgenode/store", str(store)),
+                     ("/opt/edgenode/lib/python3.11/site-packages/edgenode/web/static", str(static)),
+                     ("unix:/run/edgenode-web/gunicorn.sock", upstream)]:
+        assert old in text, f"{site} no longer contains {old!r}"
+        text = text.replace(old, new)
+    (workdir / "site.conf").write_text(text)
+    for d in ("client", "proxy", "logs"):
+        (workdir / d).mkdir(exist_ok=True)
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+user root;
+worker_processes 2;
+pid {workdir}/nginx.pid;
+error_log {workdir}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    client_body_temp_path {workdir}/client;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/client;
+    uwsgi_temp_path {workdir}/client;
+    scgi_temp_path {workdir}/client;
+    include {workdir}/site.conf;
+}}
+""")
+    return conf
+
+
+def start_nginx(conf: Path, port: int) -> subprocess.Popen:
+    check = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.PIPE)
+    wait_http(f"http://127.0.0.1:{port}/static/portal.css", proc=proc)
+    return proc
+
+
+def start_gunicorn(config: Path, bind: str, *, workers: int = 2, threads: int = 8) -> subprocess.Popen:
+    env = {**os.environ, "EDGENODE_CONFIG": str(config), "EDGENODE_GUNICORN_BIND": bind,
+           "EDGENODE_GUNICORN_WORKERS": str(workers), "EDGENODE_GUNICORN_THREADS": str(threads),
+           "EDGENODE_GUNICORN_LOGLEVEL": "warning"}
+    env.pop("EDGENODE_DATA_DIR", None)
+    return subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "edgenode.wsgi:app"],
+                            env=env, cwd=REPO, start_new_session=True)
+
+
+def start_builtin(config: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "EDGENODE_CONFIG": str(config)}
+    env.pop("EDGENODE_DATA_DIR", None)
+    proc = subprocess.Popen([str(VENV_BIN / "edgenode"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=REPO, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_http(f"http://127.0.0.1:{port}/static/portal.css", proc=proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Production:
+    """gunicorn on a UNIX socket behind nginx on a free port, for one data directory."""
+
+    def __init__(self, workdir: Path, data_dir: Path, *, workers: int = 2, threads: int = 8):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.sock = workdir / "gunicorn.sock"
+        config = write_config(workdir / "edgenode.toml", data_dir, accel_redirect=True)
+        self.gunicorn = start_gunicorn(config, f"unix:{self.sock}", workers=workers, threads=threads)
+        deadline = time.monotonic() + 30
+        while not self.sock.exists():
+            assert self.gunicorn.poll() is None, "gunicorn exited"
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        conf = nginx_config(workdir, port=self.port, store=data_dir / "store", upstream=f"unix:{self.sock}")
+        self.nginx = start_nginx(conf, self.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_http(self.url + "/", proc=self.gunicorn)
+
+    def stop(self) -> None:
+        stop(self.nginx)
+        stop(self.gunicorn)
+
+
+def copy_data(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def raw_unix_get(sock_path: Path, path: str, headers: dict | None = None) -> tuple[str, bytes]:
+    """GET straight from gunicorn's socket, bypassing nginx: (head, body)."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(sock_path))
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body

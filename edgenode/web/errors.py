@@ -57,7 +57,13 @@ def init_app(app):
     def http_error(e: HTTPException):
         if e.code is None or e.code < 400:
             return e
-        return render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localized(e.code, e.name))
+        body, status = render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localized(e.code, e.name))
+        resp = app.make_response((body, status))
+        # Keep the protocol headers Werkzeug attaches (Content-Range on 416, Allow on 405).
+        for key, value in e.get_response().headers.items():
+            if key.lower() not in ("content-type", "content-length"):
+                resp.headers[key] = value
+        return resp
 
     @app.errorhandler(Exception)
     def crash(e: Exception):

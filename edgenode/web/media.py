@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, abort, send_file
-from flask import Response
+from flask import Blueprint, Response, abort, request, send_file
+from werkzeug.http import parse_range_header
 
 from edgenode.catalog.media import MIME
 from edgenode.store import SHA_RE
@@ -25,6 +25,7 @@ from edgenode.web.context import get_db, node
 bp = Blueprint("media", __name__)
 
 YEAR = 365 * 24 * 3600
+IMMUTABLE = f"public, max-age={YEAR}, immutable"
 
 
 def _servable(sha256: str) -> bool:
@@ -47,10 +48,20 @@ def blob(name: str):
         abort(404)
     mimetype = MIME.get(ext, "application/octet-stream")
     if node().cfg.web.accel_redirect:
+        # nginx takes Content-Type and Cache-Control from this answer and does
+        # the rest (ranges, validators, sendfile) from its internal location.
         resp = Response(status=200, mimetype=mimetype)
         resp.headers["X-Accel-Redirect"] = "/_store/" + store.relpath(sha256)
+        resp.headers["Cache-Control"] = IMMUTABLE
+        resp.headers["X-Content-Type-Options"] = "nosniff"
         return resp
+    rng = parse_range_header(request.headers.get("Range"))
+    if rng is not None and len(rng.ranges) > 1:
+        # Werkzeug answers only single ranges; the RFC allows ignoring the
+        # header, so several ranges get the whole file with 200.
+        request.environ.pop("HTTP_RANGE", None)
     resp = send_file(path, mimetype=mimetype, conditional=True, etag=sha256, max_age=YEAR)
-    resp.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+    resp.headers["Cache-Control"] = IMMUTABLE
     resp.headers["Accept-Ranges"] = "bytes"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
