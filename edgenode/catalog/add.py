@@ -16,6 +16,7 @@ from edgenode.catalog import media
 from edgenode.catalog import queries as q
 from edgenode.catalog.model import validate_id, validate_metadata
 from edgenode.db import transaction
+from edgenode.storage.quota import make_room
 from edgenode.store import Store
 
 
@@ -31,6 +32,7 @@ def add_file(conn: sqlite3.Connection, store: Store, cfg, path: Path | str, meta
     rid = validate_id(resource_id) if resource_id else make_id(path)
     facts = media.probe(path, ffprobe=cfg.media.ffprobe, ffmpeg=cfg.media.ffmpeg,
                         timeout=cfg.media.probe_timeout_seconds)
+    make_room(conn, store, cfg, path.stat().st_size)  # storage: evict per policy, or E_NO_ROOM
     store.ensure_space(path.stat().st_size)
     main = store.put_file(path)
     poster = None

@@ -28,7 +28,7 @@ from edgenode.catalog import queries as q
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
 from edgenode.storage import eviction
-from edgenode.store import Store, fsync_dir
+from edgenode.store import DiskFull, Store, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,10 @@ def make_room(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: 
         sweep(conn, store)
         p = plan(conn, store, cfg, needed, now=now)
         if not p.fits:
+            if p.needed + p.floor > p.free + p.used:
+                # Not even an empty store would make it fit: the disk is too small, eviction is moot.
+                raise DiskFull(f"need {p.needed} bytes but the disk has {p.free} free (+{p.used} in the store) "
+                               f"and keeps a floor of {p.floor}; nothing was changed")
             raise _refuse(p)
         if p.victims and not dry_run:
             evict(conn, store, p.victims, now=now)
