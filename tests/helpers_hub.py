@@ -14,7 +14,7 @@ from edgenode.identity import Identity
 from edgenode.hub.signing import sign_headers
 from edgenode.usage.batch import batch_name, seal_bytes, sign_batch
 
-COLUMNS = ["farming", "health", "opera", "kids", "policy"]
+COLUMNS = ["sannong", "pushi", "xinchengshi", "shequ"]
 KINDS = ["view", "play_start", "progress", "play_end", "search"]
 
 

@@ -241,8 +241,8 @@ def test_hostile_batches_are_refused_logged_and_change_nothing(node, hub_db, cas
 
 
 def test_daily_batches_count_their_aggregates(node, hub_db):
-    lines = [{"day": "2026-11-01", "r": "res-a", "c": "farming", "k": "view", "n": 7, "d": 0.0, "u": 3},
-             {"day": "2026-11-01", "r": "res-a", "c": "farming", "k": "progress", "n": 4, "d": 3600.0, "u": 2}]
+    lines = [{"day": "2026-11-01", "r": "res-a", "c": "sannong", "k": "view", "n": 7, "d": 0.0, "u": 3},
+             {"day": "2026-11-01", "r": "res-a", "c": "sannong", "k": "progress", "n": 4, "d": 3600.0, "u": 2}]
     data, sig = seal(node.ident, 1, lines, kind="daily")
     assert node.upload(1, data, sig).json["status"] == "stored"
     t = stats.totals(hub_db, {"month": "2026-11"})
@@ -253,7 +253,7 @@ def test_daily_batches_count_their_aggregates(node, hub_db):
 
 def test_statistics_follow_the_hub_time_zone(node, hub_db):
     # 2026-11-30 20:00 UTC is 2026-12-01 04:00 in China: a December visit.
-    ev = [{"s": 1, "t": 1796068800.0, "k": "view", "m": "t1", "r": "r1", "c": "opera", "d": 0.0, "x": None}]
+    ev = [{"s": 1, "t": 1796068800.0, "k": "view", "m": "t1", "r": "r1", "c": "pushi", "d": 0.0, "x": None}]
     node.upload(1, *seal(node.ident, 1, ev))
     assert [r["month"] for r in stats.table(hub_db, "month")] == ["2026-12"]
 

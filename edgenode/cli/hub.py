@@ -242,3 +242,61 @@ def upstream_forward(ctx, as_json):
 
 
 COMMANDS = [hub_group]
+
+
+@hub_group.command("publish")
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--channel", help="Channel to publish into (required unless SRC_DIR is a signed bundle).")
+@click.option("--seq", type=int, help="Sequence number (default: the next one).")
+@click.option("--column", default="pushi", show_default=True, help="Column for files resources.json does not place.")
+@click.option("--signed", is_flag=True, help="SRC_DIR is a bundle signed upstream: republish it unchanged.")
+@json_option
+@pass_ctx
+@domain_errors
+def publish_cmd(ctx, src_dir, channel, seq, column, signed, as_json):
+    """Build and sign a bundle with the county key into the rsync tree (or republish a signed one)."""
+    from edgenode.hub import publish
+    if signed:
+        r = publish.accept_signed(_hub(ctx), ctx.cfg, src_dir)
+    else:
+        if not channel:
+            raise click.UsageError("give --channel")
+        r = publish.publish(_hub(ctx), ctx.cfg, src_dir, channel, seq=seq, default_column=column)
+    echo_json(r) if as_json else click.echo(f"published {r['channel']} #{r['seq']} at {r['bundle']}")
+
+
+@hub_group.command("usb-tree")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--channel", "channels", multiple=True, help="Only this channel (repeatable).")
+@click.option("--all", "all_seqs", is_flag=True, help="Every published sequence, not just the latest.")
+@json_option
+@pass_ctx
+@domain_errors
+def usb_tree_cmd(ctx, path, channels, all_seqs, as_json):
+    """Write the published bundles to PATH/edgenode-bundles/ for a volunteer's USB stick."""
+    from edgenode.hub import publish
+    r = publish.usb_tree(_hub(ctx), ctx.cfg, path, channels=list(channels) or None, all_seqs=all_seqs)
+    if as_json:
+        echo_json(r)
+        return
+    for b in r["bundles"]:
+        click.echo(f"{b['status']:8} {b['bundle_dir']}")
+    click.echo(f"→ {r['path']}")
+
+
+@hub_group.command("key")
+@pass_ctx
+@domain_errors
+def key_cmd(ctx):
+    """Print the county's public signing key (nodes trust it: edgenode trust add)."""
+    from edgenode.hub import publish
+    click.echo(publish.county_public_key_path(ctx.cfg).read_text(), nl=False)
+
+
+@hub_group.command("rsyncd-conf")
+@pass_ctx
+@domain_errors
+def rsyncd_conf_cmd(ctx):
+    """Print an rsyncd.conf for the hub's read-only content module (from [hub] settings)."""
+    from edgenode.hub import publish
+    click.echo(publish.rsyncd_conf(ctx.cfg), nl=False)

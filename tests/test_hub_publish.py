@@ -1,0 +1,130 @@
+"""Publishing: county-signed bundles in the rsync tree, a real rsync daemon, USB trees, the node's import."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from edgenode.bundles import minisign
+from edgenode.bundles.format import MANIFEST
+from edgenode.errors import EdgenodeError
+from edgenode.hub import fleet, publish
+from edgenode.hub.database import open_hub
+from tests.conftest import make_config
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def hub(tmp_path):
+    cfg = make_config(tmp_path / "hub", hub__rsync_port=_free_port(), hub__rsync_hosts_allow="127.0.0.1")
+    conn = open_hub(cfg)
+    yield cfg, conn
+    conn.close()
+
+
+@pytest.fixture
+def src(tmp_path, media_dir):
+    d = tmp_path / "src"
+    d.mkdir()
+    shutil.copy(media_dir["mp4"], d / "水稻插秧.mp4")
+    shutil.copy(media_dir["mp3"], d / "戏曲选段.mp3")
+    return d
+
+
+def _trust_county(node_conn, hub_cfg):
+    from edgenode.bundles import trust
+    trust.add_key(node_conn, minisign.load_public_key(publish.county_public_key_path(hub_cfg)), ["county"])
+
+
+def test_publish_signs_with_the_county_key_and_rises(hub, src):
+    cfg, conn = hub
+    r = publish.publish(conn, cfg, src, "county")
+    bundle = publish.channels_root(cfg) / "county" / "county-00000001"
+    assert r["seq"] == 1 and bundle.is_dir() and not any((publish.rsync_root(cfg) / ".staging").iterdir())
+    data = (bundle / MANIFEST).read_bytes()
+    pk = minisign.load_public_key(publish.county_public_key_path(cfg))
+    minisign.verify_bytes(data, (bundle / (MANIFEST + ".minisig")).read_text(), pk)
+    assert oct((cfg.data_path / "hub_keys" / "county.key").stat().st_mode & 0o777) == "0o600"
+    assert publish.publish(conn, cfg, src, "county")["seq"] == 2
+    assert fleet.latest_channels(conn) == {"county": 2}
+    with pytest.raises(EdgenodeError) as e:
+        publish.publish(conn, cfg, src, "county", seq=2)
+    assert e.value.code == "E_PUBLISH_SEQ"
+    (src.parent / "empty").mkdir()
+    with pytest.raises(EdgenodeError) as e:
+        publish.publish(conn, cfg, src.parent / "empty", "county")
+    assert e.value.code == "E_BUILD_EMPTY"
+    assert fleet.latest_channels(conn) == {"county": 2}
+
+
+def test_a_real_rsync_daemon_serves_the_tree_and_the_node_imports_it(hub, src, tmp_path, cfg, conn, store):
+    hub_cfg, hub_conn = hub
+    publish.publish(hub_conn, hub_cfg, src, "county")
+    conf = tmp_path / "rsyncd.conf"
+    conf.write_text(publish.rsyncd_conf(hub_cfg))
+    proc = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"rsync://127.0.0.1:{hub_cfg.hub.rsync_port}/edgenode/channels/county/"
+        deadline = time.time() + 10
+        while True:
+            p = subprocess.run(["rsync", "-a", url, str(tmp_path / "pulled")], capture_output=True, text=True)
+            if p.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert p.returncode == 0, p.stderr
+        # Read-only: an upload is refused by the daemon.
+        up = subprocess.run(["rsync", "-a", str(src) + "/", f"rsync://127.0.0.1:{hub_cfg.hub.rsync_port}/edgenode/x/"],
+                            capture_output=True, text=True)
+        assert up.returncode != 0
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    from edgenode.bundles.pipeline import import_tree
+    _trust_county(conn, hub_cfg)
+    results = import_tree(cfg, conn, store, tmp_path / "pulled", source="rsync")
+    assert [r.result for r in results] == ["imported"], [r.error for r in results]
+    titles = {r[0] for r in conn.execute("SELECT title FROM resources WHERE channel = 'county'")}
+    assert titles == {"水稻插秧", "戏曲选段"}
+
+
+def test_usb_tree_is_importable_and_idempotent(hub, src, tmp_path, cfg, conn, store, runner):
+    hub_cfg, hub_conn = hub
+    publish.publish(hub_conn, hub_cfg, src, "county")
+    publish.publish(hub_conn, hub_cfg, src, "county")
+    r = publish.usb_tree(hub_conn, hub_cfg, tmp_path / "stick")
+    assert [(b["bundle_dir"], b["status"]) for b in r["bundles"]] == [("county-00000002", "copied")]
+    assert (tmp_path / "stick" / "edgenode-bundles" / "county.pub").exists()
+    again = publish.usb_tree(hub_conn, hub_cfg, tmp_path / "stick")
+    assert [b["status"] for b in again["bundles"]] == ["present"]
+    from edgenode.bundles.pipeline import import_tree
+    _trust_county(conn, hub_cfg)
+    assert [x.result for x in import_tree(cfg, conn, store, tmp_path / "stick", source="usb")] == ["imported"]
+
+
+def test_accept_a_bundle_signed_upstream_unchanged(hub, src, tmp_path):
+    hub_cfg, hub_conn = hub
+    prov = make_config(tmp_path / "province")
+    prov_conn = open_hub(prov)
+    built = publish.publish(prov_conn, prov, src, "province")
+    r = publish.accept_signed(hub_conn, hub_cfg, built["bundle"],
+                              trusted=[minisign.load_public_key(publish.county_public_key_path(prov))])
+    assert r["source"] == "upstream" and fleet.latest_channels(hub_conn) == {"province": 1}
+    mine = publish.channels_root(hub_cfg) / "province" / "province-00000001" / MANIFEST
+    assert mine.read_bytes() == (publish.channels_root(prov) / "province" / "province-00000001" / MANIFEST).read_bytes()
+    with pytest.raises(EdgenodeError) as e:  # signed by someone the county does not trust
+        publish.accept_signed(hub_conn, hub_cfg, built["bundle"],
+                              trusted=[minisign.load_public_key(publish.county_public_key_path(hub_cfg))])
+    assert e.value.code.startswith("E_SIG")
+    prov_conn.close()
