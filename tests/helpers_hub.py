@@ -152,3 +152,22 @@ def seed_fleet(conn, *, now: float | None = None) -> dict:
                          signed_ts=int(now - age), received_at=now - age)
         out[role] = ident
     return out
+
+
+class LoopbackHub:
+    """A hub app served by a real HTTP server on a free loopback port (a thread of this process)."""
+
+    def __init__(self, cfg):
+        import threading
+        from werkzeug.serving import make_server
+        from edgenode.hub.app import create_hub_app
+        self.cfg = cfg
+        self.app = create_hub_app(cfg)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.thread.join(5)
