@@ -48,6 +48,7 @@ class Pair:
     addr_a: str
     addr_b: str
     bus: str  # value for DBUS_SYSTEM_BUS_ADDRESS
+    work: Path = Path("/nonexistent")
     procs: list = field(default_factory=list)
 
     def env(self) -> dict:
@@ -69,6 +70,32 @@ class Pair:
         """``avahi-browse -rtp`` in namespace B; the resolved ('=') lines, split on ';'."""
         out = self.run_in(self.ns_b, ["avahi-browse", "-rtp", service], timeout=timeout).stdout
         return [line.split(";") for line in out.splitlines() if line.startswith("=")]
+
+    def new_bus(self, name: str) -> str:
+        """Start a private system bus; returns its DBUS_SYSTEM_BUS_ADDRESS."""
+        sock = self.work / f"{name}.sock"
+        address = f"unix:path={sock}"
+        proc = subprocess.Popen(["dbus-daemon", "--config-file=/usr/share/dbus-1/system.conf", "--nofork",
+                                 "--nopidfile", f"--address={address}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.procs.insert(0, proc)  # stopped last, after the daemons using it
+        _wait_for(lambda: sock.exists() or proc.poll() is not None, 10, "the private D-Bus")
+        if proc.poll() is not None:
+            raise RuntimeError(f"dbus-daemon failed: {proc.stderr.read()}")
+        return address
+
+    def start_avahi(self, ns: str, bus: str | None = None) -> subprocess.Popen:
+        """A real avahi-daemon in ``ns`` (on ``bus``, default the pair's); returns once it answers."""
+        env = {**self.env(), "DBUS_SYSTEM_BUS_ADDRESS": bus or self.bus}
+        avahi = self.popen_in(ns, [
+            "sh", "-c", "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon && "
+                        "exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f /etc/avahi/avahi-daemon.conf"],
+            env=env)
+        _wait_for(lambda: avahi.poll() is not None or self.run_in(
+            ns, ["avahi-browse", "-atp", "-k"], timeout=10, env=env).returncode == 0, 15, "avahi-daemon")
+        if avahi.poll() is not None:
+            raise RuntimeError(f"avahi-daemon failed: {avahi.stderr.read()}")
+        return avahi
 
     def set_address_a(self, new: str) -> None:
         _run("ip", "-n", self.ns_a, "addr", "del", f"{self.addr_a}/24", "dev", self.dev_a)
@@ -106,9 +133,8 @@ def mdns_pair(tmp_path: Path):
     octet = 10 + secrets.randbelow(200)
     pair = Pair(ns_a=f"edgenode-a-{tag}", ns_b=f"edgenode-b-{tag}", dev_a=f"ena{tag}", dev_b=f"enb{tag}",
                 addr_a=f"10.{octet}.0.1", addr_b=f"10.{octet}.0.2", bus="")
-    bus_dir = tmp_path / f"bus-{tag}"
-    bus_dir.mkdir()
-    bus_proc = None
+    pair.work = tmp_path / f"bus-{tag}"
+    pair.work.mkdir()
     made = []
     try:
         for ns in (pair.ns_a, pair.ns_b):
@@ -121,31 +147,12 @@ def mdns_pair(tmp_path: Path):
             _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
             _run("ip", "-n", ns, "link", "set", dev, "up", "multicast", "on")
             _run("ip", "-n", ns, "link", "set", "lo", "up")
-
-        sock = bus_dir / "system_bus_socket"
-        pair.bus = f"unix:path={sock}"
-        bus_proc = subprocess.Popen(["dbus-daemon", "--config-file=/usr/share/dbus-1/system.conf", "--nofork",
-                                     "--nopidfile", f"--address={pair.bus}"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
-        _wait_for(lambda: sock.exists() or bus_proc.poll() is not None, 10, "the private D-Bus")
-        if bus_proc.poll() is not None:
-            raise RuntimeError(f"dbus-daemon failed: {bus_proc.stderr.read()}")
-
-        avahi = pair.popen_in(pair.ns_b, [
-            "sh", "-c", "mount -t tmpfs tmpfs /run/avahi-daemon 2>/dev/null || "
-                        "{ mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon; }; "
-                        "exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f /etc/avahi/avahi-daemon.conf"])
-        # Ready when it answers on the bus.
-        _wait_for(lambda: avahi.poll() is not None or pair.run_in(
-            pair.ns_b, ["avahi-browse", "-atp", "-k"], timeout=10).returncode == 0, 15, "avahi-daemon")
-        if avahi.poll() is not None:
-            raise RuntimeError(f"avahi-daemon failed: {avahi.stderr.read()}")
+        pair.bus = pair.new_bus("system_bus_b")
+        pair.start_avahi(pair.ns_b)
         yield pair
     finally:
         for p in reversed(pair.procs):
             _stop(p)
-        if bus_proc is not None:
-            _stop(bus_proc)
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-        shutil.rmtree(bus_dir, ignore_errors=True)
+        shutil.rmtree(pair.work, ignore_errors=True)
