@@ -140,12 +140,18 @@ def _entry(raw, i: int) -> Entry:
     if not isinstance(sha, str) or not SHA_RE.match(sha):
         raise _invalid(f"resources[{i}].sha256: must be 64 lower-case hex digits")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise _invalid(f"resources[{i}].kind: must be one of {', '.join(KINDS)}")
     ext = path.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in path.rsplit("/", 1)[-1] else ""
     if EXT_KIND.get(ext) != kind:
         raise BundleError("E_METADATA", f"resources[{i}] ({rid}): a .{ext} file cannot be of kind {kind!r}",
                           zh="资源类型与文件格式不符")
+    for name in ("title", "description", "column", "language"):
+        if raw.get(name) is not None and not isinstance(raw.get(name), str):
+            raise BundleError("E_METADATA", f"resources[{i}] ({rid}): {name} must be text", zh=f"{name} 必须是文字")
+    tags = raw.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        raise BundleError("E_METADATA", f"resources[{i}] ({rid}): tags must be a list of text", zh="标签格式不正确")
     try:
         meta = validate_metadata({k: raw.get(k) for k in ("title", "description", "column", "tags", "language")})
     except MetadataError as e:

@@ -21,6 +21,7 @@ are re-hashed, not trusted by size) or unreferenced blobs (``store gc``).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -229,9 +230,13 @@ def _run(cfg, conn, store: Store, bundle_dir: Path, result: ImportResult, emit) 
     try:
         _copy_and_move(cfg, conn, store, staging, bundle_dir, manifest, data, sig_text, manifest_sha, missing,
                        unique, result, p, emit)
-    except EdgenodeError:
-        # A definitive refusal: leave the store as it was.  (OSError, e.g. a pulled stick, keeps the
-        # staged files so the next run resumes.)
+    except EdgenodeError as e:
+        if not (bundle_dir / MANIFEST).is_file():
+            # The source vanished under us (stick pulled, spool cleaned): not the bundle's fault.
+            # Keep what is staged so the next run resumes.
+            raise OSError(errno.ENOENT, f"the bundle disappeared during the import ({e.code})", str(bundle_dir)) \
+                from None
+        # A definitive refusal: leave the store as it was.
         shutil.rmtree(staging.root, ignore_errors=True)
         raise
     shutil.rmtree(staging.root, ignore_errors=True)

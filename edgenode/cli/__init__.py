@@ -107,8 +107,9 @@ def _register() -> None:
     from edgenode.cli import sync
 
     from edgenode.cli import hub
+    from edgenode.cli import bundles
 
-    for mod in (admin, content, system, identity, provision, health, sync, hub):
+    for mod in (admin, content, system, identity, provision, health, sync, hub, bundles):
         for command in mod.COMMANDS:
             cli.add_command(command)
 
