@@ -67,4 +67,6 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     app.register_blueprint(admin.bp)
     beacons.init_app(app)  # terminal cookie, page views, player beacons
     __import__("edgenode.web.health", fromlist=["init_app"]).init_app(app)  # /api/health, /metrics, /admin/health
+    __import__("edgenode.web.activities", fromlist=["init_app"]).init_app(app)  # activities, campaigns, feedback
+    __import__("edgenode.web.admin_activities", fromlist=["init_app"]).init_app(app)  # /admin/activities
     return app

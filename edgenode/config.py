@@ -214,6 +214,20 @@ SETTINGS: list[Setting] = [
             "Empty: staff login only.", secret=True),
     Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
             check=_positive),
+    # activities, campaigns, feedback (the villagers' side; docs/activities.md, docs/privacy.md)
+    Setting("activities.retention_days", int, 30,
+            "Names and phone numbers of bookings are deleted this many days after the activity ends.",
+            check=_non_negative),
+    Setting("activities.max_seats", int, 5, "Most seats one booking may take.", check=_positive),
+    Setting("activities.terminal_daily_bookings", int, 5,
+            "Most bookings one terminal may make in 24 hours (stops flooding).", check=_positive),
+    Setting("activities.contacts_upstream", bool, False,
+            "Send the name and phone number of bookings for the county's own activities to the hub. "
+            "False: only counts go upstream."),
+    Setting("campaigns.daily_votes", int, 2, "Per-terminal daily vote limit of a campaign that sets none.",
+            check=_positive),
+    Setting("feedback.terminal_daily_limit", int, 10, "Most requests and feedback one terminal may send per day.",
+            check=_positive),
     # logging
     Setting("log.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 ]

@@ -35,6 +35,8 @@ MAIN_SCHEMAS = [
     "edgenode.sync.schema",
     "edgenode.admin.schema",
     "edgenode.storage.schema",
+    "edgenode.activities.schema",
+    "edgenode.campaigns.schema",
     "edgenode.bundles.schema",
 ]
 VOLATILE_SCHEMAS = [

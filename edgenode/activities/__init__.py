@@ -1,0 +1,1 @@
+"""Activities at the service point: publishing, booking with pickup codes, check-in, privacy purge."""

@@ -1,0 +1,33 @@
+"""Fetching the county-wide ranking from the hub (signed ``GET /api/v1/tally/rankings``).
+
+Called by the uplink after it has sent the batches (so the ranking includes
+this node's newest votes), or by hand: ``edgenode campaign fetch-ranking``.
+With no link it simply fails with ``E_HUB_UNREACHABLE``; the portal keeps
+showing the last ranking it has, with its date.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edgenode.campaigns.queries import store_ranking
+from edgenode.identity import load_or_create
+from edgenode.sync import client
+
+PATH = "/api/v1/tally/rankings"
+
+
+def fetch_rankings(cfg, conn: sqlite3.Connection, *, base_url: str | None = None) -> dict:
+    """Store the hub's ranking of every campaign this node knows; returns what was stored."""
+    url = base_url or client.require_hub(cfg, conn)
+    answer = client.call(cfg, url, "GET", PATH, ident=load_or_create(cfg))
+    known = {r[0] for r in conn.execute("SELECT id FROM camp_campaigns")}
+    stored = []
+    rankings = answer.get("rankings") if isinstance(answer.get("rankings"), dict) else {}
+    as_of = answer.get("as_of") if isinstance(answer.get("as_of"), (int, float)) else 0
+    for cid, r in rankings.items():
+        if cid in known and isinstance(r, dict):
+            nodes = r.get("nodes") if isinstance(r.get("nodes"), int) else 0
+            if store_ranking(conn, cid, r.get("items"), as_of=float(as_of), nodes=nodes):
+                stored.append(cid)
+    return {"stored": stored, "as_of": as_of}
