@@ -8,7 +8,7 @@ from pathlib import Path
 from edgenode.db import connect, migrate, quick_check
 from edgenode.errors import DatabaseError
 
-SCHEMAS = ["edgenode.hub.schema"]
+SCHEMAS = ["edgenode.hub.schema", "edgenode.hub.tally_schema"]
 
 
 def hub_db_path(cfg) -> Path:

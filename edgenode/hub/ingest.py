@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
+from edgenode.hub import tally
 from edgenode.hub.registry import key_object, log_event, revoked_error
 from edgenode.usage.batch import batch_message, read_batch
 
@@ -148,6 +149,7 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
                 [(node_id, *row, now) for row in daily])
             conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
                              "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
+            tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
             contiguous = _advance(conn, node_id, batch_no)
             conn.execute("UPDATE hub_nodes SET contiguous = ?, max_batch_no = max(max_batch_no, ?), "
                          "batches = batches + 1, events = events + ?, last_batch_at = ? WHERE node_id = ?",

@@ -15,7 +15,8 @@ from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
 
-NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates"}
+NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates",
+               "hub_tally.rankings"}  # signed: hub/web/tally_pages.py
 
 
 def _signed():
