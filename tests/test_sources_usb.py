@@ -193,3 +193,33 @@ def test_source_deleted_mid_import_is_resumable(node):
     shutil.copytree(backup, bundle)
     r = import_bundle(cfg, conn, store, bundle, source="test")
     assert (r.result, r.files_skipped) == ("imported", 1)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_udev_rule_starts_the_templated_service_which_mounts_read_only(tmp_path):
+    rule = (REPO / "systemd" / "99-edgenode-usb.rules").read_text()
+    assert 'ENV{SYSTEMD_WANTS}+="edgenode-usb@%k.service"' in rule
+    rules = [ln for ln in rule.replace("\\\n", " ").splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(rules) == 1 and "RUN+=" not in rules[0]  # long imports never run inside udev
+    unit = (REPO / "systemd" / "edgenode-usb@.service").read_text()
+    assert "ExecStartPre=+/opt/edgenode/bin/edgenode usb mount %I" in unit
+    assert "ExecStart=/opt/edgenode/bin/edgenode usb import /run/edgenode/usb/%I" in unit
+    assert "BindsTo=dev-%i.device" in unit
+    # The mount options live in usb.mount_device; the test above watches them in the mount table.
+    import inspect
+    assert '"ro,nosuid,nodev,noexec"' in inspect.getsource(usb.mount_device)
+    # The unit parses, with the real CLI in place of the installed one.
+    venv_cli = Path(os.sys.executable).with_name("edgenode")
+    if shutil.which("systemd-analyze") and venv_cli.exists():
+        inst = tmp_path / "edgenode-usb@sdb1.service"
+        inst.write_text(unit.replace("/opt/edgenode/bin/edgenode", str(venv_cli)))
+        r = subprocess.run(["systemd-analyze", "verify", str(inst)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "edgenode-usb@sdb1" not in r.stderr, r.stderr
+
+
+def test_the_service_commands_exist(runner):
+    for args in (["usb", "mount", "--help"], ["usb", "import", "--help"], ["usb", "unmount", "--help"]):
+        r = runner(*args)
+        assert r.exit_code == 0, (args, r.output)

@@ -322,6 +322,28 @@ def usb_import(ctx, device, as_json):
     _print_results(results, as_json)
 
 
+@usb_group.command("mount")
+@click.argument("device")
+@pass_ctx
+@domain_errors
+def usb_mount(ctx, device):
+    """Mount DEVICE (e.g. sdb1) read-only, nosuid, nodev, noexec under usb.mount_dir (refuses system disks)."""
+    from edgenode.sources.usb import mount_device
+
+    click.echo(mount_device(ctx.cfg, device))
+
+
+@usb_group.command("unmount")
+@click.argument("device")
+@pass_ctx
+@domain_errors
+def usb_unmount(ctx, device):
+    """Unmount what `usb mount DEVICE` mounted (lazily: the stick may already be gone)."""
+    from edgenode.sources.usb import unmount_device
+
+    unmount_device(ctx.cfg, device)
+
+
 @usb_group.command("watch")
 @click.option("--once", is_flag=True, help="Look once and exit (for tests and cron).")
 @pass_ctx

@@ -162,10 +162,8 @@ def check_device(cfg, device: str) -> tuple[str, str]:
     return path, majmin
 
 
-def import_device(cfg, conn, store, device: str, *, progress=None) -> list[ImportResult]:
-    """The udev/systemd path: mount read-only nosuid,nodev,noexec, import, unmount."""
-    if os.path.isdir(device):
-        return import_mount(cfg, conn, store, device, source=f"usb:{device}", progress=progress)
+def mount_device(cfg, device: str) -> Path:
+    """Refuse system/data disks, then mount read-only with nosuid,nodev,noexec under usb.mount_dir."""
     path, _ = check_device(cfg, device)
     target = Path(cfg.usb.mount_dir) / Path(path).name
     target.mkdir(parents=True, exist_ok=True)
@@ -174,14 +172,31 @@ def import_device(cfg, conn, store, device: str, *, progress=None) -> list[Impor
     if proc.returncode != 0:
         raise BundleError("E_USB_MOUNT", f"cannot mount {path}: {proc.stderr.strip()}",
                           zh="无法读取这个 U 盘（文件系统不支持或已损坏）")
+    return target
+
+
+def unmount_device(cfg, device: str) -> None:
+    m = DEVICE_RE.match(device)
+    if not m:
+        raise BundleError("E_USB_BAD_DEVICE", f"{device!r}: not a device name", zh="设备名称不正确")
+    target = Path(cfg.usb.mount_dir) / m.group(2)
+    # Lazy: after a pulled stick a plain umount can hang on a dead device.
+    subprocess.run(["umount", "-l", str(target)], capture_output=True, timeout=60)
     try:
-        return import_mount(cfg, conn, store, target, source=f"usb:{Path(path).name}", progress=progress)
+        target.rmdir()
+    except OSError:
+        pass
+
+
+def import_device(cfg, conn, store, device: str, *, progress=None) -> list[ImportResult]:
+    """Mount (read-only, nosuid, nodev, noexec), import, unmount; or import an already mounted folder."""
+    if os.path.isdir(device):
+        return import_mount(cfg, conn, store, device, source=f"usb:{device}", progress=progress)
+    target = mount_device(cfg, device)
+    try:
+        return import_mount(cfg, conn, store, target, source=f"usb:{target.name}", progress=progress)
     finally:
-        subprocess.run(["umount", str(target)], capture_output=True, timeout=60)
-        try:
-            target.rmdir()
-        except OSError:
-            pass
+        unmount_device(cfg, target.name)
 
 
 def watch(cfg, conn, store, *, once: bool = False, on_results=None, stop=None) -> None:
