@@ -111,6 +111,9 @@ def _register() -> None:
 
     for mod in (admin, content, system, identity, provision, health, sync, hub, bundles):
         for command in mod.COMMANDS:
+    from edgenode.cli import activities  # activity, campaign, feedback, privacy
+    for command in activities.COMMANDS:
+        cli.add_command(command)
             cli.add_command(command)
 
 
