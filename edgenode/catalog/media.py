@@ -150,11 +150,16 @@ def _probe_av(path: Path, facts: MediaFacts, ffprobe: str, ffmpeg: str, timeout:
     cmd = [ffmpeg, "-v", "error", "-xerror"]
     if facts.duration and facts.duration > 2:
         cmd += ["-sseof", "-1"]
-    cmd += ["-i", str(path), "-f", "null", "-"]
+    # MPEG-PS/TS: a seek lands mid audio frame (mp2 "Header missing"), so check the video's tail only.
+    cmd += ["-i", str(path), *(["-map", "0:v:0"] if video and ext_is_mpeg(facts.ext) else []), "-f", "null", "-"]
     p = _run(cmd, timeout)
     if p.returncode != 0:
         raise MediaError("E_MEDIA_CORRUPT", f"{path.name}: cannot be decoded to the end (truncated or damaged)",
                          zh="媒体文件不完整或已损坏")
+
+
+def ext_is_mpeg(ext: str) -> bool:
+    return ext in ("mpg", "mpeg", "vob", "ts")
 
 
 def make_poster(path: Path | str, facts: MediaFacts, *, ffmpeg: str = "ffmpeg", timeout: int = 60) -> bytes | None:

@@ -107,6 +107,9 @@ def _register() -> None:
     from edgenode.cli import sync
 
     from edgenode.cli import hub
+    from edgenode.cli import storage  # storage + transcode groups
+    for command in storage.COMMANDS:
+        cli.add_command(command)
     from edgenode.cli import bundles
 
     for mod in (admin, content, system, identity, provision, health, sync, hub, bundles):
