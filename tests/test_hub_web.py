@@ -40,7 +40,7 @@ ARGS = {"node_id": "0" * 32, "alert_id": 1, "month": "2026-11"}
 
 def _urls(app):
     for rule in app.url_map.iter_rules():
-        url = rule.build({k: ARGS[k] for k in rule.arguments}, append_unknown=False)[1]
+        url = rule.build({k: ARGS.get(k, "x") for k in rule.arguments}, append_unknown=False)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, url
 

@@ -17,6 +17,9 @@ class Hub:
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
+        # Config.__getattr__ builds a section object per access; the hot ingest path reads
+        # several [hub] settings per request, so keep the section once.
+        self.settings = cfg.hub
 
 
 def hub_secret_key(cfg: Config) -> str:

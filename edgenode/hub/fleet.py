@@ -63,6 +63,8 @@ def node_row(node: dict, snap: dict | None, received_at: float | None, channels:
     for name, latest in channels.items():
         seq = _num(node_channels.get(name)) if isinstance(node_channels, dict) else None
         chan[name] = {"seq": seq, "latest": latest, "behind": None if seq is None else max(0, latest - seq)}
+    if isinstance(snap.get("version"), str):
+        row["version"] = snap["version"][:40]  # the node's latest word, newer than its enrolment
     row.update(
         status=status, status_zh=STATUS_ZH[status], last_heartbeat_at=received_at, age=age,
         disk_percent=_num(_get(snap, "disk", "percent")), cpu_percent=_num(snap.get("cpu_percent")),

@@ -1,8 +1,10 @@
 """Heartbeats: the latest health snapshot per node plus a short history for trends.
 
-A heartbeat is a snapshot that the next one supersedes, so its commit runs at
-``synchronous=NORMAL`` (in WAL mode: durable at the next checkpoint, never
-corrupt); batches keep ``FULL`` because the node deletes them on our ack.
+A heartbeat is a snapshot that the next one supersedes, so the web layer commits
+it on a ``synchronous=NORMAL`` connection (in WAL mode: durable at the next
+checkpoint, never corrupt); batches keep ``FULL`` because the node deletes them
+on our ack.  Two inserts and nothing else: at 1,000 heartbeats/s every statement
+shows.
 """
 
 from __future__ import annotations
@@ -44,20 +46,13 @@ def record(conn: sqlite3.Connection, node: dict, body: bytes, *, signed_ts: int 
         raise EdgenodeError("E_HEARTBEAT", "heartbeat node_id does not match the signer", zh="心跳数据与节点不符。")
     now = time.time() if received_at is None else received_at
     text = body.decode("utf-8") if isinstance(body, bytes) else body
-    version = str(snap.get("version") or node.get("version") or "")[:40]
-    conn.execute("PRAGMA synchronous = NORMAL")
-    try:
-        with transaction(conn):
-            conn.execute("INSERT OR REPLACE INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)",
-                         (node["node_id"], now, signed_ts, text))
-            cur = conn.execute("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)",
-                               (node["node_id"], now, text))
-            conn.execute("UPDATE hub_nodes SET last_heartbeat_at = ?, version = ? WHERE node_id = ?",
-                         (now, version, node["node_id"]))
-            if cur.lastrowid % PRUNE_EVERY == 0:
-                prune(conn, node["node_id"], keep)
-    finally:
-        conn.execute("PRAGMA synchronous = FULL")
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)",
+                     (node["node_id"], now, signed_ts, text))
+        cur = conn.execute("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)",
+                           (node["node_id"], now, text))
+        if cur.lastrowid % PRUNE_EVERY == 0:
+            prune(conn, node["node_id"], keep)
     return {"ok": True, "server_time": time.time()}
 
 

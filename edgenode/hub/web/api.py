@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from edgenode.errors import EdgenodeError
 from edgenode.hub import heartbeat, ingest, registry, tiers
 from edgenode.hub.signing import verify_request
-from edgenode.hub.web.context import cfg, get_db
+from edgenode.hub.web.context import get_db, settings
 
 bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
 
@@ -34,7 +34,7 @@ def enroll():
                            public_key=str(data.get("public_key") or ""), name=data.get("name") or "",
                            township=data.get("township") or "", version=data.get("version") or "",
                            kind="hub" if data.get("kind") == "hub" else "node")
-    return jsonify({"ok": True, "node_id": node["node_id"], "hub_name": cfg().hub.name})
+    return jsonify({"ok": True, "node_id": node["node_id"], "hub_name": settings().name})
 
 
 @bp.post("/batches")
@@ -42,14 +42,14 @@ def batches():
     node, _ts, body = _signed()
     result = ingest.ingest_batch(get_db(), node, request.headers.get("X-Edgenode-Batch-No"), body,
                                  request.headers.get("X-Edgenode-Batch-Signature", ""),
-                                 offset_hours=cfg().hub.utc_offset_hours, source="net")
+                                 offset_hours=settings().utc_offset_hours, source="net")
     return jsonify(result)
 
 
 @bp.post("/heartbeat", endpoint="heartbeat")
 def heartbeat_():
     node, ts, body = _signed()
-    return jsonify(heartbeat.record(get_db(), node, body, signed_ts=ts, keep=cfg().hub.heartbeat_history))
+    return jsonify(heartbeat.record(get_db("NORMAL"), node, body, signed_ts=ts, keep=settings().heartbeat_history))
 
 
 @bp.post("/aggregates")

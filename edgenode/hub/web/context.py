@@ -27,15 +27,21 @@ def cfg():
     return hub().cfg
 
 
-def get_db():
-    path = str(hub_db_path(cfg()))
+def settings():
+    """The [hub] settings section, built once per app."""
+    return hub().settings
+
+
+def get_db(synchronous: str = "FULL"):
+    """This thread's connection; ``synchronous="NORMAL"`` gives a second one for heartbeats."""
+    key = (str(hub_db_path(cfg())), synchronous)
     conns = getattr(_local, "conns", None)
     if conns is None or getattr(_local, "pid", None) != os.getpid():
         _local.conns = conns = {}
         _local.pid = os.getpid()
-    conn = conns.get(path)
+    conn = conns.get(key)
     if conn is None:
-        conn = conns[path] = connect(path)
+        conn = conns[key] = connect(key[0], synchronous=synchronous)
     return conn
 
 
@@ -44,7 +50,7 @@ def hubtime(t) -> str:
     if t is None:
         return ""
     try:
-        dt = datetime.fromtimestamp(float(t), timezone(timedelta(hours=cfg().hub.utc_offset_hours)))
+        dt = datetime.fromtimestamp(float(t), timezone(timedelta(hours=settings().utc_offset_hours)))
     except (OverflowError, ValueError, OSError):
         return "?"
     return dt.strftime("%Y-%m-%d %H:%M")
@@ -63,4 +69,4 @@ def init_app(app):
 
     @app.context_processor
     def inject():
-        return {"hub_name": cfg().hub.name}
+        return {"hub_name": settings().name}
