@@ -69,4 +69,5 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     __import__("edgenode.web.health", fromlist=["init_app"]).init_app(app)  # /api/health, /metrics, /admin/health
     __import__("edgenode.web.activities", fromlist=["init_app"]).init_app(app)  # activities, campaigns, feedback
     __import__("edgenode.web.admin_activities", fromlist=["init_app"]).init_app(app)  # /admin/activities
+    __import__("edgenode.web.admin_imports", fromlist=["init_app"]).init_app(app)  # /admin/imports
     return app
