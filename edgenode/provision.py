@@ -152,3 +152,30 @@ def clear_pending(cfg) -> bool:
         path.unlink()
         return True
     return False
+
+
+# Refusals that a retry cannot cure: the marker is set aside for a technician.
+_FINAL = ("E_ENROLL_CODE", "E_NODE_REVOKED", "E_NODE_EXISTS", "E_HUB_URL")
+
+
+def retry_pending(cfg, conn) -> dict | None:
+    """Try the pending enrolment once (a scheduler job, or `edgenode provision pending-enroll --retry`).
+
+    Returns None when nothing is pending, else ``{"status": "enrolled" | "waiting" | "refused", ...}``.
+    An unreachable hub leaves the marker for the next try; a refused code moves it
+    to ``enroll-pending.refused`` so it is not retried forever.
+    """
+    from edgenode.sync.enroll import enroll
+
+    pending = read_pending(cfg)
+    if pending is None:
+        return None
+    try:
+        result = enroll(cfg, conn, pending["hub"], pending["code"])
+    except EdgenodeError as e:
+        if e.code in _FINAL:
+            pending_path(cfg).replace(pending_path(cfg).with_name("enroll-pending.refused"))
+            return {"status": "refused", "hub": pending["hub"], "error": e.code, "message": e.message}
+        return {"status": "waiting", "hub": pending["hub"], "error": e.code, "message": e.message}
+    clear_pending(cfg)
+    return {"status": "enrolled", **result}

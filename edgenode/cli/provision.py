@@ -44,15 +44,27 @@ def write_config(path, pairs):
 @click.option("--hub", help="Hub URL to retry enrolment with.")
 @click.option("--code-stdin", is_flag=True, help="Read the one-time code from standard input.")
 @click.option("--clear", is_flag=True, help="Forget the pending enrolment.")
+@click.option("--retry", is_flag=True, help="Try the pending enrolment now.")
 @json_option
 @pass_ctx
 @domain_errors
-def pending_enroll(ctx, hub, code_stdin, clear, as_json):
-    """Show, record (--hub with --code-stdin) or clear the enrolment the scheduler retries."""
+def pending_enroll(ctx, hub, code_stdin, clear, retry, as_json):
+    """Show, record (--hub with --code-stdin), retry or clear the enrolment the scheduler retries."""
     import sys
 
     from edgenode import provision
 
+    if retry:
+        result = provision.retry_pending(ctx.cfg, ctx.conn)
+        if as_json:
+            echo_json(result)
+        elif result is None:
+            click.echo("nothing pending")
+        else:
+            click.echo(f"{result['status']}: {result.get('message') or result.get('hub_url')}")
+        if result and result["status"] == "refused":
+            raise click.ClickException(f"{result['error']}: {result['message']}")
+        return
     if clear:
         click.echo("cleared" if provision.clear_pending(ctx.cfg) else "nothing pending")
         return

@@ -1,0 +1,212 @@
+"""provisioning/install.sh and upgrade.sh, run for real in a chroot.
+
+Fast form (every CI run): the chroot is a copy-on-write overlay of this Debian 12
+machine itself, so no download is needed; the installer, the checks and the
+tree checksums are the same as in the full form.
+
+Full form (``pytest -m slow tests/test_provisioning.py``): the same sequence in a
+Debian 12 minbase root made by debootstrap (cached under /var/cache/edgenode-test,
+built on first use in about two minutes; prebuild it with
+``.venv/bin/python tests/helpers_provisioning.py``), where the package step
+really installs a package with apt-get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests import helpers_provisioning as hp
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for overlay mounts and chroot"),
+    pytest.mark.timeout(600),
+]
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory):
+    """(edgenode wheel, wheelhouse of its dependencies), built on the host: the chroot never sees PyPI."""
+    return hp.build_edgenode_wheel(tmp_path_factory.mktemp("dist")), hp.wheelhouse()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, wheels):
+    """One install on a fresh root, then a second run: the tree of changes after each."""
+    work = tmp_path_factory.mktemp("installed")
+    root = hp.Root(Path("/"), work, keep_upper=True)
+    with root:
+        opts = hp.prepare(root, *wheels)
+        first = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        digest1 = hp.tree_digest(root.upper, skip=["srv/"])
+        facts = hp.check_installed(root, work / "look")
+        password = hp.printed_password(first.stdout)
+        password_ok = password is not None and hp.admin_password_works(root, work / "look", password)
+        second = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        digest2 = hp.tree_digest(root.upper, skip=["srv/"])
+    yield {"upper": root.upper, "first": first, "second": second, "digest1": digest1, "digest2": digest2,
+           "facts": facts, "password_ok": password_ok}
+    root.discard()
+
+
+def test_first_run_makes_user_dirs_config_identity_units(installed):
+    out = installed["first"].stdout
+    assert installed["facts"]["node_id"] in out
+    assert "the scheduler will retry" in out  # hub unreachable: a pending enrolment, not a failure
+    assert installed["password_ok"], "the printed admin password does not log in"
+
+
+def test_second_run_changes_nothing(installed):
+    d1, d2 = installed["digest1"], installed["digest2"]
+    assert len(d1) > 1000  # the venv, units, config, data: a real tree, not an empty one
+    assert {k for k in d1.keys() | d2.keys() if d1.get(k) != d2.get(k)} == set()
+    assert hp.printed_password(installed["second"].stdout) is None, "the password is printed only once"
+
+
+@pytest.mark.parametrize("kill_point", ["pip-install", pytest.param("after-config", marks=pytest.mark.slow)])
+def test_interrupted_install_completes_on_rerun(tmp_path, wheels, installed, kill_point):
+    ready = {
+        # half-way through building the venv
+        "pip-install": lambda up: any(up.glob("opt/edgenode-releases/*/lib/python3.11/site-packages/flask")),
+        # program and config in place, database/identity/password/units not yet
+        "after-config": lambda up: (up / "etc/edgenode/edgenode.toml").exists(),
+    }[kill_point]
+    with hp.Root(Path("/"), tmp_path / "r") as root:
+        opts = hp.prepare(root, *wheels)
+        proc = root.popen(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        hp.kill_when(proc, lambda: ready(root.upper))
+        state = root.path / "etc/edgenode/install-state"
+        assert not (state.exists() and "complete" in state.read_text()), "killed too late to prove anything"
+
+        rerun = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        facts = hp.check_installed(root, tmp_path / "look")
+        password = hp.printed_password(rerun.stdout)
+        if password:  # killed before the password step: the re-run makes and prints it
+            assert hp.admin_password_works(root, tmp_path / "look", password)
+        assert facts["admin_hash"]
+        # Same files as an uninterrupted install (contents of random secrets aside).
+        after = hp.tree_digest(root.upper, skip=["srv/"])
+        random_parts = ("var/lib/edgenode/", "etc/shadow", "etc/gshadow", "etc/ssh/")
+        assert {k for k in after if not k.startswith(random_parts)} == \
+               {k for k in installed["digest1"] if not k.startswith(random_parts)}
+        # And nothing half-built is left behind.
+        assert len(list((root.path / "opt/edgenode-releases").iterdir())) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["--hub", "ftp://hub.example", "--code", "X"],
+    ["--hub", "https://hub.example"],
+    ["--code", "ABC"],
+    ["--purge"],
+    ["--bogus"],
+    [],  # first install without --name
+])
+def test_bad_arguments_are_refused_and_change_nothing(tmp_path, args):
+    with hp.Root(Path("/"), tmp_path / "r") as root:
+        root.bind(hp.REPO, "/srv/edgenode-src")
+        res = root.run(hp.INSTALLER, *args, check=False)
+        assert res.returncode != 0 and "edgenode: error:" in res.stderr
+        assert hp.tree_digest(root.upper, skip=["srv/"]) == {}
+
+
+def test_upgrade_keeps_data_and_config_backs_up_first_and_migrates(tmp_path, wheels, installed):
+    wheel, wheelhouse = wheels
+    nxt = hp.build_edgenode_wheel(tmp_path / "next", patch=hp.add_migration(
+        [(9001, "upgrade_probe", "CREATE TABLE upgrade_probe (x INTEGER)")]))
+    with hp.Root([installed["upper"], Path("/")], tmp_path / "r") as root:
+        hp.prepare(root, wheel, wheelhouse)
+        root.bind(nxt.parent, "/srv/next")
+        r = root.path
+        # A technician's own edit, and data made by use.
+        cfg = r / "etc/edgenode/edgenode.toml"
+        cfg.write_text(cfg.read_text() + "\n[store]\nfree_space_floor_mb = 500\n")
+        config_before = cfg.read_bytes()
+        root.run("runuser", "-u", "edgenode", "--", "/opt/edgenode/bin/edgenode", "admin", "set-password",
+                 "--password-stdin", input="correct horse battery\n")
+        old_release = os.readlink(r / "opt/edgenode")
+        node_id = (r / "var/lib/edgenode/identity/node_id").read_text()
+
+        up = root.run("/srv/edgenode-src/provisioning/upgrade.sh", "--wheel", f"/srv/next/{nxt.name}",
+                      "--wheelhouse", "/srv/wheelhouse")
+        assert "database backed up to" in up.stdout
+
+        new_release = os.readlink(r / "opt/edgenode")
+        assert new_release != old_release and (r / old_release.lstrip("/")).is_dir()  # previous kept for rollback
+        assert cfg.read_bytes() == config_before
+        assert (r / "var/lib/edgenode/identity/node_id").read_text() == node_id
+        assert hp.admin_password_works(root, tmp_path / "live", "correct horse battery")
+        live = hp.read_db(root, tmp_path / "live")
+        assert live.execute("SELECT 1 FROM schema_migrations WHERE area='usage' AND version=9001").fetchone()
+        live.close()
+
+        (backup,) = (r / "var/lib/edgenode/backups").glob("edgenode-*.db")
+        assert oct(backup.stat().st_mode & 0o777) == "0o600"
+        b = sqlite3.connect(backup)
+        assert b.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        # Taken before the migration ran, with the data of the old release.
+        assert not b.execute("SELECT 1 FROM schema_migrations WHERE version=9001").fetchone()
+        assert b.execute("SELECT count(*) FROM admin_accounts").fetchone()[0] == 1
+        b.close()
+        hp.check_installed(root, tmp_path / "look")
+
+
+@pytest.mark.slow
+def test_failed_migration_rolls_back_release_and_database(tmp_path, wheels, installed):
+    wheel, wheelhouse = wheels
+    bad = hp.build_edgenode_wheel(tmp_path / "bad", patch=hp.add_migration(
+        [(9001, "good_step", "CREATE TABLE half_done (x INTEGER)"),
+         (9002, "broken_step", "CREATE TABLE broken (")]))
+    with hp.Root([installed["upper"], Path("/")], tmp_path / "r") as root:
+        hp.prepare(root, wheel, wheelhouse)
+        root.bind(bad.parent, "/srv/bad")
+        old_release = os.readlink(root.path / "opt/edgenode")
+        res = root.run("/srv/edgenode-src/provisioning/upgrade.sh", "--wheel", f"/srv/bad/{bad.name}",
+                       "--wheelhouse", "/srv/wheelhouse", check=False)
+        assert res.returncode != 0 and "upgrade failed" in res.stderr
+        assert os.readlink(root.path / "opt/edgenode") == old_release
+        db = hp.read_db(root, tmp_path / "db")
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='half_done'").fetchone()
+        assert db.execute("SELECT count(*) FROM admin_accounts").fetchone()[0] == 1
+        db.close()
+
+
+def test_uninstall_keeps_data_purge_removes_it(tmp_path, installed):
+    with hp.Root([installed["upper"], Path("/")], tmp_path / "r") as root:
+        root.bind(hp.REPO, "/srv/edgenode-src")
+        r = root.path
+        node_id = (r / "var/lib/edgenode/identity/node_id").read_text()
+        root.run(hp.INSTALLER, "--uninstall")
+        assert not (r / "opt/edgenode").exists() and not (r / "opt/edgenode-releases").exists()
+        assert not (r / "etc/systemd/system/edgenode-web.service").exists()
+        assert not (r / "etc/systemd/system/multi-user.target.wants/edgenode-web.service").exists()
+        assert (r / "var/lib/edgenode/identity/node_id").read_text() == node_id
+        assert (r / "etc/edgenode/edgenode.toml").exists() and (r / "var/lib/edgenode/edgenode.db").exists()
+        root.run(hp.INSTALLER, "--uninstall", "--purge")
+        assert not (r / "var/lib/edgenode").exists() and not (r / "etc/edgenode").exists()
+        assert hp.passwd_entry(root, "edgenode") is None
+
+
+@pytest.mark.slow
+def test_full_debootstrap_root(tmp_path, wheels):
+    """The whole story in a debootstrapped Debian 12: install (apt-get included), re-run, kill, upgrade."""
+    base = hp.debootstrap_base()
+    with hp.Root(base, tmp_path / "r") as root:
+        root.run("sh", "-c", "grep -q . /etc/resolv.conf || true")
+        shutil.copy2("/etc/resolv.conf", root.path / "etc/resolv.conf")  # apt inside the chroot
+        opts = hp.prepare(root, *wheels)
+        assert root.run("dpkg-query", "-W", "-f=${Status}", "minisign", check=False).stdout.find("installed") < 0
+        first = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        assert "installing system packages: minisign" in first.stdout
+        assert "install ok installed" in root.run("dpkg-query", "-W", "-f=${Status}", "minisign").stdout
+        facts = hp.check_installed(root, tmp_path / "look")
+        assert hp.admin_password_works(root, tmp_path / "look", hp.printed_password(first.stdout))
+        before = hp.tree_digest(root.upper, skip=["srv/"])
+        root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        assert hp.tree_digest(root.upper, skip=["srv/"]) == before
+        assert facts["node_id"]
