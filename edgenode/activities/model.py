@@ -40,12 +40,12 @@ def clean_text(value, field: str, zh_field: str, *, max_len: int, required: bool
     text = text.strip()
     if required and not text:
         raise invalid("E_FIELD_REQUIRED", f"{field} is required", f"请填写{zh_field}")
+    if ID_CARD_RE.search(text[:4096]):
+        raise invalid("E_ID_NUMBER", f"{field} looks like an ID-card number; none is needed",
+                      "本服务点不需要身份证号，请不要填写")
     if len(text) > max_len:
         raise invalid("E_FIELD_TOO_LONG", f"{field} is longer than {max_len} characters",
                       f"{zh_field}不能超过{max_len}个字")
-    if ID_CARD_RE.search(text):
-        raise invalid("E_ID_NUMBER", f"{field} looks like an ID-card number; none is needed",
-                      "本服务点不需要身份证号，请不要填写")
     return text
 
 
