@@ -230,3 +230,16 @@ def test_cli_health_summary_and_json(runner, cfg, conn):
     human = runner("health").output
     for w in snap["warnings"]:
         assert w["code"] in human and w["message_zh"] in human
+
+
+def test_quick_check_is_shared_between_processes_and_fresh_reruns_it(cfg, conn):
+    first = snapshot(cfg, conn)["software"]["quick_check"]
+    assert (cfg.data_path / "health" / "quick_check.json").exists()
+    assert snapshot(cfg, conn)["software"]["quick_check"]["checked_at"] == first["checked_at"]
+    # another process (the CLI here) reuses the same result instead of re-reading the database
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    r = CliRunner().invoke(cli, ["--data-dir", str(cfg.data_path), "health", "--json"], env={"EDGENODE_CONFIG": ""})
+    assert json.loads(r.output)["software"]["quick_check"]["checked_at"] == first["checked_at"]
+    again = snapshot(cfg, conn, fresh=True)["software"]["quick_check"]
+    assert again["checked_at"] > first["checked_at"] and again["ok"]

@@ -85,14 +85,14 @@ def summary_lines(snap: dict) -> list[str]:
 
 @click.command("health")
 @json_option
-@click.option("--fresh", is_flag=True, help="Run the database quick_check now instead of using the cached result.")
+@click.option("--fresh", is_flag=True, help="Bypass the caches: run the database quick_check and recount content now.")
 @pass_ctx
 @domain_errors
 def health(ctx, as_json, fresh):
     """Show the node's health with warnings (exit status 2 when a warning is an error)."""
     from edgenode.health.snapshot import snapshot
 
-    snap = snapshot(ctx.cfg, ctx.conn, fresh_check=fresh)
+    snap = snapshot(ctx.cfg, ctx.conn, fresh=fresh)
     if as_json:
         echo_json(snap)
     else:

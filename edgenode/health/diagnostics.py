@@ -192,7 +192,7 @@ def collect(cfg, conn) -> tuple[dict[str, str], dict[str, str]]:
         else:
             parts[name] = result if isinstance(result, str) else _json(result)
 
-    part("snapshot.json", lambda: snapshot(cfg, conn, fresh_check=True))
+    part("snapshot.json", lambda: snapshot(cfg, conn, fresh=True))
     part("config.json", lambda: {"source": cfg.source, "config": cfg.as_dict(masked=True)})
     part("logs", lambda: collect_logs(cfg))
     part("history/imports.json", lambda: import_history(conn))

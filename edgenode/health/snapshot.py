@@ -12,7 +12,9 @@ and its error is listed under ``errors``; one bad probe never hides the rest.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import os
 import platform
 import sqlite3
 import threading
@@ -28,15 +30,23 @@ SCHEMA_VERSION = 1
 SYNC_KINDS = ("pull", "uplink", "heartbeat", "spool_scan", "housekeeping")
 # Kinds that prove contact with the county hub, for the "days without sync" warning.
 CONTACT_KINDS = ("pull", "uplink", "heartbeat")
-QUICK_CHECK_TTL = 600.0  # quick_check reads the whole file; once per 10 minutes per process is enough
+QUICK_CHECK_TTL = 600.0  # quick_check reads the whole file (~0.5 s at 50 MB): once per 10 minutes
+# The content aggregates scan the resources table (~15 ms at 20k resources);
+# content changes only through imports, verify runs and admin edits, so they
+# are reused for this long unless an import or a verify run was recorded since.
+CONTENT_TTL = 30.0
 
 _qc_lock = threading.Lock()
-_quick_checks: dict[str, dict] = {}
+_contents: dict[str, tuple[float, tuple, dict]] = {}
 _identities: dict[str, str] = {}
 
 
-def snapshot(cfg, conn: sqlite3.Connection, *, fresh_check: bool = False) -> dict:
-    """Everything known about this node's health right now (see schema.json)."""
+def snapshot(cfg, conn: sqlite3.Connection, *, fresh: bool = False) -> dict:
+    """Everything known about this node's health right now (see schema.json).
+
+    ``fresh=True`` bypasses the per-process caches (quick_check for 10 min,
+    content counts for 30 s): diagnostics and ``edgenode health --fresh`` use it.
+    """
     t0 = time.perf_counter()
     errors: dict[str, str] = {}
 
@@ -53,9 +63,9 @@ def snapshot(cfg, conn: sqlite3.Connection, *, fresh_check: bool = False) -> dic
         "node": section("node", node_info, cfg),
         "system": section("system", probes.system, cfg.data_path),
         "network": section("network", probes.network),
-        "content": section("content", content, conn),
+        "content": section("content", cached_content, cfg, conn, fresh),
         "sync": section("sync", sync, cfg),
-        "software": section("software", software, cfg, conn, fresh_check),
+        "software": section("software", software, cfg, conn, fresh),
         "clock": section("clock", clock, cfg, conn),
     }
     from edgenode.health.warnings import evaluate
@@ -103,6 +113,21 @@ def content(conn: sqlite3.Connection) -> dict:
         "last_verify": verify,
         "last_import": last_import(conn),
     }
+
+
+def cached_content(cfg, conn: sqlite3.Connection, fresh: bool = False) -> dict:
+    key = str(cfg.db_path)
+    marks = (conn.execute("SELECT max(id) FROM store_checks").fetchone()[0],
+             conn.execute("SELECT max(id) FROM imports").fetchone()[0] if _has_table(conn, "imports") else None)
+    now = time.monotonic()
+    with _qc_lock:
+        hit = _contents.get(key)
+    if hit and not fresh and hit[1] == marks and now - hit[0] < CONTENT_TTL:
+        return hit[2]
+    result = content(conn)
+    with _qc_lock:
+        _contents[key] = (now, marks, result)
+    return result
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
@@ -156,35 +181,68 @@ def outbox_backlog(cfg) -> dict:
     return {**empty, **data, "available": True}
 
 
-def sync(cfg) -> dict:
-    from edgenode.db import open_volatile
+def _no_jobs() -> dict:
+    return {"last_attempt": None, "last_state": None, "last_success": None, "last_error": None}
 
-    vconn = open_volatile(cfg)
-    try:
-        jobs = {kind: _job_summary(vconn, kind) for kind in SYNC_KINDS}
-    finally:
-        vconn.close()
+
+def sync(cfg) -> dict:
+    from edgenode.db import connect
+
+    # Read-only and without open_volatile's integrity check: this runs on every
+    # scrape, and the scheduler (which writes the file) checks and rebuilds it.
+    jobs = {kind: _no_jobs() for kind in SYNC_KINDS}
+    if cfg.volatile_db_path.exists():
+        vconn = connect(cfg.volatile_db_path, synchronous="NORMAL", readonly=True)
+        try:
+            if _has_table(vconn, "jobs"):
+                jobs = {kind: _job_summary(vconn, kind) for kind in SYNC_KINDS}
+        finally:
+            vconn.close()
     contacts = [jobs[k]["last_success"] for k in CONTACT_KINDS if jobs[k]["last_success"]]
     return {"jobs": jobs, "last_contact": max(contacts) if contacts else None, "outbox": outbox_backlog(cfg)}
 
 
 # --- software ---------------------------------------------------------------
 
-def quick_check(conn: sqlite3.Connection, path: str, *, fresh: bool = False) -> dict:
-    """``PRAGMA quick_check``, cached per process for QUICK_CHECK_TTL."""
-    now = time.monotonic()
-    with _qc_lock:
-        cached = _quick_checks.get(path)
-        if cached and not fresh and now - cached["_mono"] < QUICK_CHECK_TTL:
-            return {k: v for k, v in cached.items() if k != "_mono"}
-    try:
-        rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
-    except sqlite3.DatabaseError as e:
-        rows = [f"could not run: {e}"]
+def quick_check(cfg, conn: sqlite3.Connection, *, fresh: bool = False) -> dict:
+    """``PRAGMA quick_check``, at most once per QUICK_CHECK_TTL for all processes.
+
+    The result is shared through DATA_DIR/health/quick_check.json so that web
+    workers, the scheduler's heartbeat and the CLI do not each re-read the
+    whole database; it is keyed by boot id and monotonic time, so a wall-clock
+    jump cannot make a stale result look fresh.
+    """
+    path = cfg.data_path / "health" / "quick_check.json"
+    boot_id, now = _boot_id(), time.monotonic()
+    if not fresh:
+        try:
+            rec = json.loads(path.read_text())
+            if rec["boot_id"] == boot_id and 0 <= now - rec["mono"] < QUICK_CHECK_TTL \
+                    and rec["db"] == str(cfg.db_path):
+                return {"ok": rec["ok"], "result": rec["result"], "checked_at": rec["checked_at"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    with _qc_lock:  # one check at a time per process; others reuse it next time
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as e:
+            rows = [f"could not run: {e}"]
     result = {"ok": rows == ["ok"], "result": "; ".join(rows[:5]), "checked_at": time.time()}
-    with _qc_lock:
-        _quick_checks[path] = {**result, "_mono": now}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".quick_check.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**result, "boot_id": boot_id, "mono": now, "db": str(cfg.db_path)}))
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only data dir only costs the sharing
+        log.debug("cannot share the quick_check result: %s", e)
     return result
+
+
+def _boot_id() -> str:
+    try:
+        return probes.BOOT_ID.read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 def software(cfg, conn: sqlite3.Connection, fresh: bool = False) -> dict:
@@ -197,7 +255,7 @@ def software(cfg, conn: sqlite3.Connection, fresh: bool = False) -> dict:
         "sqlite": sqlite3.sqlite_version,
         "config_digest": cfg.digest(),
         "config_source": cfg.source,
-        "quick_check": quick_check(conn, str(cfg.db_path), fresh=fresh),
+        "quick_check": quick_check(cfg, conn, fresh=fresh),
         "migrations": len(migrations),
         "installed_at": min((m["applied_at"] for m in migrations), default=None),
     }
