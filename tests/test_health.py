@@ -243,3 +243,20 @@ def test_quick_check_is_shared_between_processes_and_fresh_reruns_it(cfg, conn):
     assert json.loads(r.output)["software"]["quick_check"]["checked_at"] == first["checked_at"]
     again = snapshot(cfg, conn, fresh=True)["software"]["quick_check"]
     assert again["checked_at"] > first["checked_at"] and again["ok"]
+
+
+def test_outbox_backlog_comes_from_the_sync_area(demo_cfg, demo_conn):
+    outbox = pytest.importorskip("edgenode.sync.outbox")
+    from edgenode.identity import load_or_create
+    from edgenode.usage.events import record
+
+    assert snapshot(demo_cfg, demo_conn)["sync"]["outbox"]["batches"] == 0
+    record(demo_conn, [{"kind": "view", "terminal": "t1"}, {"kind": "view", "terminal": "t2"}])
+    with outbox.locked(demo_cfg):  # as the uplink job does: the lock makes the outbox directory
+        outbox.seal(demo_cfg, demo_conn, load_or_create(demo_cfg))
+    snap = snapshot(demo_cfg, demo_conn)
+    validate(snap)
+    got, want = snap["sync"]["outbox"], outbox.backlog(demo_cfg)
+    assert got["available"] is True and got["batches"] == want["batches"] >= 1
+    assert got["bytes"] == want["bytes"] > 0 and got["oldest_at"] is not None
+    assert compact(snap)["outbox"] == {"batches": want["batches"], "bytes": want["bytes"]}

@@ -178,6 +178,7 @@ def outbox_backlog(cfg) -> dict:
     if backlog is None:
         return empty
     data = dict(backlog(cfg) or {})
+    data.setdefault("oldest_at", data.get("oldest"))  # the sync area names it "oldest"
     return {**empty, **data, "available": True}
 
 
