@@ -79,6 +79,7 @@ def build(cfg, *, blocking: bool = True, now: datetime | None = None):
                           args=[cfg, kind], id=f"edgenode-{kind}", name=kind, replace_existing=True)
     finally:
         vconn.close()
+    __import__("edgenode.storage.jobs", fromlist=["schedule"]).schedule(sched, cfg)  # idle-time transcoding
     day_names = windows.DAYS
     for i, w in enumerate(windows.parse_windows(cfg["sync.windows"])):
         start = w.start % 1440

@@ -1,0 +1,39 @@
+"""Storage's scheduled work, for the one scheduler process (``edgenode/scheduler.py``).
+
+Transcoding gets its own one-thread executor: a file can take an hour, and the
+scheduler's shared threads must stay free for heartbeats and pulls.  The job
+fires every ``TICK_MINUTES``; :func:`edgenode.storage.transcode.run` itself
+checks the idle hours before every file, so a tick outside them does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+TICK_MINUTES = 10
+
+
+def transcode_tick(cfg) -> dict:
+    from edgenode.db import open_main
+    from edgenode.storage import state, transcode
+    from edgenode.store import open_store
+
+    conn = open_main(cfg)
+    try:
+        state.reconcile(conn)  # an import since the last tick may have brought requested files back
+        return transcode.run(conn, open_store(cfg), cfg)
+    finally:
+        conn.close()
+
+
+def schedule(sched, cfg) -> None:
+    """Add the storage jobs to an APScheduler scheduler (called from ``scheduler.build``)."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if not cfg["transcode.enabled"]:
+        return
+    sched.add_executor(ThreadPoolExecutor(1), "storage")
+    sched.add_job(transcode_tick, IntervalTrigger(minutes=TICK_MINUTES), args=[cfg], id="edgenode-transcode",
+                  name="transcode", executor="storage", replace_existing=True)

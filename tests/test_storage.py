@@ -1,0 +1,208 @@
+"""可预约下载 end to end, subscriptions, the admin page and the storage CLI.
+
+Evicted resources stay listed, a villager's request travels upstream in a real
+sealed usage batch, and the next signed bundle carrying the resource restores it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import pytest
+
+from edgenode.bundles.pipeline import import_bundle
+from edgenode.db import open_main
+from edgenode.errors import EdgenodeError
+from edgenode.storage import eviction, quota, requests, state, subscriptions
+from edgenode.store import open_store
+from tests.conftest import make_config
+from tests.helpers_bundles import new_key, trust_key
+from tests.helpers_portal import CSRF_RE, login, set_admin
+from tests.helpers_storage import KIB, age, blob_present, bundle, play, small_fs
+
+S = 128 * KIB
+
+
+@pytest.fixture
+def node(tmp_path):
+    cfg = make_config(tmp_path / "data", store__quota_gb=2 / 1024, store__free_space_floor_mb=0,
+                      storage__on_demand=["old"])
+    with small_fs(cfg.store_path, 8 * 1024):
+        conn = open_main(cfg, check=True)
+        store = open_store(cfg)
+        sk = new_key(tmp_path)
+        trust_key(conn, sk, "old", "new")
+        yield cfg, conn, store, sk, tmp_path
+        conn.close()
+
+
+def _import(cfg, conn, store, b):
+    r = import_bundle(cfg, conn, store, b, source="test")
+    assert r.result == "imported", (r.error_code, r.error)
+    return r
+
+
+def _evicted_library(cfg, conn, store, sk, tmp):
+    """'old' fetched in full once, later on-demand; a quota-driven import evicts old.o0."""
+    subscriptions.set_mode(conn, "old", "always")
+    _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": 4 * S, "o1": 4 * S}))
+    subscriptions.clear_override(conn, "old")  # back to the config: on_demand
+    age(conn, ["old.o0", "old.o1"], 30)
+    play(conn, "old.o1", 1)
+    _import(cfg, conn, store, bundle(tmp, sk, "new", 1, {"n0": 10 * S}))
+    assert not blob_present(store, conn, "old.o0") and blob_present(store, conn, "old.o1")
+
+
+def _client(cfg):
+    from edgenode.app import create_app
+    app = create_app(cfg)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def test_request_goes_upstream_and_the_next_bundle_restores(node):
+    cfg, conn, store, sk, tmp = node
+    _evicted_library(cfg, conn, store, sk, tmp)
+    sha = conn.execute("SELECT sha256 FROM resources WHERE id = 'old.o0'").fetchone()[0]
+    client = _client(cfg)
+
+    # Listed and searchable, but no player: a 可预约下载 button instead; the file is not served.
+    page = client.get("/r/old.o0")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "可预约下载" in html and 'id="request-download"' in html
+    assert f"/media/{sha}" not in html
+    assert client.get(f"/media/{sha}.pdf").status_code == 404
+    assert "资料 old o0" in client.get("/column/sannong").get_data(as_text=True)
+
+    # The form needs its CSRF token.
+    assert client.post("/request/old.o0").status_code == 400
+    token = CSRF_RE.search(html).group(1)
+    r = client.post("/request/old.o0", data={"csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/r/old.o0")
+    assert "已收到您的预约" in client.get("/r/old.o0").get_data(as_text=True)
+    # Asking twice from the same terminal counts once.
+    client.post("/request/old.o0", data={"csrf_token": token})
+    assert requests.listing(conn)[0]["requests"] == 1
+    assert subscriptions.decide(conn, cfg, "old", "old.o0") == "fetch"
+    assert subscriptions.decide(conn, cfg, "old", "old.o1") == "metadata"
+
+    # Upstream: the request is in the next sealed, signed usage batch as kind "request" with x.
+    from edgenode.identity import load_or_create
+    from edgenode.sync import outbox, uplink
+    from edgenode.usage.batch import read_batch
+    sealed = uplink.seal(cfg, conn, load_or_create(cfg))
+    assert sealed["sealed_batches"] >= 1
+    lines = []
+    for _, path in outbox.batch_files(cfg):
+        lines += read_batch(path.read_bytes())[1]
+    reqs = [e for e in lines if e["k"] == "request"]
+    assert len(reqs) == 1 and reqs[0]["r"] == "old.o0" and reqs[0]["x"] == {"resource_id": "old.o0"}
+
+    # The next pull brings a bundle carrying it again: restored, fulfilled, playable.
+    _import(cfg, conn, store, bundle(tmp, sk, "old", 2, {"o0": 4 * S}))
+    assert blob_present(store, conn, "old.o0")
+    assert not state.is_on_request(conn, conn.execute("SELECT num FROM resources WHERE id = 'old.o0'").fetchone()[0])
+    assert state.reconcile(conn) == {"restored": 1, "fulfilled": 1}
+    assert requests.listing(conn) == []
+    html = client.get("/r/old.o0").get_data(as_text=True)
+    assert 'id="request-download"' not in html and f"/media/{sha}.pdf" in html
+    assert client.get(f"/media/{sha}.pdf").status_code == 200
+    # Making room for it took o1 (the only evictable file: 'new' is pinned by its channel); the file a
+    # villager just got back counts as fresh, so it is not a candidate for the next squeeze.
+    assert not blob_present(store, conn, "old.o1")
+    assert "old.o0" not in {v.resource_id for v in eviction.candidates(conn, cfg)}
+
+
+def test_request_refusals_change_nothing(node):
+    cfg, conn, store, sk, tmp = node
+    _evicted_library(cfg, conn, store, sk, tmp)
+    before = conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
+    for rid, code in [("old.o1", "E_NOT_ON_REQUEST"), ("nope", "E_NOT_FOUND"), ("", "E_NOT_FOUND")]:
+        with pytest.raises(EdgenodeError) as e:
+            requests.request(conn, rid, "t1")
+        assert e.value.code == code
+    assert conn.execute("SELECT count(*) FROM usage_events").fetchone()[0] == before
+    assert conn.execute("SELECT count(*) FROM storage_requests").fetchone()[0] == 0
+    client = _client(cfg)
+    token = CSRF_RE.search(client.get("/r/old.o0").get_data(as_text=True)).group(1)
+    for path in ["/request/nope", "/request/..%2f..%2fetc", "/request/" + "x" * 300]:
+        assert client.post(path, data={"csrf_token": token}).status_code == 404
+    r = client.post("/request/old.o1", data={"csrf_token": token})  # its file is here: just go and watch
+    assert r.status_code == 302 and r.headers["Location"].endswith("/r/old.o1")
+    assert 'id="request-download"' not in client.get("/r/old.o1").get_data(as_text=True)
+    assert conn.execute("SELECT count(*) FROM storage_requests").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("channel, mode, code", [
+    ("old", "sometimes", "E_BAD_SUBSCRIPTION"),
+    ("Old Channel", "always", "E_BAD_CHANNEL"),
+    ("../x", "never", "E_BAD_CHANNEL"),
+    ("", "never", "E_BAD_CHANNEL"),
+])
+def test_bad_subscription_is_refused_and_changes_nothing(cfg, conn, channel, mode, code):
+    with pytest.raises(EdgenodeError) as e:
+        subscriptions.set_mode(conn, channel, mode)
+    assert e.value.code == code
+    assert conn.execute("SELECT count(*) FROM storage_subscriptions").fetchone()[0] == 0
+
+
+def test_subscription_decisions_follow_config_then_admin(cfg, conn):
+    cfg = cfg.replace(storage__always=["a"], storage__on_demand=["b"], storage__never=["c"],
+                      storage__default_subscription="on_demand")
+    assert [subscriptions.decide(conn, cfg, ch) for ch in ("a", "b", "c", "zzz")] == \
+        ["fetch", "metadata", "skip", "metadata"]
+    subscriptions.set_mode(conn, "c", "always")
+    assert subscriptions.decide(conn, cfg, "c") == "fetch"
+    subscriptions.clear_override(conn, "c")
+    assert subscriptions.decide(conn, cfg, "c") == "skip"
+
+
+def test_admin_page_shows_quota_requests_and_changes_subscriptions(node):
+    cfg, conn, store, sk, tmp = node
+    _evicted_library(cfg, conn, store, sk, tmp)
+    requests.request(conn, "old.o0", "terminal-1")
+    client = _client(cfg)
+    assert client.get("/admin/storage/").status_code == 302  # anonymous: to the login
+    set_admin(conn)
+    login(client)
+    html = client.get("/admin/storage/").get_data(as_text=True)
+    assert "存储" in html and 'data-resource="old.o0"' in html and "等待下次同步" in html
+    assert 'data-channel="old"' in html and 'data-channel="new"' in html
+    token = CSRF_RE.search(html).group(1)
+    r = client.post("/admin/storage/subscribe", data={"csrf_token": token, "channel": "new", "mode": "on_demand"})
+    assert r.status_code == 302
+    assert subscriptions.mode(conn, cfg, "new") == "on_demand"
+    bad = client.post("/admin/storage/subscribe", data={"csrf_token": token, "channel": "new", "mode": "x"},
+                      follow_redirects=True)
+    assert "订阅方式不正确" in bad.get_data(as_text=True)
+    assert subscriptions.mode(conn, cfg, "new") == "on_demand"
+    client.post("/admin/storage/pin", data={"csrf_token": token, "resource_id": "old.o1", "action": "pin"})
+    assert conn.execute("SELECT pinned FROM storage_state s JOIN resources r ON r.num = s.resource_num "
+                        "WHERE r.id = 'old.o1'").fetchone()[0] == 1
+    assert client.post("/admin/storage/subscribe", data={"channel": "new", "mode": "never"}).status_code == 400
+
+
+def test_storage_cli(node, runner):
+    cfg, conn, store, sk, tmp = node
+    _evicted_library(cfg, conn, store, sk, tmp)
+    env = {"EDGENODE_STORE_QUOTA_GB": str(2 / 1024), "EDGENODE_STORE_FREE_SPACE_FLOOR_MB": "0",
+           "EDGENODE_STORAGE_ON_DEMAND": '["old"]'}
+    runner = functools.partial(runner, env=env)  # the node's settings, as a config file would give them
+    r = runner("storage", "status", "--json")
+    data = json.loads(r.output)
+    assert data["store"]["on_request"] == 1 and data["store"]["quota_bytes"] == 2 * 1024 ** 2
+    r = runner("storage", "subscribe", "new", "on_demand")
+    assert r.exit_code == 0 and "new: on_demand" in r.output
+    r = runner("storage", "pin", "old.o1")
+    assert r.exit_code == 0 and "pinned" in r.output
+    r = runner("storage", "evict", "--dry-run", "--bytes", str(20 * S))
+    assert r.exit_code == 1 and "E_NO_ROOM" in r.output
+    runner("storage", "pin", "old.o1", "--unpin")
+    before = {sha for sha, _ in store.iter_blobs()}
+    r = runner("storage", "evict", "--dry-run", "--bytes", str(4 * S))  # n0 is fresh: only o1 can go
+    assert r.exit_code == 0 and re.search(r"would evict \[lru\] old\.o1 ", r.output), r.output
+    assert {sha for sha, _ in store.iter_blobs()} == before  # a dry run changes nothing
+    r = runner("storage", "pin", "no-such-thing")
+    assert r.exit_code == 1 and "E_NOT_FOUND" in r.output
