@@ -239,13 +239,15 @@ class CuttingProxy:
                 if cut:
                     with self.lock:
                         self.cuts_done += 1
-                    for sock in (src, dst):  # a hard cut (RST), as a dropped link looks
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                     return
         except OSError:
             pass
         finally:
-            for sock in (src, dst):
+            for sock in (src, dst):  # shutdown() also wakes the other direction's blocked recv()
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 try:
                     sock.close()
                 except OSError:
@@ -254,3 +256,24 @@ class CuttingProxy:
     def close(self):
         self.closed = True
         self.sock.close()
+
+
+def publish_bundle(tmp: Path, channel_root: Path, sk, channel: str, seq: int, n: int, size: int, seed: int) -> Path:
+    """A signed bundle of ``n`` incompressible PDFs (rsync's delta finds nothing to reuse inside them),
+    moved into the hub's rsync tree ``channel_root``."""
+    import json
+    from edgenode.bundles.build import build_bundle
+    src = tmp / f"src-{channel}-{seq}"
+    src.mkdir(parents=True)
+    rnd = random.Random(seed)
+    resources = []
+    for i in range(n):
+        (src / f"doc{i:03d}.pdf").write_bytes(b"%PDF-1.4\n" + rnd.randbytes(size - 16) + b"\n%%EOF\n")
+        resources.append({"id": f"s{seq}-doc{i:03d}", "path": f"doc{i:03d}.pdf", "title": f"农技资料 {seq}-{i}",
+                          "column": "sannong", "tags": ["水稻"], "description": "测试"})
+    (src / "resources.json").write_text(json.dumps(resources, ensure_ascii=False), encoding="utf-8")
+    b = build_bundle(src, channel, seq, tmp / f"out-{channel}-{seq}", secret_key=sk, link=False)
+    channel_root.mkdir(parents=True, exist_ok=True)
+    dest = channel_root / b.name
+    b.rename(dest)
+    return dest

@@ -64,10 +64,15 @@ def test_heartbeat_reaches_the_hub(tmp_path, hub):
     r = run_job(cfg, "heartbeat", ignore_windows=True)
     assert r["state"] == "done", r
     assert isinstance(r["result"]["server_time"], (int, float))
+    from edgenode.hub.heartbeat import latest
     conn = hub.db()
-    row = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ?", (load_or_create(cfg).node_id,)).fetchone()
+    snap = latest(conn, load_or_create(cfg).node_id)
     conn.close()
-    assert row["last_heartbeat_at"]
+    assert snap["node_id"] == load_or_create(cfg).node_id
+    for key in ("version", "at", "boot_id", "uptime", "disk", "cpu_percent", "mem_percent", "catalog", "outbox",
+                "last_pull", "last_uplink", "clock"):
+        assert key in snap, key
+    assert set(snap["disk"]) >= {"total", "used", "free", "percent"}
 
 
 def test_bad_enrolment_code_is_refused(tmp_path, hub, runner):

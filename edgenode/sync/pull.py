@@ -56,16 +56,21 @@ def staging_root(cfg) -> Path:
 
 
 def ensure_marker(cfg) -> Path:
-    """Create the staging root and its marker, but only on a real, initialised data dir."""
+    """The staging root, made (with its marker) only on a real, initialised data dir.
+
+    An existing root without the marker is refused, never adopted: it may be an
+    empty mount point or someone else's tree, and the pull runs ``--delete`` there.
+    """
     root = staging_root(cfg)
-    marker = root / MARKER
-    if marker.exists():
+    if (root / MARKER).is_file():
         return root
+    if root.exists():
+        _check_marker(root)
     if not cfg.db_path.exists():
         raise EdgenodeError("E_STAGING_ROOT", f"{cfg.data_path} holds no edgenode database: is the data disk "
                             "mounted?", zh="数据盘没有挂载，暂停同步。")
-    root.mkdir(parents=True, exist_ok=True)
-    marker.write_text("edgenode pull staging tree: rsync --delete runs only where this file exists\n")
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("edgenode pull staging tree: rsync --delete runs only where this file exists\n")
     return root
 
 

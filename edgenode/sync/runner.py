@@ -3,8 +3,8 @@
 Order for each uplink job: window check → back-off → connectivity probe → work,
 every run recorded with ``jobs.start/finish`` (kinds ``pull``, ``uplink``,
 ``heartbeat``, ``spool_scan``, ``housekeeping``).  A job with no window or no link
-is *skipped*, not failed: repeated identical skips update one row instead of
-adding one per try, so a node offline for months does not grow its jobs table.
+is *skipped*, not failed: consecutive skips update one row instead of adding
+one per try, so a node offline for months does not grow its jobs table.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ KINDS = UPLINK_KINDS + LOCAL_KINDS
 
 def _skip(vconn, kind: str, message: str) -> dict:
     last = jobs.recent(vconn, kind, limit=1)
-    if last and last[0]["state"] == "skipped" and last[0]["message"] == message:
-        jobs.finish(vconn, last[0]["id"], "skipped", message)  # refresh the one row
+    if last and last[0]["state"] == "skipped":
+        jobs.finish(vconn, last[0]["id"], "skipped", message)  # a run of skips shares one row
     else:
         jobs.finish(vconn, jobs.start(vconn, kind, f"{kind} (skipped)"), "skipped", message)
     log.info("sync %s skipped: %s", kind, message)

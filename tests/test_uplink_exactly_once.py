@@ -1,0 +1,157 @@
+"""Exactly once: SIGKILL the node's uplink at random points (and at every named step between two
+durable writes), kill the hub mid-ingest, and the hub's total per node still equals N."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edgenode.db import open_main
+from edgenode.identity import load_or_create
+from edgenode.sync import outbox
+from edgenode.sync.runner import run_job
+from tests.helpers_sync import ROOT, Hub, add_events, enrolled_node, wait_port
+
+NAMED = ["seal:before_write", "seal:after_batch", "seal:after_sig", "seal:after_commit",
+         "send:before_post", "send:after_ack", "ack:after_unlink", "send:after_delete"]
+
+
+def _fork_uplink(cfg, crash_at: str | None = None) -> int:
+    pid = os.fork()
+    if pid == 0:  # the child is the node's uplink process, exactly as the scheduler runs it
+        code = 0
+        try:
+            if crash_at:
+                os.environ["EDGENODE_CRASH_AT"] = crash_at
+            run_job(cfg, "uplink", ignore_windows=True)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def _reap(pid: int) -> bool:
+    """True when the child died by SIGKILL."""
+    _, status = os.waitpid(pid, 0)
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def _settle(cfg, node_id, hub) -> None:
+    """Uplink without interference until everything is sealed and acknowledged."""
+    for _ in range(10):
+        r = run_job(cfg, "uplink", ignore_windows=True)
+        conn = open_main(cfg)
+        left = outbox.unsealed_events(conn)
+        conn.close()
+        if r["state"] == "done" and not outbox.batch_files(cfg) and not left:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"outbox did not drain: {r}")
+
+
+def _kill_rounds(tmp_path, rounds: int, *, spawn, seed: int) -> dict:
+    hub = Hub(tmp_path / "hub").start()
+    try:
+        cfg = enrolled_node(tmp_path, hub, sync__batch_max_events=40)
+        node_id = load_or_create(cfg).node_id
+        rnd = random.Random(seed)
+        n = kills = hub_kills = 0
+        # Calibrate the random kill times on one undisturbed run.
+        conn = open_main(cfg)
+        n += 200
+        add_events(conn, 200, seed=seed)
+        conn.close()
+        t0 = time.monotonic()
+        proc = spawn(cfg, None)
+        proc.wait()
+        span = max(time.monotonic() - t0, 0.05)
+        for i in range(rounds):
+            conn = open_main(cfg)
+            k = rnd.randrange(0, 160)
+            add_events(conn, k, seed=seed * 1000 + i, start_at=1764000000.0 + n)
+            n += k
+            conn.close()
+            named = NAMED[i % len(NAMED)] if i % 3 == 0 else None
+            proc = spawn(cfg, named)
+            if named is None:
+                time.sleep(rnd.uniform(0, span * 1.2))
+                if i % 25 == 7:  # the hub dies mid-ingest now and then
+                    hub.kill()
+                    hub_kills += 1
+                proc.kill()
+            if proc.wait():
+                kills += proc.killed
+            if hub.proc.poll() is not None:
+                hub.start()
+        _settle(cfg, node_id, hub)
+        return {"n": n, "kills": kills, "hub_kills": hub_kills, "totals": hub.totals(node_id),
+                "last_batch_no": outbox.state(open_main(cfg))["last_batch_no"]}
+    finally:
+        hub.stop()
+
+
+class _Forked:
+    def __init__(self, cfg, crash_at):
+        self.pid, self.killed, self._rc = _fork_uplink(cfg, crash_at), False, None
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self):
+        if self._rc is None:
+            self.killed = _reap(self.pid)
+            self._rc = 1 if self.killed else 0
+        return self._rc
+
+
+class _Cli:
+    """``edgenode sync now --job uplink`` as its own process (the long form)."""
+
+    def __init__(self, cfg, crash_at):
+        env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_DATA_DIR": str(cfg.data_path)}
+        env.pop("EDGENODE_CRASH_AT", None)
+        if crash_at:
+            env["EDGENODE_CRASH_AT"] = crash_at
+        self.p = subprocess.Popen([sys.executable, "-m", "edgenode", "sync", "now", "--job", "uplink"], cwd=ROOT,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.killed = False
+
+    def kill(self):
+        self.p.send_signal(signal.SIGKILL)
+
+    def wait(self):
+        rc = self.p.wait()
+        self.killed = rc == -signal.SIGKILL
+        return rc
+
+
+def _check(result):
+    t = result["totals"]
+    print(f"\nexactly-once: N={result['n']} events, {result['kills']} uplink SIGKILLs, {result['hub_kills']} hub "
+          f"SIGKILLs; hub counts {t['events']} events in {t['batches']} batches (daily sum {t['daily_n']})")
+    assert t["events"] == result["n"], "lost or doubled events"
+    assert t["daily_n"] == result["n"] and t["batch_events"] == result["n"]
+    assert t["contiguous"] == t["batches"] == result["last_batch_no"], "a gap in the batch numbers"
+
+
+def test_exactly_once_under_sigkill(tmp_path):
+    result = _kill_rounds(tmp_path, 150, spawn=_Forked, seed=1)
+    assert result["kills"] >= 100
+    assert result["hub_kills"] >= 3
+    _check(result)
+
+
+@pytest.mark.slow
+def test_exactly_once_under_sigkill_cli_long(tmp_path):
+    result = _kill_rounds(tmp_path, 400, spawn=_Cli, seed=2)
+    assert result["kills"] >= 250
+    _check(result)
