@@ -139,3 +139,37 @@ def test_configured_secret_is_redacted_in_json_escaped_form(cfg):
     doc_zh = json.dumps({"message": f"failed with {odd}"}, ensure_ascii=False)
     assert "quotes" not in diagnostics.redact(doc, secrets)
     assert "quotes" not in diagnostics.redact(doc_zh, secrets)
+
+
+def test_killed_mid_write_never_leaves_a_partial_archive(planted, tmp_path):
+    """SIGKILL at random moments: the target is either absent or a complete, readable archive."""
+    import os
+    import random
+    import signal
+    import sys
+    import time
+    from pathlib import Path
+
+    conf, data = planted
+    edgenode = str(Path(sys.executable).with_name("edgenode"))
+    env = {**os.environ, "EDGENODE_CONFIG": str(conf)}
+    out = tmp_path / "out"
+    out.mkdir()
+    rng = random.Random(5)
+    for i in range(4):
+        target = out / f"d{i}.tar.gz"
+        p = subprocess.Popen([edgenode, "--data-dir", str(data), "diagnose", "--out", str(target)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 2.0))
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=60)
+        if target.exists():
+            with tarfile.open(target) as tar:
+                assert "edgenode-diagnose/manifest.json" in tar.getnames()
+    # Whatever was left behind is only hidden temp files, never a half archive under the real name.
+    assert all(f.name.startswith(".") or f.name.endswith(".tar.gz") for f in out.iterdir())
+    p = subprocess.run([edgenode, "--data-dir", str(data), "diagnose", "--out", str(out / "last.tar.gz")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert tarfile.open(out / "last.tar.gz").getnames()
