@@ -313,3 +313,27 @@ def test_cli_admin_actions(cfg, runner):
     r = runner("activity", "create", "--title", "", "--start", "x", "--end", "y", "--capacity", "1")
     assert r.exit_code == 1 and "E_" in r.output
     assert "cancelled" in runner("activity", "cancel-activity", aid).output
+
+
+def test_signed_bundle_publishes_through_the_import_pipeline(cfg, conn, store, tmp_path):
+    from edgenode.bundles.pipeline import import_bundle
+    from tests.helpers_bundles import make_bundle, new_key, rewrite_manifest, trust_key
+    sk = new_key(tmp_path)
+    trust_key(conn, sk, "county")
+    act = {"id": "film-1", "title": "露天电影", "start": "2030-03-01 19:30", "end": "2030-03-01 21:30",
+           "capacity": 80, "audit": False}
+    bad = make_bundle(tmp_path / "b1", sk, channel="county", seq=1, n=1)
+    rewrite_manifest(bad, sk, lambda d: d.update(activities=[{**act, "capacity": -1}]))
+    r = import_bundle(cfg, conn, store, bad, source="usb")
+    assert r.result == "failed" and r.error_code == "E_MANIFEST_INVALID"
+    assert conn.execute("SELECT count(*) FROM act_activities").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM resources WHERE channel = 'county'").fetchone()[0] == 0
+    good = make_bundle(tmp_path / "b2", sk, channel="county", seq=2, n=1)
+    rewrite_manifest(good, sk, lambda d: d.update(activities=[act], campaigns=[{
+        "id": "qunwen", "title": "群文杯", "start": "2030-01-01 00:00", "end": "2030-02-01 00:00",
+        "items": [{"id": "1", "title": "黄河之歌"}]}]))
+    r = import_bundle(cfg, conn, store, good, source="usb")
+    assert r.result == "imported", r.error
+    a = aq.get_activity(conn, "county.film-1")
+    assert a["origin"] == "county" and a["source"] == "bundle:county:2" and a["capacity"] == 80
+    assert conn.execute("SELECT origin FROM camp_campaigns WHERE id = 'county.qunwen'").fetchone()[0] == "county"

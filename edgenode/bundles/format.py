@@ -32,7 +32,8 @@ _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 MAX_RESOURCES = 10_000
 MAX_SIZE = 2 ** 50
 MAX_SEQ = 2 ** 53
-TOP_FIELDS = {"format", "channel", "seq", "created", "expires", "key_id", "resources", "withdraw"}
+TOP_FIELDS = {"format", "channel", "seq", "created", "expires", "key_id", "resources", "withdraw",
+              "activities", "campaigns"}  # the last two: edgenode/activities/published.py
 ENTRY_FIELDS = {"id", "path", "size", "sha256", "title", "description", "column", "tags", "kind", "language"}
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edgenode.activities.published import apply_manifest_sections, check_manifest_sections
 from edgenode.bundles import trust
 from edgenode.bundles.format import KEYLIST, KEYLIST_SIG, MANIFEST, SIGNATURE, BundleError, Manifest, \
     parse_manifest
@@ -214,6 +215,7 @@ def _run(cfg, conn, store: Store, bundle_dir: Path, result: ImportResult, emit) 
     for w in warnings:
         log.warning("%s: %s", bundle_dir, w)
     _check_ids(conn, manifest)
+    check_manifest_sections(data, manifest.channel)  # activities/campaigns: refuse before copying
 
     # Step 2: space for what the store lacks (judged on the signed claims, before touching the
     # payload), then every file present, regular and of the declared size.
@@ -381,6 +383,7 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
                 result.withdrawn += 1
             elif not row:
                 result.warnings.append(f"W_WITHDRAW_UNKNOWN: {rid} is not in the catalogue")
+        apply_manifest_sections(conn, manifest.channel, manifest.seq, data)  # county activities, campaigns
         trust.advance(conn, manifest.channel, manifest.seq, manifest_sha)
         conn.execute("INSERT OR REPLACE INTO bundles (channel, seq, manifest, signature, key_id, manifest_sha256, "
                      "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
