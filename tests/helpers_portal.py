@@ -80,7 +80,8 @@ def nginx_config(workdir: Path, *, port: int, store: Path, upstream: str, static
                      ("listen [::]:80 default_server;", ""),
                      ("/var/lib/edgenode/store", str(store)),
                      ("/opt/edgenode/lib/python3.11/site-packages/edgenode/web/static", str(static)),
-                     ("unix:/run/edgenode-web/gunicorn.sock", upstream)]:
+                     ("unix:/run/edgenode-web/gunicorn.sock", upstream),
+                     ("/var/cache/nginx/edgenode-auth", str(workdir / "auth-cache"))]:
         assert old in text, f"{site} no longer contains {old!r}"
         text = text.replace(old, new)
     (workdir / "site.conf").write_text(text)

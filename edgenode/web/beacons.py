@@ -2,9 +2,10 @@
 
 A terminal (a reading-room PC or a phone) is a random id in the ``tid``
 cookie, never an IP address or anything personal.  Views queue their events on
-``g`` with :func:`note`; after the response is built they are written by
-``usage.events.record`` in one transaction per request.  A failed write is
-logged (``E_USAGE_RECORD``) and never breaks the page.
+``g`` with :func:`note`; after the response is built they go to the
+process's group-commit writer (``recorder.py``, which calls
+``usage.events.record``): a request's events always share one transaction.
+A failed write is logged (``E_USAGE_RECORD``) and never breaks the page.
 
 The player's beacon (``POST /api/v1/usage/beacon``) is exempt from the CSRF
 token because it only appends counters; instead it must be
@@ -19,14 +20,14 @@ import logging
 import re
 import secrets
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from edgenode.catalog import queries as q
 from edgenode.errors import NotFound
-from edgenode.usage import events
 from edgenode.web.auth import csrf
 from edgenode.web.context import get_db, node
 from edgenode.web.errors import render_error
+from edgenode.web.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,15 @@ def note(kind: str, *, resource_id: str | None = None, column_key: str | None = 
                                              "column_key": column_key, "seconds": seconds, "data": data})
 
 
+def recorder() -> Recorder:
+    return current_app.extensions["usage_recorder"]
+
+
 def _flush(response):
     queued = g.pop("usage_events", None)
     if queued:
         try:
-            events.record(get_db(), queued)
+            recorder().submit(queued)  # committed by the writer thread, never delaying the page
         except Exception as e:  # recording must never break browsing
             log.warning("E_USAGE_RECORD: dropped %d usage events on %s: %s", len(queued), request.path, e)
     if g.get("new_terminal") and g.get("terminal"):
@@ -110,7 +115,7 @@ def beacon():
             and not isinstance(position, bool) and 0 <= position < 1e7 else None
         note(item["kind"], resource_id=rid, column_key=known[rid], seconds=min(float(seconds), cap), data=data)
     try:
-        events.record(db, g.pop("usage_events"))
+        recorder().submit(g.pop("usage_events"), wait=True)
     except Exception as e:
         log.warning("E_USAGE_RECORD: dropped beacon from terminal %s: %s", terminal(), e)
         return render_error(503, "E_USAGE_RECORD", "could not record usage now", "暂时无法记录")
@@ -118,5 +123,6 @@ def beacon():
 
 
 def init_app(app) -> None:
+    app.extensions["usage_recorder"] = Recorder(app.extensions["edgenode"].cfg.db_path)
     app.register_blueprint(bp)
     app.after_request(_flush)

@@ -5,10 +5,16 @@ immutable and cacheable for a year.  Only blobs that a visible resource
 references are served, and the path is derived from the validated hash, never
 from the URL's text, so nothing outside the store is reachable.
 
-Production (``web.accel_redirect``): Python only authorises; nginx sends the
-bytes from its internal ``/_store/`` location with sendfile and ranges.
-Built-in: Flask's ``send_file(conditional=True)`` answers ranges (206/416) and
-conditional requests (304).
+Three ways the bytes leave the box (docs/serving.md):
+
+* production, shipped nginx site: nginx serves ``/media/…`` itself from the
+  store after asking ``/_auth/media/<name>`` here (``auth_request``; the yes/no
+  is cached by nginx for a few seconds, so a player's many range requests
+  cost Python one check);
+* ``web.accel_redirect`` (nginx passing ``/media/`` to us): Python only
+  authorises and answers ``X-Accel-Redirect`` to nginx's internal ``/_store/``;
+* built-in: Flask's ``send_file(conditional=True)`` answers ranges (206/416)
+  and conditional requests (304).
 """
 
 from __future__ import annotations
@@ -35,17 +41,33 @@ def _servable(sha256: str) -> bool:
     return row is not None
 
 
-@bp.route("/media/<name>")
-def blob(name: str):
+def _checked(name: str):
+    """(sha256, ext, path) for a servable blob, else None."""
     sha256, _, ext = name.partition(".")
     if not SHA_RE.match(sha256) or (ext and ext not in MIME) or not _servable(sha256):
-        abort(404)
+        return None
     store = node().store
     path = store.path_for(sha256)
     # A blob must be a regular file really inside the store: a planted symlink is refused.
-    if path.is_symlink() or not path.is_file() or \
-            os.path.commonpath([os.path.realpath(path), os.path.realpath(store.root)]) != os.path.realpath(store.root):
+    root = os.path.realpath(store.root)
+    if path.is_symlink() or not path.is_file() or os.path.commonpath([os.path.realpath(path), root]) != root:
+        return None
+    return sha256, ext, path
+
+
+@bp.route("/_auth/media/<name>")
+def authorise(name: str):
+    """nginx's auth_request: 204 when the blob may be served, 403 when not (nginx shows a 404)."""
+    return Response(status=204 if _checked(name) else 403)
+
+
+@bp.route("/media/<name>")
+def blob(name: str):
+    checked = _checked(name)
+    if checked is None:
         abort(404)
+    sha256, ext, path = checked
+    store = node().store
     mimetype = MIME.get(ext, "application/octet-stream")
     if node().cfg.web.accel_redirect:
         # nginx takes Content-Type and Cache-Control from this answer and does
