@@ -24,6 +24,7 @@ content transfer takes the link.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import time
@@ -43,6 +44,7 @@ from edgenode.sync import runner, windows
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 900
 ORDER = ("uplink", "heartbeat", "pull")  # the pull last: it can hold the link for hours
+HOOKS = ("edgenode.storage.jobs",)  # modules with schedule(sched, cfg) adding their own jobs
 
 
 def intervals(cfg) -> dict[str, int]:
@@ -54,8 +56,9 @@ def intervals(cfg) -> dict[str, int]:
 
 def first_run(vconn, kind: str, every: int, now: datetime) -> datetime:
     last = jobs.recent(vconn, kind, limit=1)
-    if not last:
-        return now + timedelta(seconds=5 + 10 * ORDER.index(kind) if kind in ORDER else 30)
+    if not last:  # a new node: the link jobs soon, in order; housekeeping (VACUUM) not at every boot
+        return now + timedelta(seconds=5 + 10 * ORDER.index(kind) if kind in ORDER else
+                               every if kind == "housekeeping" else 30)
     due = datetime.fromtimestamp(last[0]["started_at"]) + timedelta(seconds=every)
     return max(due, now + timedelta(seconds=5))
 
@@ -79,7 +82,13 @@ def build(cfg, *, blocking: bool = True, now: datetime | None = None):
                           args=[cfg, kind], id=f"edgenode-{kind}", name=kind, replace_existing=True)
     finally:
         vconn.close()
-    __import__("edgenode.storage.jobs", fromlist=["schedule"]).schedule(sched, cfg)  # idle-time transcoding
+    for name in HOOKS:  # other areas add their own jobs (e.g. idle-time transcoding)
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(mod, "schedule"):
+            mod.schedule(sched, cfg)
     day_names = windows.DAYS
     for i, w in enumerate(windows.parse_windows(cfg["sync.windows"])):
         start = w.start % 1440

@@ -63,6 +63,8 @@ def _run(cfg, conn, vconn, kind, ignore_windows, now, options) -> dict:
             allowance = windows.allowance(windows.parse_windows(cfg["sync.windows"]), kind, now)
             if not allowance.allowed:
                 return _skip(vconn, kind, allowance.reason)
+        if kind != "pull":
+            _pending_enrolment(cfg, conn)
         try:
             url = _target(cfg, conn, kind)
         except EdgenodeError as e:
@@ -104,6 +106,25 @@ def _run(cfg, conn, vconn, kind, ignore_windows, now, options) -> dict:
     return {"kind": kind, "state": state, "message": message, "result": result}
 
 
+def _pending_enrolment(cfg, conn) -> None:
+    # First boot may have recorded an enrolment that found no link (edgenode.provision): retry it here,
+    # inside a window, before the job needs the hub.
+    try:
+        provision = importlib.import_module("edgenode.provision")
+    except ImportError:
+        return
+    retry = getattr(provision, "retry_pending", None)
+    if retry is None or client.hub_url(cfg, conn):
+        return
+    try:
+        result = retry(cfg, conn)
+    except Exception:  # never let a provisioning problem stop the sync job
+        log.exception("pending enrolment retry failed")
+        return
+    if result:
+        log.info("pending enrolment: %s", result.get("status"))
+
+
 def _seal_offline(cfg, conn) -> None:
     # Sealing needs no link; doing it anyway keeps events safe in signed batches for export-logs.
     from edgenode.sync import uplink
@@ -123,6 +144,7 @@ def _work(cfg, conn, kind, allowance, report, options) -> dict:
     if kind == "uplink":
         from edgenode.sync import uplink
         r = uplink.run(cfg, conn, client.require_hub(cfg, conn), progress=report)
+        r["rankings"] = __import__("edgenode.campaigns.ranking", fromlist=["_"]).refresh_quietly(cfg, conn)
         r["_message"] = f"sealed {r['sealed_events']} events, sent {r['sent']} batches ({r['events']} events)"
         return r
     if kind == "heartbeat":
@@ -157,11 +179,13 @@ def _spool_scan(cfg, conn) -> dict:
         return {"_message": "the satellite source has no scan function", "scanned": False}
     from edgenode.store import open_store
     result = scan(cfg, conn, open_store(cfg))
-    return {"scanned": True, "result": result if isinstance(result, (dict, list)) else str(result)}
+    counts = {k: len(v) for k, v in result.items() if isinstance(v, list)} if isinstance(result, dict) else {}
+    return {"scanned": True, **counts, "_message": ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing new"}
 
 
 def _housekeeping(cfg, conn) -> dict:
     """Re-hash the store (quarantining bad blobs), collect garbage, vacuum the database."""
+    __import__("edgenode.activities.privacy", fromlist=["_"]).purge(cfg, conn)  # names, phones past retention
     from edgenode.bundles.pipeline import import_lock
     from edgenode.catalog import queries as q
     from edgenode.store import open_store
