@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -133,8 +134,8 @@ def mdns_pair(tmp_path: Path):
     octet = 10 + secrets.randbelow(200)
     pair = Pair(ns_a=f"edgenode-a-{tag}", ns_b=f"edgenode-b-{tag}", dev_a=f"ena{tag}", dev_b=f"enb{tag}",
                 addr_a=f"10.{octet}.0.1", addr_b=f"10.{octet}.0.2", bus="")
-    pair.work = tmp_path / f"bus-{tag}"
-    pair.work.mkdir()
+    # Unix socket paths are limited to 108 bytes: keep the buses out of pytest's long tmp paths.
+    pair.work = Path(tempfile.mkdtemp(prefix=f"enbus-{tag}-"))
     made = []
     try:
         for ns in (pair.ns_a, pair.ns_b):
