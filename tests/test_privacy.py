@@ -125,3 +125,17 @@ def test_contacts_upstream_only_for_county_activities_when_configured(tmp_path):
     assert PHONES[2] in text and "欧阳春花" in text
     assert PHONES[1] not in text and "陈忠孝" not in text
     conn.close()
+
+
+def test_scheduler_housekeeping_purges(tmp_path):
+    from edgenode.sync.runner import run_job
+    cfg = make_config(tmp_path / "d", activities__retention_days=0)
+    conn = open_main(cfg)
+    a = activity(conn, capacity=5, start=time.time() + 1, end=time.time() + 2)
+    aq.book(conn, cfg, a["id"], {"name": "陈忠孝", "phone": PHONES[7], "seats": 1}, terminal="t")
+    time.sleep(2.1)
+    job = run_job(cfg, "housekeeping")
+    assert job["state"] == "done", job
+    assert conn.execute("SELECT phone FROM act_bookings").fetchone()[0] == ""
+    assert PHONES[7].encode() not in _file_bytes(cfg)
+    conn.close()

@@ -31,3 +31,18 @@ def fetch_rankings(cfg, conn: sqlite3.Connection, *, base_url: str | None = None
             if store_ranking(conn, cid, r.get("items"), as_of=float(as_of), nodes=nodes):
                 stored.append(cid)
     return {"stored": stored, "as_of": as_of}
+
+
+def refresh_quietly(cfg, conn: sqlite3.Connection) -> dict:
+    """For the uplink job: fetch the rankings, but never fail the job over them (an older hub
+    without the endpoint answers 404; the next uplink tries again)."""
+    import logging
+
+    from edgenode.errors import EdgenodeError
+    if not conn.execute("SELECT 1 FROM camp_campaigns LIMIT 1").fetchone():
+        return {"stored": [], "skipped": "no campaigns"}
+    try:
+        return fetch_rankings(cfg, conn)
+    except EdgenodeError as e:
+        logging.getLogger(__name__).warning("W_RANKING_FETCH: %s", e)
+        return {"stored": [], "error": e.code}
