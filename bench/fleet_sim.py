@@ -83,7 +83,7 @@ def hub_totals(data_dir: Path) -> dict:
 # -- client side -------------------------------------------------------------------------------------
 
 def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interval: float, events_per_batch: int,
-            first_batch: int, start_at: float, q) -> None:
+            first_batch: int, rounds_budget: int, ready, go, start_value, q) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edgenode.hub.signing import request_message
@@ -95,7 +95,7 @@ def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interv
     idents = [Identity(nid, Ed25519PrivateKey.from_private_bytes(raw)) for nid, raw in nodes]
     rnd = random.Random(idx)
     # Pre-seal one batch per node per round the phase can possibly use (sealing is the node's cost).
-    rounds = int(seconds / interval) + 2 if phase != "heartbeat" else 0
+    rounds = min(int(seconds / interval) + 2, rounds_budget) if phase != "heartbeat" else 0
     batches: dict[tuple[int, int], tuple[bytes, str, int]] = {}
     base_t = 1764000000.0
     for r in range(rounds):
@@ -139,10 +139,15 @@ def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interv
         raise RuntimeError("unreachable")
 
     # Each node is due at a staggered offset within every interval of the compressed clock.
-    due = [(start_at + interval * (j / max(len(idents), 1)), j) for j in range(len(idents))]
+    due = [(interval * (j / max(len(idents), 1)), j) for j in range(len(idents))]
     rounds_done = [0] * len(idents)
     lat_hb, lat_b, errors = [], [], []
     stored_events = stored = dup = 0
+    last_batch_at = None
+    ready.put(idx)
+    go.wait()
+    start_at = start_value.value
+    due = [(start_at + t, j) for t, j in due]
     while time.time() < start_at:
         time.sleep(0.001)
     end = start_at + seconds
@@ -167,6 +172,12 @@ def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interv
             lat_hb.append(time.perf_counter() - t0)
             if status != 200:
                 errors.append(("heartbeat", status, body[:200].decode(errors="replace")))
+        if phase == "batch" and (j, r) not in batches and r >= rounds:
+            if all(x >= rounds for x in rounds_done):
+                break  # every pre-sealed batch is delivered
+            rounds_done[j] += 1
+            k = (k + 1) % len(due)
+            continue
         if phase in ("batch", "mixed") and (j, r) in batches:
             data, sig, n = batches[(j, r)]
             t0 = time.perf_counter()
@@ -174,6 +185,7 @@ def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interv
                                                              "X-Edgenode-Batch-No": str(first_batch + r),
                                                              "X-Edgenode-Batch-Signature": sig})
             lat_b.append(time.perf_counter() - t0)
+            last_batch_at = time.time()
             if status == 200:
                 ans = json.loads(body)
                 if ans["status"] == "stored":
@@ -187,7 +199,8 @@ def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interv
         due[k] = (t_due + interval, j)
         k = (k + 1) % len(due)
     q.put({"lat_hb": lat_hb, "lat_b": lat_b, "errors": errors[:20], "n_errors": len(errors), "stored": stored,
-           "duplicate": dup, "stored_events": stored_events, "rounds": max(rounds_done) if rounds_done else 0})
+           "duplicate": dup, "stored_events": stored_events, "rounds": max(rounds_done) if rounds_done else 0,
+           "start_at": start_at, "last_batch_at": last_batch_at})
 
 
 def _pct(xs, p):
@@ -207,38 +220,66 @@ def _rss(pid: int) -> float:
         return 0.0
 
 
-def run_phase(port, hub_pid, fleet, phase, *, seconds, interval, events_per_batch, first_batch, clients) -> dict:
-    q = mp.get_context("fork").Queue()
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of the hub (master + workers) so far."""
+    import psutil
+    try:
+        p = psutil.Process(pid)
+        return sum(sum(x.cpu_times()[:2]) for x in [p, *p.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
+
+
+def run_phase(port, hub_pid, fleet, phase, *, seconds, interval, events_per_batch, first_batch, clients,
+              max_events) -> dict:
+    ctx = mp.get_context("fork")
+    q, ready, go, start_value = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
     parts = [fleet[i::clients] for i in range(clients)]
-    # Sealing batches happens before the start signal; allow for it.
-    prep = 1.0 + (len(fleet) * events_per_batch * (int(seconds / interval) + 2) * 4e-6 / clients
-                  if phase != "heartbeat" else 0)
-    start_at = time.time() + prep
-    procs = [mp.get_context("fork").Process(target=_client, args=(i, port, parts[i], phase, seconds, interval,
-                                                                    events_per_batch, first_batch, start_at, q))
+    rounds_budget = max(1, max_events // max(1, len(fleet) * events_per_batch))
+    procs = [ctx.Process(target=_client, args=(i, port, parts[i], phase, seconds, interval, events_per_batch,
+                                               first_batch, rounds_budget, ready, go, start_value, q))
              for i in range(clients)]
     for p in procs:
         p.start()
+    for _ in procs:  # sealing the batches is the nodes' work, done before the clock starts
+        ready.get(timeout=900)
+    start_at = start_value.value = time.time() + 0.5
+    go.set()
     rss = []
+    while time.time() < start_at:
+        time.sleep(0.01)
+    cpu0 = _cpu(hub_pid)
     while time.time() < start_at + seconds:
-        if time.time() >= start_at:
-            rss.append(_rss(hub_pid))
+        rss.append(_rss(hub_pid))
         time.sleep(0.5)
     results = [q.get(timeout=600) for _ in procs]
+    hub_cpu = _cpu(hub_pid) - cpu0
     for p in procs:
         p.join(60)
     lat_hb = [x for r in results for x in r["lat_hb"]]
     lat_b = [x for r in results for x in r["lat_b"]]
+    # In the batch phase the clients may deliver every pre-sealed batch before the time is up:
+    # rates are then over the time to the last answer, not over idle seconds.
+    done = [r["last_batch_at"] for r in results if r["last_batch_at"]]
+    b_seconds = min(seconds, max(done) - start_at) if phase == "batch" and done else seconds
     out = {"phase": phase, "seconds": seconds, "heartbeats": len(lat_hb), "batches": len(lat_b),
-           "heartbeats_per_s": len(lat_hb) / seconds, "batches_per_s": len(lat_b) / seconds,
-           "events_per_s": sum(r["stored_events"] for r in results) / seconds,
+           "heartbeats_per_s": len(lat_hb) / seconds, "batches_per_s": len(lat_b) / b_seconds,
+           "events_per_s": sum(r["stored_events"] for r in results) / b_seconds, "batch_seconds": b_seconds,
            "stored_events": sum(r["stored_events"] for r in results),
            "stored": sum(r["stored"] for r in results), "duplicate": sum(r["duplicate"] for r in results),
            "errors": sum(r["n_errors"] for r in results), "error_samples": [e for r in results for e in r["errors"]][:5],
            "hb_p50_ms": (_pct(lat_hb, 50) or 0) * 1000, "hb_p95_ms": (_pct(lat_hb, 95) or 0) * 1000,
            "batch_p50_ms": (_pct(lat_b, 50) or 0) * 1000, "batch_p95_ms": (_pct(lat_b, 95) or 0) * 1000,
            "hub_rss_mb_max": max(rss) if rss else _rss(hub_pid),
-           "rounds": max(r["rounds"] for r in results)}
+           "rounds": max(r["rounds"] for r in results), "hub_cpu_s": hub_cpu}
+    # Load-independent figures: the hub's own CPU per request, and what two cores would carry
+    # with nothing else running (the clients share these cores during the run).
+    if phase == "heartbeat" and lat_hb:
+        out["hub_cpu_ms_per_heartbeat"] = hub_cpu / len(lat_hb) * 1000
+        out["capacity_heartbeats_per_s_2_cores"] = 2 * len(lat_hb) / hub_cpu if hub_cpu else None
+    if phase == "batch" and out["stored_events"]:
+        out["hub_cpu_us_per_event"] = hub_cpu / out["stored_events"] * 1e6
+        out["capacity_events_per_s_2_cores"] = 2 * out["stored_events"] / hub_cpu if hub_cpu else None
     return out
 
 
@@ -281,6 +322,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--clients", type=int, default=2, help="Client processes.")
     ap.add_argument("--phases", default="heartbeat,batch,mixed")
+    ap.add_argument("--max-events", type=int, default=3_000_000, help="Events pre-sealed per phase.")
     ap.add_argument("--keep", action="store_true", help="Keep the hub data directory.")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -291,13 +333,15 @@ def main(argv=None) -> dict:
     enrol_s = time.time() - t0
     port = _free_port()
     hub = start_hub(data_dir, port, args.workers, args.threads)
-    results = {"nodes": args.nodes, "enrol_seconds": round(enrol_s, 2), "cpus": os.cpu_count(), "phases": []}
+    results = {"nodes": args.nodes, "enrol_seconds": round(enrol_s, 2), "cpus": os.cpu_count(), "phases": [],
+               "loadavg_before": os.getloadavg()}
     try:
         results["baseline_login_page_per_s"] = baseline(port)
         first_batch = 1
         for phase in args.phases.split(","):
             r = run_phase(port, hub.pid, fleet, phase, seconds=args.seconds, interval=args.interval,
-                          events_per_batch=args.events_per_batch, first_batch=first_batch, clients=args.clients)
+                          events_per_batch=args.events_per_batch, first_batch=first_batch, clients=args.clients,
+                          max_events=args.max_events)
             first_batch += r["rounds"] + 2
             results["phases"].append(r)
         results["hub"] = hub_totals(data_dir)
@@ -323,6 +367,7 @@ def main(argv=None) -> dict:
 def print_report(r: dict) -> None:
     base = r["baseline_login_page_per_s"]
     print(f"fleet: {r['nodes']} nodes enrolled in {r['enrol_seconds']} s; {r['cpus']} CPUs shared by hub and clients")
+    print(f"load average before the run: {' '.join(f'{x:.1f}' for x in r['loadavg_before'])}")
     print(f"baseline (same hub, GET /login, one connection): {base:,.0f} req/s")
     for p in r["phases"]:
         print(f"\n[{p['phase']}] {p['seconds']:.0f} s")
@@ -330,8 +375,14 @@ def print_report(r: dict) -> None:
             print(f"  signed heartbeats: {p['heartbeats_per_s']:,.0f}/s  (×{p['heartbeats_per_s'] / base:.2f} baseline)"
                   f"  p50 {p['hb_p50_ms']:.1f} ms  p95 {p['hb_p95_ms']:.1f} ms")
         if p["batches"]:
-            print(f"  batches: {p['batches_per_s']:,.1f}/s  events: {p['events_per_s']:,.0f}/s"
+            print(f"  batches: {p['batches_per_s']:,.1f}/s over {p['batch_seconds']:.1f} s  events: {p['events_per_s']:,.0f}/s"
                   f"  p50 {p['batch_p50_ms']:.1f} ms  p95 {p['batch_p95_ms']:.1f} ms")
+        if p.get("hub_cpu_ms_per_heartbeat"):
+            print(f"  hub CPU {p['hub_cpu_ms_per_heartbeat']:.2f} ms per heartbeat → two idle cores would carry "
+                  f"{p['capacity_heartbeats_per_s_2_cores']:,.0f}/s")
+        if p.get("hub_cpu_us_per_event"):
+            print(f"  hub CPU {p['hub_cpu_us_per_event']:.1f} µs per event → two idle cores would carry "
+                  f"{p['capacity_events_per_s_2_cores']:,.0f} events/s")
         print(f"  hub RSS (master + workers) max {p['hub_rss_mb_max']:.0f} MB; errors {p['errors']}"
               + (f" e.g. {p['error_samples'][:2]}" if p["errors"] else ""))
     print(f"\nhub stored {r['hub']['events']:,} events in {r['hub']['batches']:,} batches; clients saw "
