@@ -219,6 +219,10 @@ step_units() {
         put_file "$PREFIX/share/systemd/nginx-site.conf" /etc/nginx/sites-available/edgenode 0644
         [ -L /etc/nginx/sites-enabled/edgenode ] || ln -s ../sites-available/edgenode /etc/nginx/sites-enabled/edgenode
         rm -f /etc/nginx/sites-enabled/default
+        # proxy_cache_path directories: nginx makes the last component, not its parents.
+        grep -o 'proxy_cache_path [^ ;]*' /etc/nginx/sites-available/edgenode | while read -r _ dir; do
+            install -d -m 0755 "$(dirname "$dir")"
+        done
         out=$(nginx -t 2>&1) || die "nginx refuses the edgenode site: $out"
         [ -L /etc/systemd/system/multi-user.target.wants/nginx.service ] || systemctl enable nginx.service 2>/dev/null || true
     else
@@ -251,6 +255,14 @@ for step in packages user release config data admin enroll units start; do
     run_step "$step"
 done
 state_set complete "$INPUTS"
+
+# An image leaves per-machine secrets to the first boot (edgenode-firstboot.service):
+# node identity, SSH host keys, machine id.
+if [ "$IMAGE" = 1 ]; then
+    rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
+    [ -f /etc/machine-id ] && : > /etc/machine-id
+    install -m 0644 /dev/null "$DATA/.firstboot"
+fi
 
 if [ "$IMAGE" = 1 ]; then say "image prepared: the first boot makes the identity (images/README.md)"
 else say "done: $(as_edgenode identity show | head -1)"; fi

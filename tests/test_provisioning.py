@@ -40,19 +40,21 @@ def wheels(tmp_path_factory):
 def installed(tmp_path_factory, wheels):
     """One install on a fresh root, then a second run: the tree of changes after each."""
     work = tmp_path_factory.mktemp("installed")
-    root = hp.Root(Path("/"), work, keep_upper=True)
-    with root:
-        opts = hp.prepare(root, *wheels)
-        first = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
-        digest1 = hp.tree_digest(root.upper, skip=["srv/"])
-        facts = hp.check_installed(root, work / "look")
-        password = hp.printed_password(first.stdout)
-        password_ok = password is not None and hp.admin_password_works(root, work / "look", password)
-        second = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
-        digest2 = hp.tree_digest(root.upper, skip=["srv/"])
-    yield {"upper": root.upper, "first": first, "second": second, "digest1": digest1, "digest2": digest2,
-           "facts": facts, "password_ok": password_ok}
-    root.discard()
+    root = hp.Root(Path("/"), work / "r", keep_upper=True)
+    try:
+        with root:
+            opts = hp.prepare(root, *wheels)
+            first = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+            digest1 = hp.tree_digest(root.upper, skip=["srv/"])
+            facts = hp.check_installed(root, work / "look")
+            password = hp.printed_password(first.stdout)
+            password_ok = password is not None and hp.admin_password_works(root, work / "look", password)
+            second = root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+            digest2 = hp.tree_digest(root.upper, skip=["srv/"])
+        yield {"upper": root.upper, "first": first, "second": second, "digest1": digest1, "digest2": digest2,
+               "facts": facts, "password_ok": password_ok}
+    finally:
+        root.discard()
 
 
 def test_first_run_makes_user_dirs_config_identity_units(installed):
