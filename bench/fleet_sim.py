@@ -323,6 +323,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--clients", type=int, default=2, help="Client processes.")
     ap.add_argument("--phases", default="heartbeat,batch,mixed")
     ap.add_argument("--max-events", type=int, default=3_000_000, help="Events pre-sealed per phase.")
+    ap.add_argument("--baseline-requests", type=int, default=2000)
     ap.add_argument("--keep", action="store_true", help="Keep the hub data directory.")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -336,7 +337,7 @@ def main(argv=None) -> dict:
     results = {"nodes": args.nodes, "enrol_seconds": round(enrol_s, 2), "cpus": os.cpu_count(), "phases": [],
                "loadavg_before": os.getloadavg()}
     try:
-        results["baseline_login_page_per_s"] = baseline(port)
+        results["baseline_login_page_per_s"] = baseline(port, args.baseline_requests)
         first_batch = 1
         for phase in args.phases.split(","):
             r = run_phase(port, hub.pid, fleet, phase, seconds=args.seconds, interval=args.interval,

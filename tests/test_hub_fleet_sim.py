@@ -12,7 +12,7 @@ def test_fleet_sim_smoke_counts_exactly():
     sim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sim)
     r = sim.main(["--nodes", "20", "--seconds", "1.5", "--interval", "0.5", "--events-per-batch", "50",
-                  "--clients", "2", "--phases", "mixed", "--json"])
+                  "--clients", "2", "--phases", "mixed", "--baseline-requests", "20", "--json"])
     assert [p["phase"] for p in r["phases"]] == ["mixed"]
     assert all(p["errors"] == 0 for p in r["phases"]), [p["error_samples"] for p in r["phases"]]
     assert r["phases"][0]["heartbeats"] >= 20 and r["phases"][0]["stored"] >= 20
