@@ -27,7 +27,7 @@ S = 256 * KIB
 def node(tmp_path):
     """A node whose store is a 16 MiB tmpfs with a 3 MiB quota and a 1 MiB floor."""
     cfg = make_config(tmp_path / "data", store__quota_gb=3 / 1024, store__free_space_floor_mb=1,
-                      storage__fresh_days=7.0, storage__always=["kept", "new"], storage__on_demand=["exp"])
+                      storage__fresh_days=7.0, storage__always=["kept", "new"])
     with small_fs(cfg.store_path, 16 * 1024):
         conn = open_main(cfg, check=True)
         store = open_store(cfg)

@@ -206,3 +206,45 @@ def test_storage_cli(node, runner):
     assert {sha for sha, _ in store.iter_blobs()} == before  # a dry run changes nothing
     r = runner("storage", "pin", "no-such-thing")
     assert r.exit_code == 1 and "E_NOT_FOUND" in r.output
+
+
+def test_on_demand_channel_is_listed_without_files_until_requested(node):
+    cfg, conn, store, sk, tmp = node
+    blobs_before = {sha for sha, _ in store.iter_blobs()}
+    r = _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"a": 2 * S, "b": 2 * S}))
+    assert r.added == 2 and r.files_copied == 0
+    assert {sha for sha, _ in store.iter_blobs()} == blobs_before  # metadata only
+    rows = {r_["id"]: r_["visible"] for r_ in conn.execute("SELECT id, visible FROM resources")}
+    assert rows == {"old.a": 1, "old.b": 1}  # listed, as 可预约下载
+    assert len(state.on_request_nums(conn)) == 2
+    client = _client(cfg)
+    assert 'id="request-download"' in client.get("/r/old.a").get_data(as_text=True)
+    from edgenode.catalog.search import search
+    assert search(conn, "资料").total == 2
+
+    requests.request(conn, "old.a", "t1")
+    # The next pull carries the channel again: only the requested file comes.
+    r = _import(cfg, conn, store, bundle(tmp, sk, "old", 2, {"a": 2 * S, "b": 2 * S}))
+    assert r.files_copied == 1
+    assert blob_present(store, conn, "old.a") and not blob_present(store, conn, "old.b")
+    assert state.reconcile(conn)["fulfilled"] == 1
+    assert 'id="request-download"' not in client.get("/r/old.a").get_data(as_text=True)
+    assert 'id="request-download"' in client.get("/r/old.b").get_data(as_text=True)
+    # A later metadata update keeps the fetched file (it is already here) and b still waits.
+    r = _import(cfg, conn, store, bundle(tmp, sk, "old", 3, {"a": 2 * S, "b": 2 * S}))
+    assert r.result == "imported" and blob_present(store, conn, "old.a")
+    assert state.on_request_nums(conn) == {conn.execute("SELECT num FROM resources WHERE id = 'old.b'").fetchone()[0]}
+
+
+def test_never_channel_keeps_nothing_even_from_a_stick(node):
+    cfg, conn, store, sk, tmp = node
+    subscriptions.set_mode(conn, "new", "never")
+    blobs_before = {sha for sha, _ in store.iter_blobs()}
+    r = _import(cfg, conn, store, bundle(tmp, sk, "new", 1, {"x": 2 * S}))
+    assert (r.added, r.files_copied) == (0, 0)
+    assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 0
+    assert {sha for sha, _ in store.iter_blobs()} == blobs_before
+    # The signed sequence still advances: switching to always later takes the next bundle in full.
+    subscriptions.set_mode(conn, "new", "always")
+    r = _import(cfg, conn, store, bundle(tmp, sk, "new", 2, {"x": 2 * S}))
+    assert r.added == 1 and blob_present(store, conn, "new.x")

@@ -47,6 +47,7 @@ from edgenode.catalog import queries as q
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
 from edgenode.storage.quota import make_room
+from edgenode.storage.subscriptions import commit_listed, split_manifest
 from edgenode.store import Store, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ def _run(cfg, conn, store: Store, bundle_dir: Path, result: ImportResult, emit) 
     for w in warnings:
         log.warning("%s: %s", bundle_dir, w)
     _check_ids(conn, manifest)
+    manifest = split_manifest(conn, cfg, manifest)  # storage: on_demand entries listed only, never: skipped
     check_manifest_sections(data, manifest.channel)  # activities/campaigns: refuse before copying
 
     # Step 2: space for what the store lacks (judged on the signed claims, before touching the
@@ -375,6 +377,7 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
                 result.updated += 1
             else:
                 result.added += 1
+        commit_listed(conn, manifest, result)  # storage: on-demand entries listed without their files
         for wid in manifest.withdraw:
             rid = manifest.catalog_id(wid)
             row = conn.execute("SELECT channel, withdrawn_at FROM resources WHERE id = ?", (rid,)).fetchone()

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass, fields
 
+from edgenode.bundles.format import Manifest
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
 
@@ -112,3 +114,70 @@ def always_channels(conn: sqlite3.Connection, cfg) -> list[str]:
     """Channels whose effective mode is ``always`` (overrides applied), for eviction."""
     listed = listing(conn, cfg)
     return [c["channel"] for c in listed if c["mode"] == "always"]
+
+
+# -- the import pipeline's hooks ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SubscribedManifest(Manifest):
+    """A manifest cut down to the entries whose files this node fetches.
+
+    ``listed_only``: on-demand entries that go into the catalogue without their file
+    (可预约下载); ``skipped``: entries of a ``never`` channel, not kept at all.
+    """
+    listed_only: tuple = ()
+    skipped: tuple = ()
+
+
+def _have_blob(conn: sqlite3.Connection, sha256: str) -> bool:
+    return conn.execute("SELECT 1 FROM blobs WHERE sha256 = ? AND state = 'ok'", (sha256,)).fetchone() is not None
+
+
+def split_manifest(conn: sqlite3.Connection, cfg, manifest: Manifest) -> SubscribedManifest:
+    """Pipeline hook, after verification and before planning space: keep only what to fetch.
+
+    A file already in the store is always "fetched" (it costs nothing), so an
+    on-demand resource that was requested and brought in keeps playing when a
+    later bundle updates its metadata.
+    """
+    fetch, listed, skipped = [], [], []
+    for e in manifest.entries:
+        d = decide(conn, cfg, manifest.channel, manifest.catalog_id(e.id))
+        if d != "fetch" and _have_blob(conn, e.sha256):
+            d = "fetch"
+        (fetch if d == "fetch" else listed if d == "metadata" else skipped).append(e)
+    base = {f.name: getattr(manifest, f.name) for f in fields(Manifest)}
+    return SubscribedManifest(**{**base, "entries": fetch}, listed_only=tuple(listed), skipped=tuple(skipped))
+
+
+def commit_listed(conn: sqlite3.Connection, manifest, result=None) -> list[int]:
+    """Pipeline hook, inside the bundle's one transaction: list on-demand entries without their files."""
+    from edgenode.bundles.format import BundleError
+    from edgenode.catalog import queries as q
+    from edgenode.catalog.media import MIME, PLAYABLE_CONTAINERS
+    from edgenode.storage.state import mark_metadata
+
+    nums = []
+    for e in getattr(manifest, "listed_only", ()):
+        rid = manifest.catalog_id(e.id)
+        row = conn.execute("SELECT channel FROM resources WHERE id = ?", (rid,)).fetchone()
+        if row and row[0] != manifest.channel:
+            raise BundleError("E_ID_CLASH", f"{rid}: already exists and does not belong to channel "
+                              f"{manifest.channel!r}", zh="资源编号与本机已有资源冲突，未导入")
+        nums.append(q.upsert_resource(conn, {
+            "id": rid, "title": e.meta["title"], "description": e.meta["description"],
+            "column_key": e.meta["column"], "kind": e.kind, "sha256": e.sha256, "size": e.size,
+            "mime": MIME.get(e.ext, "application/octet-stream"), "ext": e.ext,
+            # Probed for real when the file comes; until then judged by its container.
+            "playable": e.ext in PLAYABLE_CONTAINERS, "poster_sha256": None, "language": e.meta["language"],
+            "source": f"bundle:{manifest.channel}:{manifest.seq}", "channel": manifest.channel,
+        }, e.meta["tags"]))
+        if result is not None:
+            if row:
+                result.updated += 1
+            else:
+                result.added += 1
+    if nums:
+        mark_metadata(conn, nums)
+        q.refresh_visibility(conn, nums)
+    return nums
