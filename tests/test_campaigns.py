@@ -222,3 +222,24 @@ def test_hub_tally_pages_need_staff_login(tmp_path):
         s["staff"] = "county"
     assert c.get("/tally/").status_code == 200
     assert c.get("/tally/campaign/x?format=json").json["total"] == 0
+
+
+def test_hub_define_and_window_filter(tmp_path, runner, cfg):
+    """The county records the window at the hub; a vote stamped after the end (a node's clock
+    was wrong) is shown apart, not counted."""
+    from edgenode.hub import tally
+    from edgenode.hub.database import open_hub
+    doc = tmp_path / "c.json"
+    doc.write_text(json.dumps(CAMPAIGN, ensure_ascii=False), encoding="utf-8")
+    assert runner("campaign", "hub-define", str(doc), "--channel", "county").exit_code == 0
+    hconn = open_hub(cfg)
+    header = {"kind": "events"}
+    end = cq.campaign_fields(CAMPAIGN, default_limit=2)["end_at"]
+    lines = [{"s": i, "t": t, "k": "vote", "m": "t", "r": None, "c": None, "d": 0.0,
+              "x": {"campaign": "county.qunwen", "item": "12"}} for i, t in enumerate([end - 10, end - 5, end + 60], 1)]
+    tally.ingest(hconn, "a" * 32, header, lines)
+    tally.ingest(hconn, "a" * 32, header, lines)  # the same events again: no double count
+    hconn.close()
+    out = runner("campaign", "hub-tally", "county.qunwen", "--json").output
+    r = json.loads(out)
+    assert r["total"] == 2 and r["outside_window"] == 1 and r["items"][0]["title"] == "黄河之歌"

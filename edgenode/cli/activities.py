@@ -230,6 +230,56 @@ def campaign_fetch(ctx, as_json):
     _out(r, as_json, f"stored rankings for {len(r['stored'])} campaign(s)")
 
 
+@campaign_group.command("hub-define")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--channel", default="", help="The bundle channel it is published in: ids become CHANNEL.ID as on nodes.")
+@json_option
+@pass_ctx
+@domain_errors
+def campaign_hub_define(ctx, file, channel, as_json):
+    """At the county hub: record a campaign's titles and window (the same JSON as the bundle entry)."""
+    from edgenode.campaigns.queries import campaign_fields
+    from edgenode.errors import EdgenodeError
+    from edgenode.hub import tally
+    from edgenode.hub.database import open_hub
+
+    try:
+        doc = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EdgenodeError("E_CAMPAIGN_INVALID", f"{file}: not JSON: {e}") from None
+    f = campaign_fields(doc, default_limit=ctx.cfg["campaigns.daily_votes"])
+    cid = f"{channel}.{f['id']}" if channel else f["id"]
+    hconn = open_hub(ctx.cfg)
+    try:
+        tally.define_campaign(hconn, cid, f["title"], f["start_at"], f["end_at"],
+                              {i["item_id"]: i["title"] for i in f["items"]})
+    finally:
+        hconn.close()
+    _out({"campaign": cid}, as_json, f"defined {cid} at the hub")
+
+
+@campaign_group.command("hub-tally")
+@click.argument("campaign_id")
+@json_option
+@pass_ctx
+@domain_errors
+def campaign_hub_tally(ctx, campaign_id, as_json):
+    """At the county hub: the county-wide ranking of a campaign, from the ingested batches."""
+    from edgenode.hub import tally
+    from edgenode.hub.database import open_hub
+
+    hconn = open_hub(ctx.cfg)
+    try:
+        r = tally.ranking(hconn, campaign_id)
+    finally:
+        hconn.close()
+    lines = [f"{r['title']}: {r['total']} votes from {r['nodes']} node(s)"]
+    lines += [f"  {i['rank']}. {i['title']}  {i['votes']}" for i in r["items"]]
+    if r["outside_window"]:
+        lines.append(f"  ({r['outside_window']} vote(s) stamped outside the window not counted)")
+    _out(r, as_json, "\n".join(lines))
+
+
 @click.group("feedback")
 def feedback_group():
     """Villagers' requests and feedback recorded at this point."""
