@@ -32,14 +32,14 @@ def _check(data: bytes) -> None:
     assert isinstance(m, Manifest)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_random_bytes(data):
     TRIED["bytes"] += 1
     _check(data)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_random_json(value):
     TRIED["json"] += 1
@@ -51,7 +51,7 @@ paths = st.sampled_from(["format", "channel", "seq", "created", "expires", "key_
                          "r.language", "r.description", "extra"])
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(paths, json_values | st.text(alphabet=st.characters(), max_size=300)), min_size=1,
                 max_size=4))
 def test_mutated_valid_manifest(edits):

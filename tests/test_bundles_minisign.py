@@ -43,7 +43,8 @@ def test_edgenode_verifies_what_minisign_signs(tool_key, data, legacy):
     sig = minisign.verify_bytes(data.read_bytes(), sig_text, pk)
     assert sig.algorithm == (minisign.LEGACY if legacy else minisign.PREHASHED)
     assert sig.trusted_comment == "channel:sannong"
-    assert sig.key_id_hex in pub.read_text()
+    shown = pub.read_text().splitlines()[0].split()[-1]  # minisign omits leading zeros
+    assert int(sig.key_id_hex, 16) == int(shown, 16)
     with pytest.raises(SignatureError) as e:
         minisign.verify_bytes(data.read_bytes() + b" ", sig_text, pk)
     assert e.value.code == "E_SIG_INVALID"
@@ -88,10 +89,32 @@ def test_wrong_key_and_trusted_comment_tampering(tmp_path, data):
     assert e.value.code == "E_SIG_INVALID"
 
 
-def test_password_protected_key_is_refused_with_advice(tmp_path):
-    r = run("-G", "-p", str(tmp_path / "p.pub"), "-s", str(tmp_path / "p.key"), input="pw\npw\n")
-    if r.returncode != 0:
-        pytest.skip("minisign would not read a password from stdin here")
+def test_password_protected_key_is_refused_with_advice(tmp_path, tool_key):
+    _, key = tool_key
+    # minisign marks an encrypted key by its KDF id ("Sc", scrypt) in bytes 2-3.
+    import base64
+    comment, line = key.read_text().splitlines()[:2]
+    raw = bytearray(base64.b64decode(line))
+    raw[2:4] = b"Sc"
+    key.write_text(comment + "\n" + base64.b64encode(bytes(raw)).decode() + "\n")
     with pytest.raises(SignatureError) as e:
-        minisign.load_secret_key(tmp_path / "p.key")
-    assert e.value.code == "E_KEY_ENCRYPTED"
+        minisign.load_secret_key(key)
+    assert e.value.code == "E_KEY_ENCRYPTED" and "minisign -C" in e.value.message
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["prehashed", "legacy"])
+def test_bundle_signed_with_stock_minisign_imports(tool_key, tmp_path, cfg, conn, store, legacy):
+    """A publisher with only the minisign tool: build unsigned, sign with minisign, the node imports it."""
+    from edgenode.bundles import trust
+    from edgenode.bundles.build import build_bundle
+    from edgenode.bundles.pipeline import import_bundle
+    from tests.helpers_bundles import make_source
+
+    pub, key = tool_key
+    shown = pub.read_text().splitlines()[0].split()[-1]  # as minisign prints it (leading zeros dropped)
+    bundle = build_bundle(make_source(tmp_path / "src", n=2), "sannong", 1, tmp_path / "out", key_id=shown)
+    r = run("-S", "-s", str(key), "-m", str(bundle / "manifest.json"), *(["-l"] if legacy else []))
+    assert r.returncode == 0, r.stderr
+    trust.add_key(conn, minisign.load_public_key(pub), ["sannong"])
+    result = import_bundle(cfg, conn, store, bundle, source="test")
+    assert (result.result, result.added) == ("imported", 2), result.error

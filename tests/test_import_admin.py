@@ -5,11 +5,22 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from edgenode.bundles.history import summary_zh
 from edgenode.bundles.pipeline import import_bundle
 from edgenode.store import open_store
 from tests.helpers_bundles import make_bundle, new_key, trust_key
 from tests.helpers_portal import login, set_admin
+
+
+@pytest.fixture
+def client(cfg, conn):
+    """An app on an empty node (no demo library needed here)."""
+    from edgenode.app import create_app
+    app = create_app(cfg)
+    app.config["TESTING"] = True
+    return app.test_client()
 
 
 def test_summary_text():
@@ -25,12 +36,12 @@ def test_page_needs_login(client):
     assert r.status_code in (302, 401)
 
 
-def test_page_shows_live_progress_then_history(client, demo_cfg, demo_conn, tmp_path):
-    set_admin(demo_conn)
+def test_page_shows_live_progress_then_history(client, cfg, conn, tmp_path):
+    set_admin(conn)
     assert login(client).status_code == 302
     sk = new_key(tmp_path)
-    trust_key(demo_conn, sk, "sannong")
-    store = open_store(demo_cfg)
+    trust_key(conn, sk, "sannong")
+    store = open_store(cfg)
     bundle = make_bundle(tmp_path, sk, seq=1, n=4, size=300_000)
 
     # Poll the page's JSON while an import is paused half-way, as the admin page's script does.
@@ -44,9 +55,9 @@ def test_page_shows_live_progress_then_history(client, demo_cfg, demo_conn, tmp_
             resume.wait(10)
 
     from edgenode.db import open_main
-    worker_conn = open_main(demo_cfg)
+    worker_conn = open_main(cfg)
     t = threading.Thread(target=lambda: seen.setdefault("result", import_bundle(
-        demo_cfg, worker_conn, store, bundle, source="usb:sdb1", progress=progress)))
+        cfg, worker_conn, store, bundle, source="usb:sdb1", progress=progress)))
     t.start()
     try:
         assert paused.wait(20)

@@ -182,6 +182,6 @@ def test_sigkill_at_200_points_short(template):
 @pytest.mark.slow
 def test_sigkill_at_every_point_long(template):
     tmp_path, sk = template
-    n, phases, outcomes = _kill_run(tmp_path, sk, n_files=40, size=3_000_000, chunk=256 * 1024,
-                                    min_points=1000, max_points=100_000)
-    assert n >= 1000
+    n, phases, outcomes = _kill_run(tmp_path, sk, n_files=24, size=1_500_000, chunk=128 * 1024,
+                                    min_points=500, max_points=100_000)
+    assert n >= 500

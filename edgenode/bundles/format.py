@@ -27,7 +27,7 @@ STICK_FOLDER = "edgenode-bundles"  # the one folder read on a USB stick (matched
 CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-KEY_ID_RE = re.compile(r"^[0-9A-F]{16}$")
+KEY_ID_RE = re.compile(r"^[0-9A-Fa-f]{1,16}$")  # minisign prints ids without leading zeros
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 MAX_RESOURCES = 10_000
 MAX_SIZE = 2 ** 50
@@ -194,7 +194,8 @@ def parse_manifest(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Manifest
         parse_time(expires, "expires")
     key_id = doc.get("key_id")
     if not isinstance(key_id, str) or not KEY_ID_RE.match(key_id):
-        raise _invalid("key_id: must be 16 upper-case hex digits")
+        raise _invalid("key_id: must be the key id in hex (up to 16 digits)")
+    key_id = key_id.upper().zfill(16)
     raw_entries = doc.get("resources")
     if not isinstance(raw_entries, list) or len(raw_entries) > MAX_RESOURCES:
         raise _invalid(f"resources: must be a list of at most {MAX_RESOURCES}")

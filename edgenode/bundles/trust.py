@@ -50,7 +50,7 @@ def add_key(conn: sqlite3.Connection, pk: minisign.PublicKey, channels, *, comme
 
 def remove_key(conn: sqlite3.Connection, key_id: str, channels=None) -> bool:
     """Forget a key entirely, or only its right to some channels."""
-    key_id = key_id.upper()
+    key_id = key_id.upper().zfill(16)  # as minisign prints it, without leading zeros, or padded
     with transaction(conn):
         if not conn.execute("SELECT 1 FROM trust_keys WHERE key_id = ?", (key_id,)).fetchone():
             return False
@@ -157,18 +157,19 @@ def apply_keylist(conn: sqlite3.Connection, data: bytes, sig_text: str) -> dict:
             raise TrustError("E_KEYLIST_FORBIDDEN", f"signer {signer} cannot grant channels "
                              f"{sorted(set(channels) - allowed)}", zh="签名密钥无权授予这些频道")
         parsed.append((pk, channels, str(k.get("comment") or "")))
+    if not all(isinstance(k, str) for k in revoke):
+        raise TrustError("E_KEYLIST_INVALID", "revoke must list key ids", zh="密钥列表格式不正确")
+    revoke = [k.upper().zfill(16) for k in revoke]
     for key_id in revoke:
-        if not isinstance(key_id, str):
-            raise TrustError("E_KEYLIST_INVALID", "revoke must list key ids", zh="密钥列表格式不正确")
-        if not channels_of(conn, key_id.upper()) <= allowed:
+        if not channels_of(conn, key_id) <= allowed:
             raise TrustError("E_KEYLIST_FORBIDDEN", f"signer {signer} cannot revoke {key_id}",
                              zh="签名密钥无权撤销这个密钥")
     with transaction(conn):
         for pk, channels, comment in parsed:
             add_key(conn, pk, channels, comment=comment, added_by=f"keylist:{signer}:{seq}")
         for key_id in revoke:
-            conn.execute("DELETE FROM trust_keys WHERE key_id = ?", (key_id.upper(),))
+            conn.execute("DELETE FROM trust_keys WHERE key_id = ?", (key_id,))
         conn.execute("INSERT INTO trust_meta (name, value) VALUES ('keylist_seq', ?) "
                      "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (seq,))
     return {"applied": True, "signer": signer, "seq": seq, "added": [p.key_id_hex for p, _, _ in parsed],
-            "revoked": [k.upper() for k in revoke]}
+            "revoked": revoke}
