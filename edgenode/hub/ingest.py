@@ -147,6 +147,15 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
                 "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
                 "updated_at = excluded.updated_at",
                 [(node_id, *row, now) for row in daily])
+            monthly: dict[tuple, list] = {}
+            for day, c, r, k, n, secs, _u in daily:
+                m = monthly.setdefault((day[:7], c, r, k), [0, 0.0])
+                m[0] += n
+                m[1] += secs
+            conn.executemany(
+                "INSERT INTO hub_monthly (node_id, month, column_key, resource_id, kind, n, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
+                "seconds = seconds + excluded.seconds", [(node_id, *k, v[0], v[1]) for k, v in monthly.items()])
             conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
                              "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
             tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)

@@ -32,7 +32,7 @@ HEADERS_ZH = {"node_id": "节点编号", "name": "服务点", "township": "乡�
               "month": "月份", "day": "日期", "visits": "服务人次", "plays": "播放次数", "watch_hours": "观看时长（小时）",
               "unique_terminals": "终端数"}
 
-_FACTS = """
+_DAILY_FACTS = """
 SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, d.resource_id,
        d.kind, d.n, d.seconds
   FROM hub_daily d JOIN hub_nodes n ON n.node_id = d.node_id
@@ -41,6 +41,23 @@ SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), t.day, subst
        t.kind, t.n, t.seconds
   FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
 """
+# Month granularity reads the rollup; forwarded tier rows stay per day (they are replaced, not added).
+_MONTHLY_FACTS = """
+SELECT d.node_id, n.name, n.township, d.month, d.column_key, d.resource_id, d.kind, d.n, d.seconds
+  FROM hub_monthly d JOIN hub_nodes n ON n.node_id = d.node_id
+UNION ALL
+SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), substr(t.day, 1, 7), t.column_key, '',
+       t.kind, t.n, t.seconds
+  FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
+"""
+
+
+def _facts(group: str, filters: dict) -> tuple[str, bool]:
+    """The facts subquery and whether it has a day column."""
+    if group == "day" or filters.get("day"):
+        return _DAILY_FACTS, True
+    return _MONTHLY_FACTS, False
+
 
 # Unique terminals: one row per (node, month, column, resource, terminal) locally; forwarded counts from tiers.
 _TERMINALS = """
@@ -65,12 +82,17 @@ def _where(filters: dict, *, has_day: bool) -> tuple[str, list]:
         if filters.get(key):
             clauses.append(f"{key} = ?")
             args.append(filters[key])
+    # Ranges on the stored column (not substr()), so SQLite pushes them into each branch of
+    # the UNION ALL and uses the day/month indexes.
+    col = "day" if has_day else "month"
     if filters.get("month"):
-        clauses.append("month = ?")
-        args.append(filters["month"])
+        m = filters["month"]
+        clauses.append(f"{col} >= ? AND {col} <= ?")
+        args += [m + "-01", m + "-31"] if has_day else [m, m]
     if filters.get("year"):
-        clauses.append("substr(month, 1, 4) = ?")
-        args.append(str(filters["year"]))
+        y = str(filters["year"])
+        clauses.append(f"{col} >= ? AND {col} <= ?")
+        args += [y + "-01-01", y + "-12-31"] if has_day else [y + "-01", y + "-12"]
     if has_day and filters.get("day"):
         clauses.append("day = ?")
         args.append(filters["day"])
@@ -97,11 +119,12 @@ def table(conn: sqlite3.Connection, group: str = "node", filters: dict | None = 
         raise ValueError(f"group must be one of {', '.join(GROUPS)}")
     filters = check_filters(filters or {})
     cols = ", ".join(GROUPS[group][1])
-    where, args = _where(filters, has_day=True)
+    facts, has_day = _facts(group, filters)
+    where, args = _where(filters, has_day=has_day)
     rows = conn.execute(
         f"SELECT {cols}, sum(CASE WHEN kind = 'view' THEN n ELSE 0 END) AS visits, "
         f"sum(CASE WHEN kind = 'play_start' THEN n ELSE 0 END) AS plays, "
-        f"round(sum(seconds) / 3600.0, 2) AS watch_hours FROM ({_FACTS}){where} GROUP BY {cols} "
+        f"round(sum(seconds) / 3600.0, 2) AS watch_hours FROM ({facts}){where} GROUP BY {cols} "
         f"ORDER BY visits DESC, {cols}" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
     uniq = _terminals(conn, group, filters)
     out = []
@@ -133,16 +156,17 @@ def _terminals(conn, group: str, filters: dict) -> dict[tuple, int]:
 def totals(conn: sqlite3.Connection, filters: dict | None = None) -> dict:
     """One row of figures over everything matching ``filters``."""
     filters = check_filters(filters or {})
-    where, args = _where(filters, has_day=True)
+    facts, has_day = _facts("month", filters)
+    where, args = _where(filters, has_day=has_day)
     r = conn.execute(f"SELECT coalesce(sum(CASE WHEN kind = 'view' THEN n END), 0) AS visits, "
                      f"coalesce(sum(CASE WHEN kind = 'play_start' THEN n END), 0) AS plays, "
                      f"coalesce(sum(n), 0) AS events, round(coalesce(sum(seconds), 0) / 3600.0, 2) AS watch_hours "
-                     f"FROM ({_FACTS}){where}", args).fetchone()
+                     f"FROM ({facts}){where}", args).fetchone()
     return dict(r)
 
 
 def months(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute(f"SELECT DISTINCT month FROM ({_FACTS}) ORDER BY month DESC")]
+    return [r[0] for r in conn.execute(f"SELECT DISTINCT month FROM ({_MONTHLY_FACTS}) ORDER BY month DESC")]
 
 
 def to_csv(rows: list[dict], group: str) -> str:
@@ -161,4 +185,4 @@ def monthly_report(conn: sqlite3.Connection, month: str) -> dict:
     f = {"month": month}
     return {"month": month, "totals": totals(conn, f), "townships": table(conn, "township", f),
             "columns": table(conn, "column", f), "nodes": table(conn, "node", f),
-            "resources": table(conn, "resource", f, limit=20), "days": table(conn, "day", f)}
+            "resources": table(conn, "resource", f, limit=20)}
