@@ -12,14 +12,12 @@ import subprocess
 import sys
 import time
 
-from edgenode.db import open_main
 from tests.helpers_activities import activity, campaign
 from tests.helpers_sync import ROOT
 
 CHILD = """
 import sys, time
 from edgenode.config import load_config
-from edgenode.db import open_main
 from edgenode.activities import queries as aq
 from edgenode.campaigns import queries as cq
 from edgenode.errors import EdgenodeError

@@ -7,7 +7,6 @@ English message and a Chinese one for the portal; nothing touches the database.
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime
 
 from edgenode.errors import EdgenodeError

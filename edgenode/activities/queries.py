@@ -28,7 +28,7 @@ from edgenode.errors import EdgenodeError, NotFound
 from edgenode.usage import events
 
 ADMIN_TERMINAL = "admin"
-_ACTIVE_SQL = "('pending', 'approved', 'checked_in')"
+_ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in ACTIVE) + ")"  # statuses that hold seats, as an SQL list
 
 
 def _err(code: str, message: str, zh: str, status: int = 409) -> EdgenodeError:
