@@ -18,6 +18,7 @@ from tests.helpers_sync import ROOT
 CHILD = """
 import sys, time
 from edgenode.config import load_config
+from edgenode.db import open_main
 from edgenode.activities import queries as aq
 from edgenode.campaigns import queries as cq
 from edgenode.errors import EdgenodeError
