@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 
 # System packages the node and its tests use.
 SYS_PACKAGES = rsync ffmpeg nginx-light minisign sqlite3 chromium fonts-noto-cjk prometheus \
-               avahi-daemon avahi-utils iproute2 dbus debootstrap systemd wrk python3-venv
+               avahi-daemon avahi-utils iproute2 dbus debootstrap systemd wrk python3-venv \
+               fdisk dosfstools mtools qemu-system-x86 ovmf
 
 .PHONY: run test deps sysdeps venv clean bench
 

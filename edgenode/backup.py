@@ -152,9 +152,26 @@ def restore(cfg, src: Path, config_path: Path | None = None, *, force: bool = Fa
             target = cfg.data_path / rel
         if target is None:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not target.parent.exists():
+            target.parent.mkdir(parents=True, mode=0o700)
+            _own(target.parent, cfg, config=False)
+            os.chmod(target.parent, 0o700)
         tmp = target.with_name(f".{target.name}.restore")
         shutil.copy2(src / rel, tmp)
+        _own(tmp, cfg, config=rel == "edgenode.toml")
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     return {"node_id": manifest["node_id"], "files": sorted(manifest["files"])}
+
+
+def _own(path: Path, cfg, *, config: bool) -> None:
+    """Run as root (the usual case on a replacement PC): hand files to the service user."""
+    if os.geteuid() != 0:
+        return
+    st = cfg.data_path.stat()
+    if config:
+        os.chown(path, 0, st.st_gid)
+        os.chmod(path, 0o640)
+    else:
+        os.chown(path, st.st_uid, st.st_gid)
+        os.chmod(path, 0o600)
