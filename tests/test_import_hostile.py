@@ -383,3 +383,23 @@ def test_update_and_withdraw_in_a_later_bundle(node):
     assert conn.execute("SELECT visible FROM resources WHERE id = 'sannong.doc001'").fetchone()[0] == 0
     kept = conn.execute("SELECT manifest, signature FROM bundles WHERE channel = 'sannong' AND seq = 7").fetchone()
     assert json.loads(kept[0])["seq"] == 7 and kept[1].startswith("untrusted comment:")
+
+
+def test_blob_removed_by_a_concurrent_gc_before_commit_is_never_made_visible(node):
+    cfg, conn, store, sk = node["cfg"], node["conn"], node["store"], node["sk"]
+    bundle = make_bundle(node["tmp"], sk, seq=6, n=2, seed=7)
+    moves = []
+
+    def rogue_gc(p):
+        if p.phase == "move":
+            moves.append(1)
+            if len(moves) == 2:  # the first blob is in the store now, still unreferenced
+                from edgenode.catalog import queries as q
+                store.gc(q.referenced_hashes(conn), staging_older_than=3600)  # as `store gc` does
+
+    before = snapshot(conn, store)[:3]
+    r = import_bundle(cfg, conn, store, bundle, source="test", progress=rogue_gc)
+    assert (r.result, r.error_code) == ("failed", "E_SOURCE_IO") and "vanished" in r.error, r
+    assert snapshot(conn, store)[:3] == before
+    r = import_bundle(cfg, conn, store, bundle, source="test")
+    assert r.result == "imported"

@@ -358,6 +358,12 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
             result.result = "unchanged"
             return
         _check_ids(conn, manifest)
+        # A gc that does not take the import lock could have removed the moved, still unreferenced
+        # blobs; never make a resource visible without them (the re-run copies them again).
+        gone = [e.path for e in manifest.entries if not store.has(e.sha256)]
+        if gone:
+            raise OSError(errno.ENOENT, f"{len(gone)} blob(s) vanished from the store before the commit "
+                          "(a concurrent `store gc`?)", gone[0])
         for e in manifest.entries:
             q.record_blob(conn, e.sha256, e.size)
             if posters[e.id]:
