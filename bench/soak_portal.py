@@ -1,0 +1,169 @@
+"""Soak test (issue 3; not run in CI): many LAN clients for a long time against production.
+
+50 simulated clients (threads with their own cookie jar) browse the home,
+column and resource pages, search, stream media in 1 MiB ranges and send the
+player's beacons, with think time between steps, for 10 minutes against
+nginx + gunicorn started here.  Reports requests, errors, and each process's
+RSS and open file descriptors at the start (after warm-up) and at the end.
+
+    .venv/bin/python bench/soak_portal.py [--clients 50] [--minutes 10]
+
+Expect 0 errors and flat RSS/FDs.  Results: bench/out/soak.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+import requests  # noqa: E402
+
+from edgenode.catalog import queries as q  # noqa: E402
+from edgenode.catalog.model import COLUMNS  # noqa: E402
+from edgenode.config import load_config  # noqa: E402
+from edgenode.db import open_main  # noqa: E402
+from edgenode.demo import DEMO, build_demo  # noqa: E402
+from edgenode.store import open_store  # noqa: E402
+from tests.helpers_portal import Production  # noqa: E402
+
+WORDS = ["水稻", "养殖", "故事", "健康", "shuidao", "gs", "戏曲", "安全", "医保", "没有这个词"]
+MIB = 1024 * 1024
+
+
+def snapshot(prod: Production) -> dict:
+    out = {}
+    for role, proc in (("gunicorn", prod.gunicorn), ("nginx", prod.nginx)):
+        master = psutil.Process(proc.pid)
+        for i, p in enumerate([master] + master.children(recursive=True)):
+            try:
+                out[f"{role}[{'master' if i == 0 else p.pid}]"] = {
+                    "pid": p.pid, "rss_mb": round(p.memory_info().rss / MIB, 1), "fds": p.num_fds()}
+            except psutil.NoSuchProcess:
+                pass
+    return out
+
+
+class Client(threading.Thread):
+    def __init__(self, base: str, media: dict, stop_at: float, stats: dict, lock: threading.Lock, seed: int):
+        super().__init__(daemon=True)
+        self.base, self.media, self.stop_at, self.stats, self.lock = base, media, stop_at, stats, lock
+        self.rng = random.Random(seed)
+        self.s = requests.Session()
+
+    def hit(self, method: str, path: str, ok=(200,), **kw) -> requests.Response | None:
+        try:
+            r = self.s.request(method, self.base + path, timeout=30, **kw)
+            good = r.status_code in ok
+        except requests.RequestException as e:
+            r, good = None, False
+            detail = f"{method} {path}: {type(e).__name__}"
+        else:
+            detail = f"{method} {path}: {r.status_code}"
+        with self.lock:
+            self.stats["requests"] += 1
+            if not good:
+                self.stats["errors"] += 1
+                if len(self.stats["error_samples"]) < 20:
+                    self.stats["error_samples"].append(detail)
+        return r
+
+    def think(self, lo=0.2, hi=1.5):
+        time.sleep(self.rng.uniform(lo, hi))
+
+    def run(self):
+        while time.time() < self.stop_at:
+            self.hit("GET", "/")
+            self.think()
+            col = self.rng.choice(list(COLUMNS))
+            self.hit("GET", f"/column/{col}?page={self.rng.choice([1, 1, 2])}")
+            self.think()
+            self.hit("GET", "/search", params={"q": self.rng.choice(WORDS)})
+            self.think()
+            rid = self.rng.choice(list(self.media))
+            self.hit("GET", f"/r/{rid}")
+            url, size, kind = self.media[rid]
+            if kind in ("video", "audio"):
+                beacon = {"kind": "play_start", "resource": rid}
+                self.hit("POST", "/api/v1/usage/beacon", json={"events": [beacon]})
+                start = 0
+                for _ in range(self.rng.randint(2, 6)):  # stream a few chunks, like a player
+                    end = min(start + MIB, size) - 1
+                    self.hit("GET", url, ok=(206,), headers={"Range": f"bytes={start}-{end}"})
+                    start = end + 1 if end + 1 < size else 0
+                    self.think(0.5, 2)
+                self.hit("POST", "/api/v1/usage/beacon",
+                         json={"events": [{"kind": "play_end", "resource": rid, "seconds": 5}]})
+            else:
+                self.hit("GET", url, ok=(200,))
+            self.think()
+        self.s.close()  # a client leaving closes its connections, so the end snapshot counts only live ones
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--minutes", type=float, default=10)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="soak-portal-"))
+    cfg = load_config(env={}, overrides={"data_dir": str(work / "data")})
+    conn = open_main(cfg, check=True)
+    build_demo(conn, open_store(cfg), cfg)
+    media = {}
+    for rid, *_ in DEMO:
+        r = q.get(conn, rid)
+        media[rid] = (f"/media/{r['sha256']}.{r['ext']}", r["size"], r["kind"])
+    conn.close()
+
+    prod = Production(work / "prod", cfg.data_path)
+    stats = {"requests": 0, "errors": 0, "error_samples": []}
+    lock = threading.Lock()
+    try:
+        requests.get(prod.url + "/", timeout=10)
+        time.sleep(1)
+        start = snapshot(prod)
+        t0 = time.time()
+        stop_at = t0 + args.minutes * 60
+        clients = [Client(prod.url, media, stop_at, stats, lock, n) for n in range(args.clients)]
+        for c in clients:
+            c.start()
+        while time.time() < stop_at:
+            time.sleep(min(60, max(0.1, stop_at - time.time())))
+            print(f"  {time.time() - t0:6.0f} s: {stats['requests']} requests, {stats['errors']} errors", flush=True)
+        for c in clients:
+            c.join(timeout=60)
+        elapsed = time.time() - t0
+        time.sleep(2)
+        end = snapshot(prod)
+    finally:
+        prod.stop()
+
+    result = {"clients": args.clients, "minutes": args.minutes, "requests": stats["requests"],
+              "errors": stats["errors"], "error_samples": stats["error_samples"],
+              "requests_per_second": round(stats["requests"] / elapsed, 1), "start": start, "end": end}
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"\n{args.clients} clients, {args.minutes} min: {stats['requests']} requests "
+          f"({result['requests_per_second']}/s), {stats['errors']} errors")
+    print(f"{'process':24s} {'RSS start':>10s} {'RSS end':>10s} {'FDs start':>10s} {'FDs end':>8s}")
+    for name in sorted(set(start) | set(end)):
+        a, b = start.get(name, {}), end.get(name, {})
+        print(f"{name:24s} {a.get('rss_mb', '-'):>10} {b.get('rss_mb', '-'):>10} {a.get('fds', '-'):>10} "
+              f"{b.get('fds', '-'):>8}")
+    for sample in stats["error_samples"]:
+        print("  error:", sample)
+
+
+if __name__ == "__main__":
+    main()
