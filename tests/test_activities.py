@@ -337,3 +337,13 @@ def test_signed_bundle_publishes_through_the_import_pipeline(cfg, conn, store, t
     a = aq.get_activity(conn, "county.film-1")
     assert a["origin"] == "county" and a["source"] == "bundle:county:2" and a["capacity"] == 80
     assert conn.execute("SELECT origin FROM camp_campaigns WHERE id = 'county.qunwen'").fetchone()[0] == "county"
+
+
+def test_screening_links_a_cached_resource(demo_cfg, demo_conn, client):
+    rid = demo_conn.execute("SELECT id FROM resources WHERE visible = 1 AND kind = 'video' LIMIT 1").fetchone()[0]
+    with pytest.raises(EdgenodeError) as e:
+        activity(demo_conn, resource_id="nope.missing")
+    assert e.value.code == "E_RESOURCE_UNKNOWN"
+    a = activity(demo_conn, resource_id=rid, title="放映")
+    page = client.get(f"/activities/{a['id']}").get_data(as_text=True)
+    assert f"/r/{rid}" in page and "放映内容" in page

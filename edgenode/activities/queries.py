@@ -41,6 +41,10 @@ def create_activity(conn: sqlite3.Connection, data: dict, *, origin: str = "loca
                     activity_id: str | None = None, now: float | None = None) -> dict:
     """Publish an activity; ``data`` as a form gives it (start/end as text or unix time)."""
     f = activity_fields(data)
+    if f["resource_id"] and conn.execute("SELECT 1 FROM resources WHERE id = ? AND withdrawn_at IS NULL",
+                                         (f["resource_id"],)).fetchone() is None:
+        raise EdgenodeError("E_RESOURCE_UNKNOWN", f"no resource {f['resource_id']!r} on this node to screen",
+                            zh="本服务点没有这个资源，无法放映", status=400)
     aid = activity_id or f"local-{secrets.token_hex(4)}"
     with transaction(conn):
         conn.execute("""INSERT INTO act_activities (id, title, description, place, start_at, end_at, capacity, audit,
