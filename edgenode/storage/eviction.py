@@ -33,6 +33,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Iterable, Iterator
 
 from edgenode.db import transaction
 from edgenode.storage import subscriptions
@@ -140,40 +141,66 @@ WHERE r.withdrawn_at IS NULL
        OR r.source IN (SELECT value FROM json_each(:expired)))
   AND max(r.added_at, coalesce(s.arrived_at, 0)) < :fresh_before
   AND NOT EXISTS (SELECT 1 FROM resource_blobs o WHERE o.sha256 = rb.sha256 AND o.resource_num != r.num)
-ORDER BY CASE WHEN reason = 'lru' THEN 2 ELSE 1 END, score DESC, r.num
+ORDER BY CASE WHEN r.source IN (SELECT value FROM json_each(:expired))
+               OR r.channel IN (SELECT value FROM json_each(:never)) THEN 1 ELSE 2 END, score DESC, r.num
 """
 
 
-def candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> list[Victim]:
-    """Every evictable blob, in eviction order (see the module docstring)."""
+def channel_modes(conn: sqlite3.Connection, cfg) -> dict[str, str]:
+    """Effective mode of every channel in the catalogue (an index-only scan, no sizes)."""
+    channels = {r[0] for r in conn.execute("SELECT DISTINCT channel FROM resources WHERE channel IS NOT NULL")}
+    overrides = dict(conn.execute("SELECT channel, mode FROM storage_subscriptions").fetchall())
+    return {ch: overrides.get(ch) or subscriptions.config_mode(cfg, ch) for ch in channels}
+
+
+def iter_candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> Iterator[Victim]:
+    """Every evictable blob, in eviction order (see the module docstring), produced lazily.
+
+    The planner stops reading as soon as enough bytes are chosen, so a decision
+    over 100,000 resources builds only the victims it takes.
+    """
     now = time.time() if now is None else now
     refresh_last_played(conn)
-    subs = subscriptions.listing(conn, cfg)
+    modes = channel_modes(conn, cfg)
     params = {
         "now": now,
         "fresh_before": now - cfg["storage.fresh_days"] * 86400,
-        "always": json.dumps([c["channel"] for c in subs if c["mode"] == "always"]),
-        "never": json.dumps([c["channel"] for c in subs if c["mode"] == "never"]),
+        "always": json.dumps([c for c, m in modes.items() if m == "always"]),
+        "never": json.dumps([c for c, m in modes.items() if m == "never"]),
         "expired": json.dumps(expired_sources(conn, now)),
     }
-    out = _unreferenced(conn) + _originals(conn)
-    for num, rid, title, sha, size, last_played, reason, score in conn.execute(CANDIDATES_SQL, params):
-        out.append(Victim(2 if reason == "lru" else 1, reason, sha, size, rid, num, title, last_played, score))
-    # Originals and expired/never resources share tier 1; keep originals first (they are never playable).
-    out.sort(key=lambda v: (v.tier, v.reason != "original"))
-    return out
+    yield from _unreferenced(conn)
+    yield from _originals(conn)  # tier 1, before expired/never resources: never playable anyway
+    cur = conn.execute(CANDIDATES_SQL, params)
+    try:
+        while rows := cur.fetchmany(2000):
+            for num, rid, title, sha, size, last_played, reason, score in rows:
+                yield Victim(2 if reason == "lru" else 1, reason, sha, size, rid, num, title, last_played, score)
+    finally:
+        cur.close()
 
 
-def choose(victims: list[Victim], need: int) -> tuple[list[Victim], int]:
-    """Take victims in order until ``need`` bytes are freed; returns (chosen, bytes)."""
+def candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> list[Victim]:
+    """All candidates as a list (admin page, CLI dry runs, tests)."""
+    return list(iter_candidates(conn, cfg, now=now))
+
+
+def choose(victims: Iterable[Victim], need: int) -> tuple[list[Victim], int, bool]:
+    """Take victims in order until ``need`` bytes are freed; returns (chosen, bytes, exhausted)."""
     chosen, freed = [], 0
     seen = set()
-    for v in victims:
-        if freed >= need:
-            break
-        if v.sha256 in seen:
-            continue
-        seen.add(v.sha256)
-        chosen.append(v)
-        freed += v.size
-    return chosen, freed
+    it = iter(victims)
+    try:
+        for v in it:
+            if freed >= need:
+                return chosen, freed, False
+            if v.sha256 in seen:
+                continue
+            seen.add(v.sha256)
+            chosen.append(v)
+            freed += v.size
+        return chosen, freed, True
+    finally:
+        close = getattr(it, "close", None)
+        if close:
+            close()  # release the planner's read cursor before anyone writes

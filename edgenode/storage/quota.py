@@ -51,7 +51,7 @@ class Plan:
     to_free: int            # bytes that must go for ``needed`` to fit
     victims: list = field(default_factory=list)
     freeing: int = 0
-    evictable: int = 0      # bytes the policy could free at most
+    evictable: int | None = 0  # bytes the policy could free at most (None: not all read)
     done: bool = False
 
     @property
@@ -84,9 +84,9 @@ def plan(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float
         to_free = max(to_free, used + needed - quota)
     p = Plan(needed, used, quota, free, floor, to_free)
     if to_free:
-        victims = eviction.candidates(conn, cfg, now=now)
-        p.evictable = sum(v.size for v in {v.sha256: v for v in victims}.values())
-        p.victims, p.freeing = eviction.choose(victims, to_free)
+        p.victims, p.freeing, exhausted = eviction.choose(eviction.iter_candidates(conn, cfg, now=now), to_free)
+        # Known exactly only when every candidate was read, which is when it matters (the refusal).
+        p.evictable = p.freeing if exhausted else None
     return p
 
 
