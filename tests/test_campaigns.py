@@ -243,3 +243,41 @@ def test_hub_define_and_window_filter(tmp_path, runner, cfg):
     out = runner("campaign", "hub-tally", "county.qunwen", "--json").output
     r = json.loads(out)
     assert r["total"] == 2 and r["outside_window"] == 1 and r["items"][0]["title"] == "黄河之歌"
+
+
+def test_votes_exact_when_the_hub_dies_mid_ingest(tmp_path):
+    """SIGKILL the hub while a node uploads many small batches of votes; after restarts and
+    resends the county totals still equal the node's own counts."""
+    import random
+    hub = Hub(tmp_path / "hub").start()
+    try:
+        cfg = enrolled_node(tmp_path, hub, "node", sync__batch_max_events=15)
+        conn = open_main(cfg)
+        cid = _publish(conn)
+        rnd = random.Random(3)
+        kills = 0
+        for round_ in range(6):
+            _cast(conn, cid, round_ % 3, terminals=10, round_=round_)
+            killer = threading.Timer(rnd.uniform(0.02, 0.25), hub.kill)
+            killer.start()
+            try:
+                uplink.run(cfg, conn, _hub_url(cfg))
+            except EdgenodeError:
+                pass  # the hub died under us: the batches stay in the outbox
+            killer.join()
+            kills += hub.proc.poll() is not None
+            if hub.proc.poll() is not None:
+                hub.start()
+        for _ in range(5):
+            if uplink.run(cfg, conn, _hub_url(cfg))["backlog"]["batches"] == 0:
+                break
+        local = cq.local_counts(conn, cid)
+        conn.close()
+        hconn = hub.db()
+        from edgenode.hub import tally
+        got = {i["item"]: i["votes"] for i in tally.ranking(hconn, cid)["items"]}
+        hconn.close()
+        assert kills >= 3
+        assert got == local and sum(local.values()) == 6 * 10 * 2
+    finally:
+        hub.stop()
