@@ -17,16 +17,13 @@ from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
-HUB_MAIN = """
-import sys
-from werkzeug.serving import make_server
-from edgenode.config import load_config
-from edgenode.hub.app import create_hub_app
-cfg = load_config(env={}, overrides={"data_dir": sys.argv[1]})
-srv = make_server("127.0.0.1", int(sys.argv[2]), create_hub_app(cfg), threaded=True)
-print("ready", flush=True)
-srv.serve_forever()
-"""
+
+
+def _env() -> dict:
+    env = {**os.environ, "EDGENODE_CONFIG": ""}
+    for k in ("EDGENODE_CRASH_AT", "EDGENODE_DATA_DIR"):
+        env.pop(k, None)
+    return env
 
 
 def free_port() -> int:
@@ -49,7 +46,8 @@ def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = 
 
 
 class Hub:
-    """The real county hub (``create_hub_app`` under werkzeug) in its own process."""
+    """The real county hub as production runs it: ``edgenode hub serve`` (gunicorn, 2 workers) in its
+    own process group, so ``kill()`` SIGKILLs master and workers at once, mid-ingest if it is busy."""
 
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
@@ -61,36 +59,36 @@ class Hub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(self.data_dir), "hub", *args],
+                             cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+        if out.returncode:
+            raise RuntimeError(f"edgenode hub {' '.join(args)}: {out.stderr or out.stdout}")
+        return out.stdout
+
     def start(self) -> "Hub":
-        self.proc = subprocess.Popen([sys.executable, "-c", HUB_MAIN, str(self.data_dir), str(self.port)],
-                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, proc=self.proc)
+        self.proc = subprocess.Popen([sys.executable, "-m", "edgenode", "--data-dir", str(self.data_dir), "hub",
+                                      "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"],
+                                     cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        wait_port(self.port, timeout=60, proc=self.proc)
         return self
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.kill()  # the tests need no graceful hub shutdown: SQLite's WAL makes a kill safe
+
+    def new_code(self) -> str:
+        import json
+        return json.loads(self.cli("enroll-code", "--json"))["code"]
 
     def db(self):
         from edgenode.hub.database import open_hub
         return open_hub(self.cfg)
-
-    def new_code(self) -> str:
-        from edgenode.hub.registry import new_code
-        conn = self.db()
-        try:
-            return new_code(conn)
-        finally:
-            conn.close()
 
     def totals(self, node_id: str) -> dict:
         conn = self.db()

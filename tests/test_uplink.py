@@ -13,9 +13,9 @@ from edgenode.sync.runner import run_job
 from tests.helpers_sync import Hub, add_events, enrolled_node
 
 
-@pytest.fixture
-def hub(tmp_path):
-    h = Hub(tmp_path / "hub").start()
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    h = Hub(tmp_path_factory.mktemp("hub")).start()
     yield h
     h.stop()
 
@@ -89,18 +89,17 @@ def test_bad_enrolment_code_is_refused(tmp_path, hub, runner):
     assert res.exit_code == 1 and "E_ENROLL_CODE" in res.output
 
 
-def test_usb_round_trip_matches_network_totals(tmp_path, hub, runner):
-    # The same events reach one hub by network and another by USB: same totals; a second import is a no-op.
+def test_usb_round_trip_matches_network_totals(tmp_path, hub):
+    # The same events reach one hub by network and another by USB (`edgenode hub import-logs`):
+    # same totals; importing the stick twice changes nothing.
     hub2 = Hub(tmp_path / "hub2").start()
     try:
-        cfg = enrolled_node(tmp_path, hub, sync__batch_max_events=300)
+        cfg = enrolled_node(tmp_path, hub2, sync__batch_max_events=300)
         conn = open_main(cfg)
+        from edgenode.sync.enroll import enroll
+        enroll(cfg, conn, hub.url, hub.new_code())  # the network hub is the node's hub from now on
         add_events(conn, 1000, seed=3)
         node = load_or_create(cfg)
-        from edgenode.hub.registry import enroll as hub_enroll, new_code
-        hconn = hub2.db()
-        hub_enroll(hconn, code=new_code(hconn), node_id=node.node_id, public_key=node.public_b64(), name="x")
-        hconn.close()
         stick = tmp_path / "stick"
         stick.mkdir()
         from edgenode.sync.export import export_logs
@@ -109,13 +108,11 @@ def test_usb_round_trip_matches_network_totals(tmp_path, hub, runner):
         d = stick / "edgenode-logs" / node.node_id
         assert json.loads((d / "node.json").read_text())["public_key"] == node.public_b64()
         assert (d / "heartbeat.json.sig").exists()
-        assert run_job(cfg, "uplink", ignore_windows=True)["state"] == "done"
-        from edgenode.hub.usb import import_logs
-        for _ in range(2):
-            hconn = hub2.db()
-            report = import_logs(hconn, stick)
-            hconn.close()
-        assert report["nodes"][0]["duplicate"] == 4 and report["nodes"][0]["stored"] == 0
+        assert run_job(cfg, "uplink", ignore_windows=True)["result"]["sent"] == 4
+        first = json.loads(hub2.cli("import-logs", str(stick), "--json"))
+        again = json.loads(hub2.cli("import-logs", str(stick), "--json"))
+        assert first["nodes"][0]["stored"] == 4 and first["nodes"][0]["heartbeat"]
+        assert again["nodes"][0]["duplicate"] == 4 and again["nodes"][0]["stored"] == 0
         net, usb = hub.totals(node.node_id), hub2.totals(node.node_id)
         assert net == usb and usb["events"] == 1000
         conn.close()

@@ -55,43 +55,48 @@ def _settle(cfg, node_id, hub) -> None:
     raise AssertionError(f"outbox did not drain: {r}")
 
 
-def _kill_rounds(tmp_path, rounds: int, *, spawn, seed: int) -> dict:
+def _kill_rounds(tmp_path, kills_wanted: int, hub_kills_wanted: int, *, spawn, seed: int,
+                 max_rounds: int = 1000) -> dict:
+    """Add events, start an uplink, SIGKILL it at a random moment (or let it kill itself at a named
+    step); now and then SIGKILL the hub too.  Repeat until enough kills landed mid-run."""
     hub = Hub(tmp_path / "hub").start()
     try:
         cfg = enrolled_node(tmp_path, hub, sync__batch_max_events=40)
         node_id = load_or_create(cfg).node_id
         rnd = random.Random(seed)
-        n = kills = hub_kills = 0
-        # Calibrate the random kill times on one undisturbed run.
+        n = kills = hub_kills = rounds = 0
         conn = open_main(cfg)
-        n += 200
-        add_events(conn, 200, seed=seed)
+        add_events(conn, 80, seed=seed)
+        n += 80
         conn.close()
         t0 = time.monotonic()
-        proc = spawn(cfg, None)
-        proc.wait()
-        span = max(time.monotonic() - t0, 0.05)
-        for i in range(rounds):
+        spawn(cfg, None).wait()
+        span = time.monotonic() - t0  # one undisturbed run: random kills land anywhere inside such a run
+        while (kills < kills_wanted or hub_kills < hub_kills_wanted) and rounds < max_rounds:
             conn = open_main(cfg)
             k = rnd.randrange(0, 160)
-            add_events(conn, k, seed=seed * 1000 + i, start_at=1764000000.0 + n)
+            add_events(conn, k, seed=seed * 1000 + rounds, start_at=1764000000.0 + n)
             n += k
             conn.close()
-            named = NAMED[i % len(NAMED)] if i % 3 == 0 else None
+            named = NAMED[rounds % len(NAMED)] if rounds % 3 == 0 else None
             proc = spawn(cfg, named)
             if named is None:
-                time.sleep(rnd.uniform(0, span * 1.2))
-                if i % 25 == 7:  # the hub dies mid-ingest now and then
+                time.sleep(rnd.uniform(0, span * 1.1))
+                if rounds % 20 == 7 and hub_kills < hub_kills_wanted:  # the hub dies mid-ingest now and then
                     hub.kill()
                     hub_kills += 1
                 proc.kill()
-            if proc.wait():
-                kills += proc.killed
+            proc.wait()
+            kills += proc.killed
             if hub.proc.poll() is not None:
                 hub.start()
+            rounds += 1
         _settle(cfg, node_id, hub)
-        return {"n": n, "kills": kills, "hub_kills": hub_kills, "totals": hub.totals(node_id),
-                "last_batch_no": outbox.state(open_main(cfg))["last_batch_no"]}
+        conn = open_main(cfg)
+        last_batch_no = outbox.state(conn)["last_batch_no"]
+        conn.close()
+        return {"n": n, "kills": kills, "hub_kills": hub_kills, "rounds": rounds, "totals": hub.totals(node_id),
+                "last_batch_no": last_batch_no}
     finally:
         hub.stop()
 
@@ -136,7 +141,7 @@ class _Cli:
 
 def _check(result):
     t = result["totals"]
-    print(f"\nexactly-once: N={result['n']} events, {result['kills']} uplink SIGKILLs, {result['hub_kills']} hub "
+    print(f"\nexactly-once: N={result['n']} events, {result['rounds']} runs, {result['kills']} uplink SIGKILLs, {result['hub_kills']} hub "
           f"SIGKILLs; hub counts {t['events']} events in {t['batches']} batches (daily sum {t['daily_n']})")
     assert t["events"] == result["n"], "lost or doubled events"
     assert t["daily_n"] == result["n"] and t["batch_events"] == result["n"]
@@ -144,14 +149,13 @@ def _check(result):
 
 
 def test_exactly_once_under_sigkill(tmp_path):
-    result = _kill_rounds(tmp_path, 150, spawn=_Forked, seed=1)
-    assert result["kills"] >= 100
-    assert result["hub_kills"] >= 3
+    result = _kill_rounds(tmp_path, 110, 3, spawn=_Forked, seed=1)
+    assert result["kills"] >= 100 and result["hub_kills"] >= 3
     _check(result)
 
 
 @pytest.mark.slow
 def test_exactly_once_under_sigkill_cli_long(tmp_path):
-    result = _kill_rounds(tmp_path, 400, spawn=_Cli, seed=2)
-    assert result["kills"] >= 250
+    result = _kill_rounds(tmp_path, 300, 10, spawn=_Cli, seed=2)
+    assert result["kills"] >= 300 and result["hub_kills"] >= 10
     _check(result)
