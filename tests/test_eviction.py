@@ -127,6 +127,8 @@ def test_only_pinned_left_stops_before_starting_and_changes_nothing(node):
     # The same refusal from the planner, for the CLI and the admin page.
     with pytest.raises(quota.NoRoom):
         quota.make_room(conn, store, cfg, 6 * S)
+    with pytest.raises(quota.NoRoom, match="larger than the whole quota"):
+        quota.make_room(conn, store, cfg, 13 * S)
     assert snapshot(conn, store) == before
 
 

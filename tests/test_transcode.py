@@ -209,6 +209,11 @@ def test_killed_job_restarts_with_no_half_file_visible(node, tmp_path):
     while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size > 0):
         time.sleep(0.01)
     assert partial.exists(), "the worker never started writing"
+    # ffmpeg runs at the lowest CPU and I/O priority.
+    pids = _ffmpeg_writing(partial)
+    assert pids, "no ffmpeg process writes the staging file"
+    assert int(Path(f"/proc/{pids[0]}/stat").read_text().rsplit(")", 1)[1].split()[16]) == 19  # nice
+    assert "idle" in subprocess.run(["ionice", "-p", str(pids[0])], capture_output=True, text=True).stdout
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
     # ffmpeg died with its worker; the half file exists only in staging, never in the store or catalogue.
@@ -240,3 +245,33 @@ def test_cli_status_and_run(node, legacy_files, runner):
     assert r.exit_code == 0 and f"transcoded {res['id']}" in r.output
     r = runner("transcode", "status", "--json")
     assert '"queue": []' in r.output
+
+
+def test_audio_in_a_legacy_format_becomes_aac(node, tmp_path):
+    cfg, conn, store = node
+    wma = tmp_path / "song.wma"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=3", "-c:a", "wmav2", str(wma))
+    res = _add(cfg, conn, store, wma, "老歌")
+    assert res["kind"] == "audio"
+    assert transcode.run(conn, store, cfg, now=lambda: NIGHT)["done"] == [res["id"]]
+    row = _row(conn, res["id"])
+    assert (row["ext"], row["mime"], row["codecs"], row["playable"]) == ("m4a", "audio/mp4", "aac", 1)
+
+
+def test_one_job_at_a_time(node, legacy_files):
+    cfg, conn, store = node
+    res = _add(cfg, conn, store, legacy_files["wmv"], "排队")
+    with transcode._lock(cfg) as mine:  # as if another worker were transcoding
+        assert mine
+        out = transcode.run(conn, store, cfg, force_window=True)
+    assert out["ran"] == 0 and out["reason"] == "another transcode is running"
+    assert _row(conn, res["id"])["playable"] == 0
+
+
+def test_the_scheduler_runs_transcoding_in_its_own_thread(cfg):
+    from edgenode.scheduler import build
+    sched = build(cfg, blocking=False)
+    job = sched.get_job("edgenode-transcode")
+    assert job is not None and job.executor == "storage"
+    off = build(cfg.replace(transcode__enabled=False), blocking=False)
+    assert off.get_job("edgenode-transcode") is None

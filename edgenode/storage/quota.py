@@ -91,6 +91,10 @@ def plan(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float
 
 
 def _refuse(p: Plan) -> NoRoom:
+    if p.quota and p.needed > p.quota:
+        return NoRoom(f"{p.needed} bytes are larger than the whole quota ({p.quota} bytes, store.quota_gb); "
+                      "nothing was changed", zh=f"存储空间不足：需要 {_mb(p.needed)}，超过了存储上限 {_mb(p.quota)}。"
+                                                "本次导入未开始，已有内容没有任何改动。")
     pinned = "everything left is pinned, fresh or shared" if p.evictable == 0 else \
         f"only {p.evictable} bytes are evictable"
     limit = f"quota {p.quota} bytes, {p.used} used" if p.quota else "no quota"
