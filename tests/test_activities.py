@@ -347,3 +347,23 @@ def test_screening_links_a_cached_resource(demo_cfg, demo_conn, client):
     a = activity(demo_conn, resource_id=rid, title="放映")
     page = client.get(f"/activities/{a['id']}").get_data(as_text=True)
     assert f"/r/{rid}" in page and "放映内容" in page
+
+
+def test_county_publishes_with_build_bundle(cfg, conn, store, tmp_path):
+    """The publisher's path: programme.json beside the media goes into the signed manifest."""
+    from edgenode.bundles.build import build_bundle
+    from edgenode.bundles.pipeline import import_bundle
+    from tests.helpers_bundles import make_source, new_key, trust_key
+    sk = new_key(tmp_path)
+    trust_key(conn, sk, "county")
+    src = make_source(tmp_path / "src", n=1)
+    (src / "programme.json").write_text(json.dumps({"activities": [
+        {"id": "opera", "title": "黄梅戏下乡", "start": "2030-04-01 19:00", "end": "2030-04-01 21:00",
+         "capacity": 120}]}, ensure_ascii=False), encoding="utf-8")
+    bundle = build_bundle(src, "county", 1, tmp_path / "out", secret_key=sk)
+    assert import_bundle(cfg, conn, store, bundle, source="usb").result == "imported"
+    assert aq.get_activity(conn, "county.opera")["capacity"] == 120
+    (src / "programme.json").write_text('{"activities": [{"id": "bad"}]}', encoding="utf-8")
+    with pytest.raises(EdgenodeError) as e:
+        build_bundle(src, "county", 2, tmp_path / "out", secret_key=sk)
+    assert e.value.code == "E_MANIFEST_INVALID"

@@ -139,3 +139,24 @@ def apply_manifest_sections(conn: sqlite3.Connection, channel: str, seq: int, ma
                 cq.store_ranking(conn, cid, ranking["items"], as_of=ranking["as_of"],
                                  nodes=ranking.get("nodes") if isinstance(ranking.get("nodes"), int) else 0)
     return {k: len(v) for k, v in parsed.items()}
+
+
+PROGRAMME_FILE = "programme.json"  # beside resources.json in a publisher's source folder
+
+
+def sections_from_source(src_dir) -> dict:
+    """The publisher's side (``bundles.build.build_bundle``): ``SRC/programme.json`` holding
+    ``{"activities": [...], "campaigns": [...]}`` becomes the manifest's sections.  Checked here
+    with the node's own rules, so the county cannot publish what nodes would refuse."""
+    from pathlib import Path
+    path = Path(src_dir) / PROGRAMME_FILE
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BundleSectionError(f"{path}: not JSON: {e}") from None
+    if not isinstance(doc, dict) or set(doc) - set(SECTIONS):
+        raise BundleSectionError(f"{path}: expected an object with only {', '.join(SECTIONS)}")
+    parse_sections(doc, "x")  # ids and fields; the channel prefix does not change validity
+    return {k: doc[k] for k in SECTIONS if k in doc}

@@ -97,6 +97,7 @@ def build_bundle(src_dir, channel: str, seq: int, out_dir, *, secret_key: minisi
         e["sha256"] = _sha256(dest)
     kid = secret_key.key_id_hex if secret_key else key_id.upper()
     doc = manifest_dict(channel, seq, kid, entries, withdraw=withdraw, expires=expires)
+    doc.update(__import__("edgenode.activities.published", fromlist=["_"]).sections_from_source(src_dir))
     data = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
     parse_manifest(data)  # refuse to publish what a node would refuse
     (tmp / MANIFEST).write_bytes(data)
