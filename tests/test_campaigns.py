@@ -203,6 +203,9 @@ def test_three_nodes_votes_reach_the_hub_exactly_once(tmp_path):
         county = cq.get_campaign(conn1, "county.qunwen")["county"]
         assert {i["item"]: i["votes"] for i in county["items"]} == dict(expected)
         assert county["items"][0]["title"] in {"黄河之歌", "山海夕阳红", "你的名字是春天"} and county["nodes"] == 3
+        from edgenode.app import create_app
+        page = create_app(cfg1).test_client().get("/campaigns/county.qunwen").get_data(as_text=True)
+        assert 'id="county"' in page and f"<td>{county['items'][0]['votes']}</td>" in page
         for _cfg, conn in nodes:
             conn.close()
     finally:
