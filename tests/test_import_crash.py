@@ -180,8 +180,10 @@ def test_sigkill_at_200_points_short(template):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_sigkill_at_every_point_long(template):
     tmp_path, sk = template
-    n, phases, outcomes = _kill_run(tmp_path, sk, n_files=24, size=1_500_000, chunk=128 * 1024,
-                                    min_points=500, max_points=100_000)
-    assert n >= 500
+    n, phases, outcomes = _kill_run(tmp_path, sk, n_files=20, size=1_200_000, chunk=96 * 1024,
+                                    min_points=400, max_points=100_000)
+    assert n >= 400
+    print(f"\nkilled at {n} points on the real disk; left old state {outcomes['old']}x, new {outcomes['new']}x")

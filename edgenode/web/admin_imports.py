@@ -6,13 +6,14 @@ Every import (USB service, stick watcher, spool scan, sync pull, CLI) reports in
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from flask import Blueprint, jsonify, render_template
 
 from edgenode import jobs
 from edgenode.bundles import history, trust
-from edgenode.db import open_volatile
+from edgenode.db import connect
 from edgenode.web.auth import admin_nav, admin_required
 from edgenode.web.context import get_db, node
 
@@ -21,9 +22,15 @@ STALLED_SECONDS = 300  # a running job silent this long was killed (power cut, p
 
 
 def _jobs(limit: int = 10) -> list[dict]:
-    conn = open_volatile(node().cfg)
+    # Polled every second while an import runs: a plain read, no integrity check or migration.
+    path = node().cfg.volatile_db_path
+    if not path.exists():
+        return []
+    conn = connect(path, synchronous="NORMAL")
     try:
         rows = jobs.recent(conn, "import", limit)
+    except sqlite3.Error:
+        return []
     finally:
         conn.close()
     now = time.time()
