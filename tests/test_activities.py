@@ -367,3 +367,18 @@ def test_county_publishes_with_build_bundle(cfg, conn, store, tmp_path):
     with pytest.raises(EdgenodeError) as e:
         build_bundle(src, "county", 2, tmp_path / "out", secret_key=sk)
     assert e.value.code == "E_MANIFEST_INVALID"
+
+
+def test_lookup_locks_after_repeated_wrong_codes(cfg, conn):
+    a = activity(conn)
+    b = _book(conn, cfg, a["id"])
+    now = time.time()
+    for i in range(aq.LOOKUP_MAX_FAILURES):
+        with pytest.raises(EdgenodeError) as e:
+            aq.lookup(conn, cfg, b["order_id"], f"{i:08d}" if f"{i:08d}" != b["code"] else "99999999", now=now)
+        assert e.value.code == "E_LOOKUP_FAILED"
+    with pytest.raises(EdgenodeError) as e:
+        aq.lookup(conn, cfg, b["order_id"], b["code"], now=now + 1)  # even the right code, for now
+    assert e.value.code == "E_LOOKUP_LOCKED" and e.value.status == 429
+    assert aq.lookup(conn, cfg, b["order_id"], b["code"], now=now + aq.LOOKUP_LOCK_SECONDS + 1)["seats"] == 1
+    assert aq.check_in(conn, cfg, b["code"])["status"] == "checked_in"  # the administrator is not locked out

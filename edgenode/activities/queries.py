@@ -217,12 +217,30 @@ def get_booking(conn: sqlite3.Connection, order_id: str, *, full_contact: bool =
     return _public(row, full_contact=full_contact)
 
 
-def lookup(conn: sqlite3.Connection, cfg, order_id: str, code: str) -> dict:
-    """A villager checks their booking with order id and pickup code (both must match)."""
-    row = _booking_row(conn, str(order_id or "").strip())
+LOOKUP_MAX_FAILURES = 10
+LOOKUP_LOCK_SECONDS = 3600
+
+
+def lookup(conn: sqlite3.Connection, cfg, order_id: str, code: str, *, now: float | None = None) -> dict:
+    """A villager checks their booking with order id and pickup code (both must match).
+
+    After ``LOOKUP_MAX_FAILURES`` wrong codes for one order id within an hour, that order's
+    lookup is locked for the rest of the hour (the administrator can still see it)."""
+    now = time.time() if now is None else now
+    order_id = str(order_id or "").strip()[:32]
+    failures = conn.execute("SELECT count(*) FROM act_lookup_failures WHERE order_id = ? AND at > ?",
+                            (order_id, now - LOOKUP_LOCK_SECONDS)).fetchone()[0]
+    if failures >= LOOKUP_MAX_FAILURES:
+        raise _err("E_LOOKUP_LOCKED", "too many wrong codes for this order; try again later",
+                   "取票码错误次数太多，请一小时后再试，或请管理员查询", status=429)
+    row = _booking_row(conn, order_id)
     norm = codes.normalise_code(code)
     if row is None or norm is None or not hmac.compare_digest(row["code_hash"],
                                                               codes.code_hash(codes.load_key(cfg), norm)):
+        if row is not None:
+            with transaction(conn):
+                conn.execute("DELETE FROM act_lookup_failures WHERE at < ?", (now - LOOKUP_LOCK_SECONDS,))
+                conn.execute("INSERT INTO act_lookup_failures (order_id, at) VALUES (?, ?)", (order_id, now))
         raise _err("E_LOOKUP_FAILED", "order id and pickup code do not match", "订单号或取票码不正确", status=404)
     return _public(row)
 

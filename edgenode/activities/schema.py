@@ -45,4 +45,13 @@ MIGRATIONS = [
     CREATE INDEX act_bookings_activity ON act_bookings (activity_id, status);
     CREATE INDEX act_bookings_terminal ON act_bookings (terminal, created_at);
     """),
+    (2, "lookup_failures", """
+    -- Wrong codes tried against one order id: after a few the lookup locks for a while, so
+    -- someone who learnt an order id cannot try the 10^8 codes (cookies do not matter here).
+    CREATE TABLE act_lookup_failures (
+        order_id TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX act_lookup_failures_order ON act_lookup_failures (order_id, at);
+    """),
 ]
