@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import shutil
 import sys
@@ -75,18 +74,24 @@ def bench_uplink(tmp: Path, n: int) -> dict:
         print(f"  {n} events recorded in {time.perf_counter() - t0:.1f} s (setup, not timed)", flush=True)
         base = baseline_encoding(conn)
         ident = load_or_create(cfg)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # seal alone, on a copy of the node: the seal time, the batch bytes, and batches for the ingest-only run
+        copy = make_config(tmp / "node-copy")
+        shutil.copytree(cfg.data_path, copy.data_path)
+        cconn = open_main(copy)
         t0 = time.perf_counter()
-        sealed = uplink.seal(cfg, conn, ident)
+        uplink.seal(copy, cconn, ident)
         t_seal = time.perf_counter() - t0
-        files = outbox.batch_files(cfg)
+        cconn.close()
+        files = outbox.batch_files(copy)
         body = sum(p.stat().st_size for _, p in files)
-        kept = [(no, p.read_bytes(), outbox.sig_path(p).read_text()) for no, p in files]  # for the ingest-only run
+        kept = [(no, p.read_bytes(), outbox.sig_path(p).read_text()) for no, p in files]
+        # the measured run: what the scheduler does (seal and send overlapped, delete on ack)
         t1 = time.perf_counter()
-        sent = uplink.send(cfg, conn, hub.url, ident)
-        t_send = time.perf_counter() - t1
-        wall = time.perf_counter() - t0
+        result = uplink.run(cfg, conn, hub.url)
+        wall = time.perf_counter() - t1
         totals = hub.totals(ident.node_id)
-        assert totals["events"] == n == sealed["sealed_events"], (totals, sealed)
+        assert totals["events"] == n == result["sealed_events"], (totals, result)
         # HTTP overhead per request, measured on a real prepared request and a real answer
         import requests
         from edgenode.sync import client
@@ -117,9 +122,9 @@ def bench_uplink(tmp: Path, n: int) -> dict:
         ingest_batch(hconn, node, no, data, sig)
     t_ingest = time.perf_counter() - t2
     hconn.close()
-    return {"events": n, "batches": len(kept), "seal_s": t_seal, "send_s": t_send, "wall_s": wall,
+    return {"events": n, "batches": len(kept), "seal_s": t_seal, "wall_s": wall,
             "batch_bytes_per_event": body / n, "wire_bytes_per_event": wire / n,
-            "node_seen_ingest_events_per_s": n / t_send, "hub_ingest_only_events_per_s": n / t_ingest,
+            "end_to_end_events_per_s": n / wall, "hub_ingest_only_events_per_s": n / t_ingest,
             "baseline": base}
 
 
@@ -162,15 +167,15 @@ def main() -> None:
         print(f"uplink of {args.events} events to the real hub ...", flush=True)
         u = bench_uplink(tmp / "u", args.events)
         b = u["baseline"]
-        print(f"  sealed {u['batches']} batches in {u['seal_s']:.2f} s, sent in {u['send_s']:.2f} s: "
-              f"wall {u['wall_s']:.2f} s (target <= 10 s)")
+        print(f"  sealed and pushed {u['batches']} batches: wall {u['wall_s']:.2f} s (target <= 10 s); "
+              f"sealing alone takes {u['seal_s']:.2f} s")
         print(f"  baseline encoding (json.dumps of full rows + gzip 6): {b['seconds']:.2f} s -> "
               f"seal is {b['seconds'] / u['seal_s']:.2f}x the baseline's speed")
         print(f"  bytes per event: batch {u['batch_bytes_per_event']:.2f}, on the wire incl. HTTP "
               f"{u['wire_bytes_per_event']:.2f} (target <= 20); baseline {b['bytes_per_event']:.2f} gzip, "
               f"{b['plain_bytes_per_event']:.1f} plain -> {b['bytes_per_event'] / u['wire_bytes_per_event']:.2f}x "
               f"smaller than the baseline")
-        print(f"  hub ingest: {u['node_seen_ingest_events_per_s']:,.0f} events/s seen by the node; "
+        print(f"  hub ingest: {u['end_to_end_events_per_s']:,.0f} events/s end to end; "
               f"{u['hub_ingest_only_events_per_s']:,.0f} events/s for ingest_batch alone")
         print(f"unchanged re-sync of a {args.channel_mb} MB channel ...", flush=True)
         r = bench_resync(tmp / "r", args.channel_mb)

@@ -16,7 +16,7 @@ from edgenode.db import open_main
 from edgenode.identity import load_or_create
 from edgenode.sync import outbox
 from edgenode.sync.runner import run_job
-from tests.helpers_sync import ROOT, Hub, add_events, enrolled_node, wait_port
+from tests.helpers_sync import ROOT, Hub, add_events, enrolled_node
 
 NAMED = ["seal:before_write", "seal:after_batch", "seal:after_sig", "seal:after_commit",
          "send:before_post", "send:after_ack", "ack:after_unlink", "send:after_delete"]
