@@ -7,17 +7,17 @@ floor are real limits on it.  The order checked here is the one documented in
 
 from __future__ import annotations
 
-import os
-import time
+import shutil
 
 import pytest
 
+from edgenode.bundles.build import build_bundle
 from edgenode.bundles.pipeline import import_bundle
 from edgenode.db import open_main
 from edgenode.storage import eviction, quota, state, subscriptions
 from edgenode.store import open_store
 from tests.conftest import make_config
-from tests.helpers_bundles import new_key, snapshot, trust_key
+from tests.helpers_bundles import make_pdf, new_key, snapshot, trust_key
 from tests.helpers_storage import KIB, age, blob_present, bundle, play, small_fs
 
 S = 256 * KIB
@@ -169,3 +169,25 @@ def test_crash_between_catalogue_and_unlink_is_swept(node, monkeypatch):
     assert quota.sweep(conn, store) == 1
     assert not store.has(victims[0].sha256)
     assert quota.sweep(conn, store) == 0
+
+
+def test_import_never_evicts_a_file_it_reuses(node):
+    """A new bundle lists the exact bytes of the top eviction candidate: that blob must stay."""
+    cfg, conn, store, sk, tmp = node
+    _library(cfg, conn, store, sk, tmp)
+    o1 = conn.execute("SELECT sha256 FROM resources WHERE id = 'old.o1'").fetchone()[0]
+    src = tmp / "src-reuse"
+    src.mkdir()
+    shutil.copyfile(tmp / "src-old-1" / "o1.pdf", src / "same.pdf")
+    make_pdf(src / "n0.pdf", int(4.5 * S), seed=99)
+    b = build_bundle(src, "new", 1, tmp / "out", secret_key=sk, link=False, resources=[
+        {"id": "same", "path": "same.pdf", "title": "同一个文件", "column": "sannong"},
+        {"id": "n0", "path": "n0.pdf", "title": "新资料", "column": "sannong"}])
+    assert quota.plan(conn, store, cfg, int(4.5 * S)).victims[2].sha256 == o1  # it would be chosen...
+    _import(cfg, conn, store, b)
+    assert store.has(o1) and blob_present(store, conn, "new.same") and blob_present(store, conn, "old.o1")
+    # ...but the import kept it and took the next ones instead.
+    assert not blob_present(store, conn, "old.o2") and not blob_present(store, conn, "old.o4")
+    assert blob_present(store, conn, "old.o0")
+    check = store.verify()
+    assert check["bad"] == [] and check["missing"] == []

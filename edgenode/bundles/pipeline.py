@@ -229,7 +229,7 @@ def _run(cfg, conn, store: Store, bundle_dir: Path, result: ImportResult, emit) 
     missing = [e for sha, e in unique.items() if not store.has(sha)]
     staging = _staging_for(store, manifest_sha)
     already = sum(e.size for e in missing if staging.has(e.sha256))
-    make_room(conn, store, cfg, sum(e.size for e in missing) - already)  # storage: evict per policy, or E_NO_ROOM
+    make_room(conn, store, cfg, sum(e.size for e in missing) - already, keep=unique)  # storage: evict, or E_NO_ROOM
     store.ensure_space(sum(e.size for e in missing) - already)
     try:
         _copy_and_move(cfg, conn, store, staging, bundle_dir, manifest, data, sig_text, manifest_sha, missing,

@@ -54,7 +54,7 @@ def evict_cmd(ctx, needed, dry_run, as_json):
     """Evict files per policy until the store is under its quota and above the floor."""
     from edgenode.storage import quota
 
-    p = quota.make_room(ctx.conn, ctx.store, ctx.cfg, needed, dry_run=dry_run)
+    p = quota.evict_now(ctx.conn, ctx.store, ctx.cfg, needed, dry_run=dry_run)
     if as_json:
         echo_json(p.as_dict())
         return

@@ -185,10 +185,14 @@ def candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> li
     return list(iter_candidates(conn, cfg, now=now))
 
 
-def choose(victims: Iterable[Victim], need: int) -> tuple[list[Victim], int, bool]:
-    """Take victims in order until ``need`` bytes are freed; returns (chosen, bytes, exhausted)."""
+def choose(victims: Iterable[Victim], need: int, keep: Iterable[str] = ()) -> tuple[list[Victim], int, bool]:
+    """Take victims in order until ``need`` bytes are freed; returns (chosen, bytes, exhausted).
+
+    ``keep``: blobs the caller is about to rely on (an import reusing a file already in
+    the store) are never chosen.
+    """
     chosen, freed = [], 0
-    seen = set()
+    seen = set(keep)
     it = iter(victims)
     try:
         for v in it:

@@ -23,6 +23,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from edgenode.catalog import queries as q
 from edgenode.db import transaction
@@ -72,7 +73,8 @@ def limits(cfg) -> tuple[int, int]:
     return int(cfg["store.quota_gb"] * GIB), cfg["store.free_space_floor_mb"] * MIB
 
 
-def plan(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float | None = None) -> Plan:
+def plan(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float | None = None,
+         keep: Iterable[str] = ()) -> Plan:
     """What would have to go for ``needed`` more bytes to fit (changes nothing)."""
     if needed < 0:
         raise EdgenodeError("E_BAD_SIZE", f"needed bytes must not be negative: {needed}", zh="大小不正确")
@@ -84,7 +86,8 @@ def plan(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float
         to_free = max(to_free, used + needed - quota)
     p = Plan(needed, used, quota, free, floor, to_free)
     if to_free:
-        p.victims, p.freeing, exhausted = eviction.choose(eviction.iter_candidates(conn, cfg, now=now), to_free)
+        p.victims, p.freeing, exhausted = eviction.choose(eviction.iter_candidates(conn, cfg, now=now), to_free,
+                                                          keep)
         # Known exactly only when every candidate was read, which is when it matters (the refusal).
         p.evictable = p.freeing if exhausted else None
     return p
@@ -110,15 +113,18 @@ def _mb(n: int) -> str:
 
 
 def make_room(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float | None = None,
-              dry_run: bool = False) -> Plan:
+              dry_run: bool = False, keep: Iterable[str] = ()) -> Plan:
     """Make ``needed`` bytes fit under the quota and above the free-space floor.
 
     Evicts per policy and returns the plan, or raises ``E_NO_ROOM`` before
-    anything changes.  The import pipeline calls this before copying.
+    anything changes.  The import pipeline calls this before copying, inside its
+    import lock, with ``keep`` = every blob the bundle lists (a file it finds
+    already in the store must not be evicted under it).  Callers outside an
+    import use :func:`evict_now`, which takes the import lock first.
     """
     with storage_lock(cfg):
         sweep(conn, store)
-        p = plan(conn, store, cfg, needed, now=now)
+        p = plan(conn, store, cfg, needed, now=now, keep=keep)
         if not p.fits:
             if p.needed + p.floor > p.free + p.used:
                 # Not even an empty store would make it fit: the disk is too small, eviction is moot.
@@ -129,6 +135,17 @@ def make_room(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: 
             evict(conn, store, p.victims, now=now)
             p.done = True
         return p
+
+
+def evict_now(conn: sqlite3.Connection, store: Store, cfg, needed: int = 0, *, dry_run: bool = False) -> Plan:
+    """:func:`make_room` for the CLI, the admin page and transcoding: never while an import runs.
+
+    An import decides which listed files it need not copy before it calls
+    ``make_room``; an eviction from elsewhere in that window could remove one.
+    """
+    from edgenode.bundles.pipeline import import_lock  # the pipeline imports this module
+    with import_lock(cfg):
+        return make_room(conn, store, cfg, needed, dry_run=dry_run)
 
 
 def evict(conn: sqlite3.Connection, store: Store, victims: list, *, now: float | None = None) -> None:

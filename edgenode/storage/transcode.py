@@ -207,9 +207,13 @@ def transcode_one(conn: sqlite3.Connection, store: Store, cfg, item: dict) -> di
     try:
         _encode(cfg, store.path_for(item["sha256"]), out, kind, item.get("duration"))
         facts = _verify(cfg, out, kind, item.get("duration"))
-        quota.make_room(conn, store, cfg, out.stat().st_size)
-        put = store.put_file(out)
-        result = _switch(conn, store, cfg, item, put, facts, time.monotonic() - started)
+        # Room, store and switch under the import lock: an import running now may be relying on a
+        # blob it found in the store, which an eviction here must not pull from under it.
+        from edgenode.bundles.pipeline import import_lock
+        with import_lock(cfg):
+            quota.make_room(conn, store, cfg, out.stat().st_size)
+            put = store.put_file(out)
+            result = _switch(conn, store, cfg, item, put, facts, time.monotonic() - started)
     except EdgenodeError as e:
         _fail(conn, num, e.message)
         log.warning("transcode of %s failed: %s", item["id"], e.message)

@@ -6,6 +6,7 @@ Every action is a plain function of ``edgenode.storage`` that the CLI also calls
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -22,6 +23,14 @@ REASONS = {"unreferenced": "已撤下", "original": "转换前原件", "expired"
            "lru": "久未播放"}
 
 
+def _first(gen, n: int) -> list:
+    """The next ``n`` victims without ordering objects for the whole catalogue."""
+    try:
+        return list(itertools.islice(gen, n))
+    finally:
+        gen.close()
+
+
 @bp.route("/")
 @admin_required
 def page():
@@ -30,7 +39,7 @@ def page():
     return render_template("admin/storage.html", s=quota.status(db, n.store, n.cfg),
                            subs=subscriptions.listing(db, n.cfg), modes=subscriptions.MODE_ZH,
                            reqs=requests.listing(db, include_fulfilled=True, limit=100),
-                           t=transcode.status(db, n.cfg), next_victims=eviction.candidates(db, n.cfg)[:10],
+                           t=transcode.status(db, n.cfg), next_victims=_first(eviction.iter_candidates(db, n.cfg), 10),
                            reasons=REASONS)
 
 
@@ -66,7 +75,7 @@ def pin():
 def evict():
     n = node()
     try:
-        p = quota.make_room(get_db(), n.store, n.cfg, 0)
+        p = quota.evict_now(get_db(), n.store, n.cfg, 0)
     except EdgenodeError as e:
         flash(e.zh, "error")
     else:
