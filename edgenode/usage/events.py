@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgenode.db import transaction
 
-KINDS = {"view", "play_start", "progress", "play_end", "search", "download"}
+KINDS = {"view", "play_start", "progress", "play_end", "search", "download", "request"}  # request: 可预约下载 (storage)
 
 
 @lru_cache(maxsize=1)
