@@ -45,9 +45,11 @@ def test_sigkill_while_booking_and_voting_loses_nothing(cfg, conn):
         proc = subprocess.Popen([sys.executable, "-c", CHILD, str(cfg.data_path), a["id"], str(round_ * 10000)],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
-        time.sleep(0.4 + rnd.random() * 0.6)
+        first = proc.stdout.readline()  # started (imports can take long on a loaded machine)
+        time.sleep(rnd.random() * 0.5)
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
+        out = first + out
         for line in out.splitlines():
             if line.startswith("B "):
                 acked_bookings.add(line.split()[1])
