@@ -176,6 +176,17 @@ def test_failure_leaves_the_original_with_the_error_shown(node, legacy_files):
     job = transcode.status(conn, cfg, now=NIGHT)["failed"][0]
     assert job["resource_id"] == res["id"] and job["error"] and job["attempts"] == 1
     assert not any(store.staging.iterdir())
+    # The error is shown where the administrator looks: the admin page and `transcode status`.
+    from edgenode.app import create_app
+    from tests.helpers_portal import login, set_admin
+    app = create_app(cfg)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    set_admin(conn)
+    login(client)
+    html = client.get("/admin/storage/").get_data(as_text=True)
+    assert "转换失败（原文件保持不变）" in html and f'data-resource="{res["id"]}"' in html
+    assert job["error"][:40].replace("'", "&#39;").replace('"', "&#34;") in html
     # Retried on later runs until transcode.max_attempts, then left alone.
     for _ in range(5):
         transcode.run(conn, store, cfg, now=lambda: NIGHT)
@@ -234,6 +245,16 @@ def test_killed_job_restarts_with_no_half_file_visible(node, tmp_path):
     assert store.verify()["bad"] == []
     job = dict(conn.execute("SELECT * FROM transcode_jobs").fetchone())
     assert job["state"] == "done" and job["attempts"] == 2
+
+
+def test_cli_shows_a_failure(node, legacy_files, runner):
+    cfg, conn, store = node
+    res = _add(cfg, conn, store, legacy_files["wmv"], "坏")
+    store.path_for(res["sha256"]).write_bytes(b"\0" * 100)  # the stored file was destroyed
+    r = runner("transcode", "run", "--force-window")
+    assert r.exit_code == 0 and f"failed {res['id']}: E_TRANSCODE" in r.output
+    r = runner("transcode", "status")
+    assert f"failed (1x): {res['id']}: ffmpeg failed" in r.output
 
 
 def test_cli_status_and_run(node, legacy_files, runner):
