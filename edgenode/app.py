@@ -71,4 +71,5 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     __import__("edgenode.web.admin_activities", fromlist=["init_app"]).init_app(app)  # /admin/activities
     __import__("edgenode.web.admin_imports", fromlist=["init_app"]).init_app(app)  # /admin/imports
     __import__("edgenode.web.admin_storage", fromlist=["init_app"]).init_app(app)  # /admin/storage, POST /request/<id>
+    __import__("edgenode.web.admin_sync", fromlist=["init_app"]).init_app(app)  # /admin/sync
     return app
