@@ -20,6 +20,7 @@ class Hub:
         # Config.__getattr__ builds a section object per access; the hot ingest path reads
         # several [hub] settings per request, so keep the section once.
         self.settings = cfg.hub
+        self.db_path = str(cfg.data_path / "hub.db")  # pathlib per request showed in the profile
 
 
 def hub_secret_key(cfg: Config) -> str:

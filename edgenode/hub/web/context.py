@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 
 from edgenode.db import connect
-from edgenode.hub.database import hub_db_path
 
 _local = threading.local()
 
@@ -34,7 +33,7 @@ def settings():
 
 def get_db(synchronous: str = "FULL"):
     """This thread's connection; ``synchronous="NORMAL"`` gives a second one for heartbeats."""
-    key = (str(hub_db_path(cfg())), synchronous)
+    key = (hub().db_path, synchronous)
     conns = getattr(_local, "conns", None)
     if conns is None or getattr(_local, "pid", None) != os.getpid():
         _local.conns = conns = {}
