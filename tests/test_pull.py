@@ -56,6 +56,10 @@ def test_pull_imports_and_unchanged_repull_moves_almost_nothing(tmp_path, publis
     assert _visible(conn) == 6
     assert _tree(pull.staging_root(cfg) / "sannong") == _tree(published["root"])
     first = r["result"]["wire_bytes"]
+    # the staging mirror shares its files with the store: no second copy on the disk
+    assert r["result"]["channels"][0]["shared_bytes"] >= published["total"] - 100_000
+    linked = [p for p in (pull.staging_root(cfg) / "sannong").rglob("*.pdf")]
+    assert len(linked) == 6 and all(p.stat().st_nlink == 2 for p in linked)
     r2 = run_job(cfg, "pull", ignore_windows=True)
     assert r2["state"] == "done" and r2["result"]["imported"] == 0
     moved = r2["result"]["wire_bytes"]
@@ -64,6 +68,9 @@ def test_pull_imports_and_unchanged_repull_moves_almost_nothing(tmp_path, publis
           f"({ratio:.5%})")
     assert ratio < 0.001
     assert _visible(conn) == 6
+    assert all(p.stat().st_nlink == 2 for p in linked)  # the re-pull left the shared files alone
+    from edgenode.store import open_store
+    assert open_store(cfg).verify()["bad"] == []
     conn.close()
 
 

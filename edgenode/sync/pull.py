@@ -12,12 +12,15 @@ unchanged channel moves only rsync's file list.
 * ``--delete`` (a channel's withdrawn bundle leaves staging) runs only when the staging
   root carries our marker file: an unmounted data disk shows an empty mount point
   without it, and we never mirror into (or delete in) the wrong tree.
+* After an import, staged payload files are hard-linked to their store blobs
+  (:func:`share_with_store`), so the mirror costs no second copy of the content.
 * Progress comes from ``--info=progress2`` (``\\r``-separated, hence ``_out_bufsize=0``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import signal
@@ -48,6 +51,7 @@ class ChannelPull:
     wire_bytes: int = 0     # bytes rsync reported moving over all attempts (sent + received)
     stats: dict = field(default_factory=dict)
     imports: list = field(default_factory=list)
+    shared_bytes: int = 0   # staged bytes now hard-linked to their store blobs (no second copy)
     error: str = ""
 
 
@@ -177,6 +181,46 @@ def import_staged(cfg, conn: sqlite3.Connection, store, channel: str) -> list:
     return [pipeline.import_bundle(cfg, conn, store, b, source="rsync") for b in bundles]
 
 
+def share_with_store(store, bundle_dir: Path) -> int:
+    """Hard-link each imported payload file of a staged bundle to its store blob; returns bytes saved.
+
+    The staging mirror is what makes an unchanged re-pull cheap, but a second copy of
+    every file would halve the disk.  rsync never writes into an existing file (it
+    builds a temporary one and renames it over), so a shared inode is never changed
+    behind the store's back.  The link keeps the staged file's mtime, which rsync's
+    quick check compares with the hub's.  Only files whose size matches and whose blob
+    the import verified are linked; the manifest is read again, but only to find paths.
+    """
+    import json
+    try:
+        doc = json.loads((bundle_dir / "manifest.json").read_bytes())
+        entries = [(e["path"], e["sha256"], e["size"]) for e in doc.get("resources", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    saved = 0
+    for rel, sha, size in entries:
+        staged = bundle_dir / rel
+        try:
+            blob = store.path_for(sha)
+            st, bst = staged.lstat(), blob.stat()
+        except (OSError, EdgenodeError):
+            continue
+        if not staged.is_file() or staged.is_symlink() or (st.st_dev, st.st_ino) == (bst.st_dev, bst.st_ino):
+            continue
+        if st.st_size != size or bst.st_size != size or st.st_dev != bst.st_dev:
+            continue
+        tmp = staged.with_name(f".{staged.name}.link")
+        try:
+            os.link(blob, tmp)
+            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(tmp, staged)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            continue
+        saved += size
+    return saved
+
+
 def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = None, bwlimit: int = 0,
          deadline: float | None = None, retries: int | None = None, retry_delay: float = 2.0, report=None) -> dict:
     if not cfg["sync.rsync_url"]:
@@ -192,9 +236,10 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
         res = rsync_channel(cfg, channel, bwlimit=bwlimit, deadline=deadline, retries=retries,
                             retry_delay=retry_delay, report=report)
         if res.state == "done":
+            results = import_staged(cfg, conn, store, channel)
             res.imports = [{"bundle": Path(r.bundle).name, "result": r.result, "seq": r.seq, "added": r.added,
-                            "updated": r.updated, "error_code": r.error_code, "error": r.error}
-                           for r in import_staged(cfg, conn, store, channel)]
+                            "updated": r.updated, "error_code": r.error_code, "error": r.error} for r in results]
+            res.shared_bytes = sum(share_with_store(store, Path(r.bundle)) for r in results if r.ok)
         out.append(res)
         if res.state == "partial":
             break
