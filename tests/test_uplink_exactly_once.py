@@ -159,3 +159,49 @@ def test_exactly_once_under_sigkill_cli_long(tmp_path):
     result = _kill_rounds(tmp_path, 300, 10, spawn=_Cli, seed=2)
     assert result["kills"] >= 300 and result["hub_kills"] >= 10
     _check(result)
+
+
+def _crash_child(fn, crash_at: str) -> None:
+    pid = os.fork()
+    if pid == 0:
+        os.environ["EDGENODE_CRASH_AT"] = crash_at
+        try:
+            fn()
+        finally:
+            os._exit(0)
+    assert _reap(pid), f"the child did not die at {crash_at}"
+
+
+def test_batch_written_but_not_committed_is_adopted_not_resealed(cfg):
+    from edgenode.sync import uplink
+    conn = open_main(cfg)
+    add_events(conn, 90)
+    ident = load_or_create(cfg)
+    _crash_child(lambda: uplink.seal(cfg, open_main(cfg), ident), "seal:after_sig")
+    (no, path), = outbox.batch_files(cfg)
+    data = path.read_bytes()
+    assert outbox.state(conn)["sealed_upto"] == 0  # the commit never happened
+    assert outbox.recover(cfg, conn, ident)["adopted"] == 1
+    assert outbox.state(conn)["sealed_upto"] == 90 and outbox.state(conn)["last_batch_no"] == no
+    assert uplink.seal(cfg, conn, ident)["sealed_batches"] == 0  # nothing sealed twice
+    assert path.read_bytes() == data
+    conn.close()
+
+
+def test_crash_between_summary_and_its_signature_is_repaired(cfg):
+    from edgenode.usage import batch as B
+    from edgenode.sync import uplink
+    conn = open_main(cfg)
+    add_events(conn, 300)
+    ident = load_or_create(cfg)
+    uplink.seal(cfg, conn, ident)
+    _crash_child(lambda: outbox.enforce_cap(cfg, open_main(cfg), ident, cap_bytes=1), "cap:after_batch")
+    (no, path), = outbox.batch_files(cfg)
+    assert outbox.read_header(path)["kind"] == "daily"
+    assert not B.verify_batch(ident.public_b64(), ident.node_id, no, path.read_bytes(),
+                              outbox.sig_path(path).read_text())  # the old signature: stale
+    assert outbox.recover(cfg, conn, ident)["resigned"] == 1
+    assert B.verify_batch(ident.public_b64(), ident.node_id, no, path.read_bytes(), outbox.sig_path(path).read_text())
+    header, lines = B.read_batch(path.read_bytes())
+    assert header["count"] == sum(a["n"] for a in lines) == 300
+    conn.close()
