@@ -271,3 +271,33 @@ def test_cli_stats_csv_and_nodes(hub_cfg, hub_db, hub_app):
     r = CliRunner().invoke(cli, ["--data-dir", str(hub_cfg.data_path), "hub", "set-password", "x", "--password",
                                  "short"], env={"EDGENODE_CONFIG": ""})
     assert r.exit_code == 1 and "E_WEAK_PASSWORD" in r.output
+
+
+def _diag_bundle() -> bytes:
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in (("manifest.json", b'{"parts": []}'), ("snapshot.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+    return buf.getvalue()
+
+
+def test_diagnostics_upload_is_signed_and_shown_to_staff_only(hub_app, hub_db):
+    client = hub_app.test_client()
+    n = FlaskNode(client)
+    n.enroll(registry.new_code(hub_db))
+    bundle = _diag_bundle()
+    assert client.post("/api/v1/diagnostics", data=bundle).status_code == 401  # unsigned
+    r = n.signed("/api/v1/diagnostics", b"not a tarball")
+    assert r.status_code == 400 and r.json["error"]["code"] == "E_DIAGNOSTICS"
+    r = n.signed("/api/v1/diagnostics", bundle)
+    assert r.status_code == 200 and r.json["bytes"] == len(bundle)
+    url = f"/nodes/{n.node_id}/diagnostics.tar.gz"
+    assert hub_app.test_client().get(url).status_code == 302  # anonymous → login
+    login(client, hub_db)
+    assert "下载最新诊断包" in client.get(f"/nodes/{n.node_id}").get_data(as_text=True)
+    r = client.get(url)
+    assert r.status_code == 200 and r.data == bundle
+    assert client.get("/nodes/../../etc/diagnostics.tar.gz").status_code == 404

@@ -9,13 +9,13 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from edgenode.errors import EdgenodeError
-from edgenode.hub import heartbeat, ingest, registry, tiers
+from edgenode.hub import diagnostics as diag, heartbeat, ingest, registry, tiers
 from edgenode.hub.signing import verify_request
-from edgenode.hub.web.context import get_db, settings
+from edgenode.hub.web.context import cfg, get_db, settings
 
 bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
 
-NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates",
+NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates", "hub_api.diagnostics",
                "hub_tally.rankings"}  # signed: hub/web/tally_pages.py
 
 
@@ -56,3 +56,9 @@ def heartbeat_():
 def aggregates():
     node, _ts, body = _signed()
     return jsonify(tiers.receive_report(get_db(), node, body))
+
+
+@bp.post("/diagnostics")
+def diagnostics():
+    node, _ts, body = _signed()
+    return jsonify(diag.store(get_db(), cfg(), node, body))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 
 from edgenode.errors import EdgenodeError
-from edgenode.hub import alerts, charts, fleet, heartbeat, ingest, registry
+from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, registry
 from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_pages", __name__)
@@ -68,10 +68,21 @@ def node_detail(node_id: str):
     latest = heartbeat.latest(db, node_id)
     return render_template("hub/node.html", node=node, row=row, disk_chart=disk, beat_chart=beats,
                            usage_chart=usage, log=registry.recent_log(db, node_id, 30), gaps=ingest.gaps(db, node_id),
-                           alerts=alerts.open_alerts(db, node_id), latest=latest,
+                           alerts=alerts.open_alerts(db, node_id), latest=latest, diag=diag.latest(cfg(), node_id),
                            batches=[dict(r) for r in db.execute(
                                "SELECT batch_no, kind, count, received_at, source FROM hub_batches WHERE node_id = ? "
                                "ORDER BY batch_no DESC LIMIT 20", (node_id,))])
+
+
+@bp.get("/nodes/<node_id>/diagnostics.tar.gz")
+def node_diagnostics(node_id: str):
+    if not registry.NODE_ID.match(node_id):
+        abort(404)
+    info = diag.latest(cfg(), node_id)
+    if info is None:
+        abort(404)
+    return send_file(info["path"], mimetype="application/gzip", as_attachment=True,
+                     download_name=f"diagnostics-{node_id[:8]}.tar.gz")
 
 
 @bp.post("/nodes/<node_id>/edit")
