@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
+import json
 
 import pytest
 
@@ -42,6 +44,25 @@ def src(tmp_path, media_dir):
     return d
 
 
+@contextlib.contextmanager
+def rsyncd(hub_cfg, workdir):
+    """A real rsync daemon serving the hub's tree with the config `hub rsyncd-conf` prints."""
+    conf = workdir / "rsyncd.conf"
+    conf.write_text(publish.rsyncd_conf(hub_cfg))
+    proc = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"rsync://127.0.0.1:{hub_cfg.hub.rsync_port}/edgenode"
+    try:
+        deadline = time.time() + 10
+        while subprocess.run(["rsync", url + "/"], capture_output=True).returncode != 0:
+            assert time.time() < deadline, "rsync daemon did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
 def _trust_county(node_conn, hub_cfg):
     from edgenode.bundles import trust
     trust.add_key(node_conn, minisign.load_public_key(publish.county_public_key_path(hub_cfg)), ["county"])
@@ -71,26 +92,14 @@ def test_publish_signs_with_the_county_key_and_rises(hub, src):
 def test_a_real_rsync_daemon_serves_the_tree_and_the_node_imports_it(hub, src, tmp_path, cfg, conn, store):
     hub_cfg, hub_conn = hub
     publish.publish(hub_conn, hub_cfg, src, "county")
-    conf = tmp_path / "rsyncd.conf"
-    conf.write_text(publish.rsyncd_conf(hub_cfg))
-    proc = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"rsync://127.0.0.1:{hub_cfg.hub.rsync_port}/edgenode/channels/county/"
-        deadline = time.time() + 10
-        while True:
-            p = subprocess.run(["rsync", "-a", url, str(tmp_path / "pulled")], capture_output=True, text=True)
-            if p.returncode == 0 or time.time() > deadline:
-                break
-            time.sleep(0.1)
+    (tmp_path / "w").mkdir()
+    with rsyncd(hub_cfg, tmp_path / "w") as url:
+        p = subprocess.run(["rsync", "-a", url + "/channels/county/", str(tmp_path / "pulled")],
+                           capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
         # Read-only: an upload is refused by the daemon.
-        up = subprocess.run(["rsync", "-a", str(src) + "/", f"rsync://127.0.0.1:{hub_cfg.hub.rsync_port}/edgenode/x/"],
-                            capture_output=True, text=True)
+        up = subprocess.run(["rsync", "-a", str(src) + "/", url + "/x/"], capture_output=True, text=True)
         assert up.returncode != 0
-    finally:
-        proc.terminate()
-        proc.wait(5)
     from edgenode.bundles.pipeline import import_tree
     _trust_county(conn, hub_cfg)
     results = import_tree(cfg, conn, store, tmp_path / "pulled", source="rsync")
@@ -128,3 +137,43 @@ def test_accept_a_bundle_signed_upstream_unchanged(hub, src, tmp_path):
                               trusted=[minisign.load_public_key(publish.county_public_key_path(hub_cfg))])
     assert e.value.code.startswith("E_SIG")
     prov_conn.close()
+
+
+def test_a_county_pulls_and_republishes_only_what_its_upstream_signed(tmp_path, src, runner):
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    prov = make_config(tmp_path / "province", hub__rsync_port=_free_port())
+    pconn = open_hub(prov)
+    publish.publish(pconn, prov, src, "province")
+    county = make_config(tmp_path / "county")
+    (tmp_path / "w").mkdir()
+
+    def pull(*keys):
+        args = ["--data-dir", str(county.data_path), "hub", "upstream", "pull", url + "/channels/", "--json"]
+        for k in keys:
+            args += ["--trust-key", str(k)]
+        r = CliRunner().invoke(cli, args, env={"EDGENODE_CONFIG": ""})
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+
+    prov_key = publish.county_public_key_path(prov)
+    with rsyncd(prov, tmp_path / "w") as url:
+        r = pull(prov_key)
+        assert [(b["channel"], b["seq"], b["source"]) for b in r["republished"]] == [("province", 1, "upstream")]
+        assert pull(prov_key)["present"] == 1
+        # A bundle changed after signing upstream (or by anyone on the way) is refused.
+        publish.publish(pconn, prov, src, "province")
+        m = publish.channels_root(prov) / "province" / "province-00000002" / MANIFEST
+        m.write_bytes(m.read_bytes().replace("戏曲选段".encode(), "假冒内容".encode()))
+        r = pull(prov_key)
+        assert r["refused"] == [{"bundle": "province-00000002", "code": "E_SIG_INVALID"}] or \
+            r["refused"][0]["code"].startswith("E_SIG")
+        # Someone else's key is not the upstream's.
+        r = pull(publish.county_public_key_path(county))
+        assert r["republished"] == [] and r["refused"]
+    cconn = open_hub(county)
+    assert fleet.latest_channels(cconn) == {"province": 1}
+    assert (publish.channels_root(county) / "province" / "province-00000001" / MANIFEST).exists()
+    assert not (publish.channels_root(county) / "province" / "province-00000002").exists()
+    cconn.close()
+    pconn.close()

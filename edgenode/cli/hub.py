@@ -230,6 +230,28 @@ def upstream_enroll(ctx, url, code):
     click.echo(f"enrolled {r['hub_id']} at {r['url']} ({r['upstream_name']})")
 
 
+@upstream.command("pull")
+@click.argument("rsync_url")
+@click.option("--trust-key", "keys", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The upstream's minisign public key file (repeatable).")
+@json_option
+@pass_ctx
+@domain_errors
+def upstream_pull(ctx, rsync_url, keys, as_json):
+    """Pull the upstream's channels (rsync://HOST:PORT/edgenode/channels/) and republish them."""
+    from edgenode.bundles import minisign
+    from edgenode.hub import publish
+    r = publish.pull_upstream(_hub(ctx), ctx.cfg, rsync_url, trusted=[minisign.load_public_key(k) for k in keys])
+    if as_json:
+        echo_json(r)
+        return
+    for b in r["republished"]:
+        click.echo(f"republished {b['channel']} #{b['seq']}")
+    for b in r["refused"]:
+        click.echo(f"refused {b['bundle']}: {b['code']}")
+    click.echo(f"{r['present']} already present")
+
+
 @upstream.command("forward")
 @json_option
 @pass_ctx

@@ -116,6 +116,39 @@ def _move_into_tree(cfg, built: Path, channel: str) -> Path:
     return dest
 
 
+def pull_upstream(conn: sqlite3.Connection, cfg, rsync_url: str, *, trusted: list[minisign.PublicKey],
+                  timeout: int = 600) -> dict:
+    """Fetch the upstream hub's channels with rsync and republish every new bundle, unchanged.
+
+    rsync only transports: each bundle is checked against ``trusted`` (the upstream's
+    public keys) before it enters this hub's tree, so nodes below get only what the
+    upstream signed.
+    """
+    import subprocess
+    if not trusted:
+        raise EdgenodeError("E_PUBLISH_TRUST", "give the upstream's public key (--trust-key)",
+                            zh="请指定上级平台的公钥。")
+    incoming = rsync_root(cfg) / ".upstream"
+    incoming.mkdir(parents=True, exist_ok=True)
+    url = rsync_url.rstrip("/") + "/"
+    p = subprocess.run(["rsync", "-rt", "--partial-dir=.rsync-partial", f"--timeout={timeout}", url, str(incoming)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise EdgenodeError("E_UPSTREAM_RSYNC", f"rsync from {url} failed ({p.returncode}): {p.stderr.strip()[:300]}",
+                            zh="从上级平台同步内容失败。", status=502)
+    out = {"republished": [], "present": 0, "refused": []}
+    for manifest in sorted(incoming.glob(f"*/*/{MANIFEST}")):
+        try:
+            m = parse_manifest(manifest.read_bytes())
+            if conn.execute("SELECT 1 FROM hub_publications WHERE channel = ? AND seq = ?", (m.channel, m.seq)).fetchone():
+                out["present"] += 1
+                continue
+            out["republished"].append(accept_signed(conn, cfg, manifest.parent, trusted=trusted))
+        except EdgenodeError as e:
+            out["refused"].append({"bundle": manifest.parent.name, "code": e.code})
+    return out
+
+
 def rescan(conn: sqlite3.Connection, cfg) -> list[dict]:
     """Register bundles found in the tree (e.g. after pulling an upstream's channels)."""
     out = []
@@ -167,4 +200,4 @@ def rsyncd_conf(cfg) -> str:
             f"timeout = 600\npid file =\nreverse lookup = no\nhosts allow = {cfg.hub.rsync_hosts_allow}\n\n"
             f"[edgenode]\n    path = {rsync_root(cfg)}\n    comment = edgenode published bundles\n"
             f"    read only = yes\n    write only = no\n    refuse options = delete\n"
-            f"    exclude = .staging/\n")
+            f"    exclude = .staging/ .upstream/\n")
