@@ -177,3 +177,14 @@ def test_a_county_pulls_and_republishes_only_what_its_upstream_signed(tmp_path, 
     assert not (publish.channels_root(county) / "province" / "province-00000002").exists()
     cconn.close()
     pconn.close()
+
+
+def test_shipped_rsyncd_conf_matches_what_the_settings_generate():
+    from pathlib import Path
+    from edgenode.config import load_config
+
+    def settings(text):
+        return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")}
+
+    shipped = (Path(__file__).resolve().parent.parent / "systemd" / "rsyncd.conf").read_text()
+    assert settings(shipped) == settings(publish.rsyncd_conf(load_config(env={})))
