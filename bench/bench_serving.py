@@ -140,9 +140,9 @@ def tree(proc) -> list[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    ap.add_argument("--seconds", type=int, default=8, help="wrk duration per measurement")
     ap.add_argument("--size-mib", type=int, default=200, help="size of the test video")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the range measurement")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds of the range measurement")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -183,7 +183,10 @@ def main() -> None:
         # load on the machine hits all of them alike; report each round's ratio.
         targets = {"nginx_bare": (f"http://127.0.0.1:{bare_port}", store_rel), "production": (prod.url, media_path),
                    "builtin": (f"http://127.0.0.1:{builtin_port}", media_path)}
-        rounds = [{k: ranges(*t) for k, t in targets.items()} for _ in range(args.rounds)]
+        rounds = []
+        for n in range(args.rounds):
+            order = list(targets)[n % 3:] + list(targets)[:n % 3]  # rotate who goes first
+            rounds.append({k: ranges(*targets[k]) for k in order})
         results["ranges"] = {}
         for k in targets:
             runs = [r[k] for r in rounds]

@@ -137,9 +137,19 @@ def main() -> None:
         clients = [Client(prod.url, media, stop_at, stats, lock, n) for n in range(args.clients)]
         for c in clients:
             c.start()
+        series = []
         while time.time() < stop_at:
             time.sleep(min(60, max(0.1, stop_at - time.time())))
-            print(f"  {time.time() - t0:6.0f} s: {stats['requests']} requests, {stats['errors']} errors", flush=True)
+            snap = snapshot(prod)
+            workers = {k: v for k, v in snap.items() if k.startswith("gunicorn[") and "master" not in k}
+            point = {"t": round(time.time() - t0), "requests": stats["requests"], "errors": stats["errors"],
+                     "worker_rss_mb": [v["rss_mb"] for v in workers.values()],
+                     "worker_fds": [v["fds"] for v in workers.values()],
+                     "nginx_fds": sum(v["fds"] for k, v in snap.items() if k.startswith("nginx["))}
+            series.append(point)
+            print(f"  {point['t']:6d} s: {point['requests']} requests, {point['errors']} errors; gunicorn workers "
+                  f"RSS {point['worker_rss_mb']} MB, FDs {point['worker_fds']}; nginx FDs {point['nginx_fds']}",
+                  flush=True)
         for c in clients:
             c.join(timeout=60)
         elapsed = time.time() - t0
@@ -150,7 +160,8 @@ def main() -> None:
 
     result = {"clients": args.clients, "minutes": args.minutes, "requests": stats["requests"],
               "errors": stats["errors"], "error_samples": stats["error_samples"],
-              "requests_per_second": round(stats["requests"] / elapsed, 1), "start": start, "end": end}
+              "requests_per_second": round(stats["requests"] / elapsed, 1), "start": start, "end": end,
+              "series": series}
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))

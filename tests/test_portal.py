@@ -55,6 +55,15 @@ def test_resource_page_per_kind(client, rid, needle):
     assert needle in html and "下载" in html and "相关内容" in html
 
 
+def test_player_reports_at_the_configured_interval(app, client):
+    app.extensions["edgenode"].cfg = app.extensions["edgenode"].cfg.replace(web__beacon_interval_seconds=7)
+    html = client.get("/r/demo-01").get_data(as_text=True)
+    assert 'data-interval="7"' in html and 'data-resource="demo-01"' in html
+    assert 'data-beacon="/api/v1/usage/beacon"' in html and "player.js" in html
+    js = client.get("/static/player.js").get_data(as_text=True)
+    assert "play_start" in js and "progress" in js and "play_end" in js and "catch" in js
+
+
 def test_epub_reader_pages_and_parts(client):
     html = client.get("/r/demo-08/read").get_data(as_text=True)
     assert "第 1 / 3 章" in html and "下一章" in html
