@@ -145,3 +145,22 @@ def test_no_password_in_logs(admin_client, caplog):
     login(admin_client)
     assert "signed in" in caplog.text and "E_LOGIN_FAILED" in caplog.text
     assert PASSWORD not in caplog.text and "Zq9-not-it" not in caplog.text
+
+
+def test_change_password_in_the_browser(app, admin_client, demo_conn):
+    other = app.test_client()
+    login(admin_client)
+    login(other)
+    token = csrf_token(admin_client, "/admin/password")
+    form = {"csrf_token": token, "current": "wrong current", "new": "brand new pass", "again": "brand new pass"}
+    r = admin_client.post("/admin/password", data=form)
+    assert r.status_code == 401 and "用户名或密码不正确" in r.get_data(as_text=True)
+    r = admin_client.post("/admin/password", data={**form, "current": PASSWORD, "again": "different"})
+    assert r.status_code == 400 and "两次输入的新密码不一致" in r.get_data(as_text=True)
+    r = admin_client.post("/admin/password", data={**form, "current": PASSWORD, "new": "short", "again": "short"})
+    assert r.status_code == 400 and "至少" in r.get_data(as_text=True)
+    r = admin_client.post("/admin/password", data={**form, "current": PASSWORD})
+    assert r.status_code == 302
+    assert "密码已修改" in admin_client.get(r.headers["Location"]).get_data(as_text=True)  # this session goes on
+    assert other.get("/admin/").status_code == 302  # the other one has ended
+    assert login(other, "brand new pass").status_code == 302
