@@ -174,6 +174,10 @@ def test_clock_and_integrity_rules(hub_db, hub_cfg):
     heartbeat.record(hub_db, registry.get_node(hub_db, ident.node_id), json.dumps(snap).encode(), signed_ts=None)
     rules = {p["rule"] for p in fleet.fleet(hub_db, hub_cfg)[0]["problems"]}
     assert rules == {"clock", "integrity"}
+    # The compact heartbeat of edgenode.health reports a failed verify as a warning code.
+    for warnings, failed in ((["W_STORE_BAD"], True), (["W_DB_CHECK", "W_DISK_FULL"], True),
+                             (["W_SYNC_STALE"], False), ("W_STORE_BAD", False)):
+        assert fleet.integrity_failed({"warnings": warnings}) is failed
 
 
 def test_node_page_charts_and_management(hub_app, hub_db):

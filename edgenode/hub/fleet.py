@@ -33,10 +33,16 @@ def latest_channels(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute("SELECT channel, latest_seq FROM hub_channels ORDER BY channel")}
 
 
+INTEGRITY_WARNINGS = {"W_STORE_BAD", "W_DB_CHECK"}  # edgenode/health/warnings.py
+
+
 def integrity_failed(snap: dict) -> bool:
-    # The compact heartbeat may carry {"integrity": {"ok": false}}; the full health
-    # snapshot carries content.last_verify.ok.  Either false means failed.
-    return _get(snap, "integrity", "ok") is False or _get(snap, "content", "last_verify", "ok") is False
+    # The compact heartbeat (health.snapshot.compact) lists warning codes; a node may also send
+    # {"integrity": {"ok": false}}, and the full health snapshot carries content.last_verify.ok.
+    warnings = snap.get("warnings")
+    return (_get(snap, "integrity", "ok") is False or _get(snap, "content", "last_verify", "ok") is False
+            or (isinstance(warnings, list) and bool(INTEGRITY_WARNINGS.intersection(
+                w for w in warnings if isinstance(w, str)))))
 
 
 def node_row(node: dict, snap: dict | None, received_at: float | None, channels: dict[str, int], cfg,
