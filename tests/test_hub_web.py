@@ -305,3 +305,19 @@ def test_diagnostics_upload_is_signed_and_shown_to_staff_only(hub_app, hub_db):
     r = client.get(url)
     assert r.status_code == 200 and r.data == bundle
     assert client.get("/nodes/../../etc/diagnostics.tar.gz").status_code == 404
+
+
+def test_a_real_node_heartbeat_fills_the_dashboard_row(cfg, conn, hub_db, hub_cfg):
+    """The body edgenode.sync.heartbeat builds on a real node, read by the hub's fleet view."""
+    from edgenode.hub import fleet, heartbeat
+    from edgenode.identity import load_or_create
+    from edgenode.sync.heartbeat import build
+    ident = load_or_create(cfg)
+    registry.enroll(hub_db, code=registry.new_code(hub_db), node_id=ident.node_id, public_key=ident.public_b64())
+    body = json.dumps(build(cfg, conn)).encode()
+    heartbeat.record(hub_db, registry.get_node(hub_db, ident.node_id), body, signed_ts=None)
+    row = fleet.fleet(hub_db, hub_cfg)[0]
+    assert row["status"] == "online"
+    for key in ("disk_percent", "cpu_percent", "mem_percent", "uptime", "clock_skew", "outbox_batches"):
+        assert row[key] is not None, key
+    assert abs(row["clock_skew"]) < 60 and row["version"]
