@@ -122,7 +122,8 @@ class _Cli:
     """``edgenode sync now --job uplink`` as its own process (the long form)."""
 
     def __init__(self, cfg, crash_at):
-        env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_DATA_DIR": str(cfg.data_path)}
+        env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_DATA_DIR": str(cfg.data_path),
+               "EDGENODE_SYNC_BATCH_MAX_EVENTS": str(cfg["sync.batch_max_events"])}
         env.pop("EDGENODE_CRASH_AT", None)
         if crash_at:
             env["EDGENODE_CRASH_AT"] = crash_at
