@@ -138,3 +138,21 @@ def test_phone_has_no_horizontal_scroll(prod, browser, path):
         .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44).map(e => e.textContent)""")
     assert small == [], small
     ctx.close()
+
+
+def test_playback_survives_failing_beacons(prod, browser):
+    """A beacon that fails is dropped silently: no script error, playback goes on."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    errors, aborted = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/api/v1/usage/beacon", lambda route: (aborted.append(1), route.abort()))
+    page.goto(prod.url + "/r/demo-01")
+    page.evaluate("v = document.getElementById('player'); v.muted = true; v.play()")
+    page.wait_for_function("document.getElementById('player').currentTime > 1.5", timeout=20000)
+    page.evaluate("document.getElementById('player').pause()")
+    page.wait_for_timeout(300)
+    assert aborted, "the player sent no beacon"
+    assert errors == []
+    assert page.evaluate("document.getElementById('player').error") is None
+    ctx.close()
