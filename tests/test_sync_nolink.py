@@ -173,3 +173,21 @@ def test_no_default_route_in_a_network_namespace(tmp_path):
         conn.close()
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_old_job_rows_are_pruned_but_the_latest_kept(cfg):
+    from edgenode.sync.runner import prune_jobs
+    v = open_volatile(cfg)
+    for i in range(50):
+        jid = jobs.start(v, "uplink")
+        jobs.finish(v, jid, "done" if i % 5 else "failed")
+    other = jobs.start(v, "import")  # another area's rows are not ours to prune
+    jobs.finish(v, other, "done")
+    v.execute("UPDATE jobs SET started_at = started_at - 90 * 86400, finished_at = finished_at - 90 * 86400")
+    fresh = jobs.start(v, "uplink")
+    jobs.finish(v, fresh, "done")
+    assert prune_jobs(v) == 49  # 40 old successes (a newer one exists) and 9 of the 10 old failures
+    left = {(r["kind"], r["state"]) for r in jobs.recent(v, limit=100)}
+    assert left == {("uplink", "done"), ("uplink", "failed"), ("import", "done")}
+    assert len(jobs.recent(v, "uplink")) == 2 and jobs.recent(v, "uplink")[0]["id"] == fresh
+    v.close()

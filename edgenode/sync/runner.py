@@ -183,6 +183,18 @@ def _spool_scan(cfg, conn) -> dict:
     return {"scanned": True, **counts, "_message": ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing new"}
 
 
+def prune_jobs(vconn, keep_days: float = 30, now: float | None = None) -> int:
+    """Forget this area's finished job rows older than ``keep_days``, keeping the latest row of
+    each kind and state (health reads the last success and the last failure)."""
+    cutoff = (time.time() if now is None else now) - keep_days * 86400
+    marks = ",".join("?" * len(KINDS))
+    cur = vconn.execute(
+        f"DELETE FROM jobs WHERE kind IN ({marks}) AND finished_at IS NOT NULL AND finished_at < ? AND id NOT IN "
+        f"(SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY kind, state ORDER BY started_at DESC) AS rn "
+        f"FROM jobs WHERE kind IN ({marks})) WHERE rn = 1)", (*KINDS, cutoff, *KINDS))
+    return cur.rowcount
+
+
 def _housekeeping(cfg, conn) -> dict:
     """Re-hash the store (quarantining bad blobs), collect garbage, vacuum the database."""
     __import__("edgenode.activities.privacy", fromlist=["_"]).purge(cfg, conn)  # names, phones past retention
@@ -204,7 +216,13 @@ def _housekeeping(cfg, conn) -> dict:
             q.forget_unreferenced_blobs(conn, gc["removed"])
     conn.execute("PRAGMA optimize")
     conn.execute("VACUUM")
+    vconn = open_volatile(cfg)
+    try:
+        pruned = prune_jobs(vconn)
+    finally:
+        vconn.close()
     return {"checked": checked["checked"], "bad": len(checked["bad"]), "missing": len(checked["missing"]),
             "gc_removed": len(gc["removed"]), "gc_bytes_freed": gc["bytes_freed"], "vacuum": True,
+            "jobs_pruned": pruned,
             "_message": f"verified {checked['checked']} blobs ({len(checked['bad'])} bad), "
                         f"freed {gc['bytes_freed']} bytes, vacuumed"}
