@@ -40,7 +40,7 @@ for tool in debootstrap sfdisk mkfs.vfat mkfs.ext4 losetup mcopy; do
 done
 
 REPO=$(dirname "$(dirname "$(readlink -f "$0")")")
-PACKAGES="systemd-sysv udev kmod linux-image-amd64 grub-efi-amd64-bin systemd-resolved \
+PACKAGES="systemd-sysv udev kmod dbus linux-image-amd64 grub-efi-amd64-bin systemd-resolved \
 dosfstools e2fsprogs iproute2 sudo less nano $(grep -v '^#' "$REPO/provisioning/node-packages.txt" | tr '\n' ' ')"
 WORK=$(mktemp -d /var/tmp/edgenode-image.XXXXXX)
 R=$WORK/root
@@ -88,7 +88,8 @@ mount --bind "$R/data/config" "$R/etc/edgenode"
 echo "== debootstrap $SUITE from $MIRROR"
 mkdir -p "$DEBS_CACHE"
 debootstrap --variant=minbase --cache-dir="$DEBS_CACHE" --include="$(echo $PACKAGES | tr ' ' ',')" \
-    "$SUITE" "$R" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; die "debootstrap failed"; }
+    "$SUITE" "$R" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
+        tail -5 "$WORK/debootstrap.log"; tail -30 "$R/debootstrap/debootstrap.log" 2>/dev/null; die "debootstrap failed"; }
 
 echo "== system settings"
 echo edgenode > "$R/etc/hostname"
@@ -112,7 +113,7 @@ Log in as "tech". First time: sudo edgenode-setup --name NAME --hub URL --code C
 EOF
 printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"
 mount -t proc proc "$R/proc"; mount --bind /dev "$R/dev"; mount -t sysfs sysfs "$R/sys"
-cp /etc/resolv.conf "$R/etc/resolv.conf"
+rm -f "$R/etc/resolv.conf"; cp /etc/resolv.conf "$R/etc/resolv.conf"  # resolved links it into /run
 chroot "$R" systemctl enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1
 chroot "$R" passwd -l root >/dev/null
 chroot "$R" useradd --create-home --shell /bin/bash --groups sudo --comment "county technician" tech

@@ -137,7 +137,9 @@ step_config() {
     local args=(--set "data_dir=$DATA" --set "web.accel_redirect=true")
     if [ -n "$NAME" ]; then args+=(--set "node.name=$NAME"); fi
     if [ -n "$TOWNSHIP" ]; then args+=(--set "node.township=$TOWNSHIP"); fi
-    "$PREFIX/bin/edgenode" provision write-config --file "$CONFIG" "${args[@]}" >/dev/null
+    local out
+    out=$("$PREFIX/bin/edgenode" provision write-config --file "$CONFIG" "${args[@]}")
+    case "$out" in *updated) CHANGED=1 ;; esac
     chown root:"$USER_NAME" "$CONFIG"; chmod 0640 "$CONFIG"
 }
 
@@ -233,10 +235,16 @@ step_units() {
 # 9. Start or restart the services when systemd runs (not in a chroot or image build).
 step_start() {
     if ! systemd_running; then say "systemd is not running here: the services start at the next boot"; return 0; fi
-    nginx -t -q && systemctl reload-or-restart nginx.service
-    # shellcheck disable=SC2086
-    systemctl restart $NODE_UNITS
-    [ "$HUB_SERVER" = 1 ] && systemctl restart $HUB_UNITS
+    local units="$NODE_UNITS"
+    [ "$HUB_SERVER" = 1 ] && units="$units $HUB_UNITS"
+    if [ "$CHANGED" = 1 ]; then
+        nginx -t -q && systemctl reload-or-restart nginx.service
+        # shellcheck disable=SC2086
+        systemctl restart $units
+    else  # nothing changed: make sure they run, without interrupting anyone
+        # shellcheck disable=SC2086
+        systemctl start nginx.service $units
+    fi
     return 0
 }
 

@@ -12,6 +12,8 @@ USER_NAME=edgenode
 NODE_UNITS="edgenode-web.service edgenode-scheduler.service edgenode-advertise.service"
 HUB_UNITS="edgenode-hub.service edgenode-rsyncd.service"
 
+CHANGED=0  # set when a run changed the program, a unit or the config: then restart
+
 say() { printf '%s\n' "edgenode: $*"; }
 die() { printf '%s\n' "edgenode: error: $*" >&2; exit 1; }
 
@@ -43,6 +45,7 @@ put_file() {  # put_file SRC DEST MODE [OWNER:GROUP]
     if ! cmp -s "$src" "$dest" 2>/dev/null; then
         install -D -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest.new"
         mv -f "$dest.new" "$dest"
+        CHANGED=1
     fi
     chmod "$mode" "$dest"; chown "$owner" "$dest"
 }
@@ -69,6 +72,7 @@ switch_release() {  # point $PREFIX at a release atomically (rename over the old
     fi
     ln -sfn "$target" "$PREFIX.new"
     mv -Tf "$PREFIX.new" "$PREFIX"
+    CHANGED=1
 }
 
 prune_releases() {  # keep the current and the previous release, for rollback
