@@ -22,7 +22,6 @@ are re-hashed, not trusted by size) or unreferenced blobs (``store gc``).
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import logging
 import os
@@ -30,7 +29,6 @@ import shutil
 import sqlite3
 import stat
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -44,6 +42,7 @@ from edgenode.bundles.minisign import MAX_SIG_FILE, verify_bytes
 from edgenode.bundles.locate import find_bundles
 from edgenode.catalog import media
 from edgenode.catalog import queries as q
+from edgenode.locks import import_lock  # noqa: F401  (re-exported: callers import it from here)
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
 from edgenode.storage.quota import make_room
@@ -103,18 +102,6 @@ def import_tree(cfg, conn: sqlite3.Connection, store: Store, path, *, source: st
         raise BundleError("E_NO_BUNDLES", f"{path}: no bundles found (expected manifest.json in a bundle folder, "
                           "on a stick under edgenode-bundles/)", zh="没有找到内容包")
     return [import_bundle(cfg, conn, store, b, source=source, progress=progress) for b in bundles]
-
-
-@contextmanager
-def import_lock(cfg):
-    """One import at a time per node (USB, spool and sync may all fire together)."""
-    cfg.data_path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cfg.data_path / "import.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _fail(result: ImportResult, code: str, message: str, zh: str) -> None:

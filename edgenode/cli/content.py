@@ -99,17 +99,9 @@ def store_group():
 @domain_errors
 def store_verify(ctx, as_json):
     """Re-hash every blob; hide resources whose blobs are bad. Exit 1 when any is bad."""
-    from edgenode.catalog import queries as q
-    from edgenode.db import transaction
+    from edgenode.catalog.maintenance import verify_store
 
-    result = ctx.store.verify()
-    known = ctx.conn.execute("SELECT sha256 FROM blobs WHERE state = 'ok'").fetchall()
-    present = {sha for sha, _ in ctx.store.iter_blobs()}
-    result["missing"] = sorted({r[0] for r in known} - present)
-    with transaction(ctx.conn):
-        q.record_verify(ctx.conn, result)
-    for sha in result["bad"]:
-        ctx.store.quarantine(sha)
+    result = verify_store(ctx.conn, ctx.store)
     if as_json:
         echo_json(result)
     else:
@@ -130,12 +122,9 @@ def store_verify(ctx, as_json):
 @domain_errors
 def store_gc(ctx, staging_age, as_json):
     """Delete blobs no resource references, and stale staging files."""
-    from edgenode.catalog import queries as q
-    from edgenode.db import transaction
+    from edgenode.catalog.maintenance import collect_garbage
 
-    result = ctx.store.gc(q.referenced_hashes(ctx.conn), staging_older_than=staging_age)
-    with transaction(ctx.conn):
-        q.forget_unreferenced_blobs(ctx.conn, result["removed"])
+    result = collect_garbage(ctx.cfg, ctx.conn, ctx.store, staging_older_than=staging_age)
     if as_json:
         echo_json(result)
     else:

@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 
 from edgenode import jobs
-from edgenode.db import open_main, open_volatile, transaction
+from edgenode.db import open_main, open_volatile
 from edgenode.errors import EdgenodeError
 from edgenode.sync import client, probe, windows
 from edgenode.sync.client import HubUnreachable
@@ -197,23 +197,14 @@ def prune_jobs(vconn, keep_days: float = 30, now: float | None = None) -> int:
 
 def _housekeeping(cfg, conn) -> dict:
     """Re-hash the store (quarantining bad blobs), collect garbage, vacuum the database."""
-    __import__("edgenode.activities.privacy", fromlist=["_"]).purge(cfg, conn)  # names, phones past retention
-    from edgenode.bundles.pipeline import import_lock
-    from edgenode.catalog import queries as q
+    from edgenode.activities.privacy import purge
+    from edgenode.catalog.maintenance import collect_garbage, verify_store
+
+    purge(cfg, conn)  # names and phones past their retention
     from edgenode.store import open_store
     store = open_store(cfg)
-    checked = store.verify()
-    known = conn.execute("SELECT sha256 FROM blobs WHERE state = 'ok'").fetchall()
-    checked["missing"] = sorted({r[0] for r in known} - {sha for sha, _ in store.iter_blobs()})
-    with transaction(conn):
-        q.record_verify(conn, checked)
-    for sha in checked["bad"]:
-        store.quarantine(sha)
-        log.error("E_BLOB_CORRUPT: blob %s failed its hash check and was quarantined", sha)
-    with import_lock(cfg):  # an import moves blobs in before its catalogue commit: never gc in between
-        gc = store.gc(q.referenced_hashes(conn), staging_older_than=86400)
-        with transaction(conn):
-            q.forget_unreferenced_blobs(conn, gc["removed"])
+    checked = verify_store(conn, store)
+    gc = collect_garbage(cfg, conn, store, staging_older_than=86400)
     conn.execute("PRAGMA optimize")
     conn.execute("VACUUM")
     vconn = open_volatile(cfg)
