@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
@@ -42,7 +42,7 @@ PLAY_KINDS = ("play_start", "progress", "play_end")
 TIER_NAMES = {0: "unreferenced", 1: "expired", 2: "lru"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Victim:
     tier: int
     reason: str           # unreferenced, original, expired, never, lru
@@ -153,12 +153,8 @@ def channel_modes(conn: sqlite3.Connection, cfg) -> dict[str, str]:
     return {ch: overrides.get(ch) or subscriptions.config_mode(cfg, ch) for ch in channels}
 
 
-def iter_candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> Iterator[Victim]:
-    """Every evictable blob, in eviction order (see the module docstring), produced lazily.
-
-    The planner stops reading as soon as enough bytes are chosen, so a decision
-    over 100,000 resources builds only the victims it takes.
-    """
+def stream_candidates(conn: sqlite3.Connection, cfg, now: float | None = None) -> Iterator[tuple]:
+    """Candidates in eviction order as plain tuples (Victim's fields), read lazily."""
     now = time.time() if now is None else now
     refresh_last_played(conn)
     modes = channel_modes(conn, cfg)
@@ -169,15 +165,29 @@ def iter_candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) 
         "never": json.dumps([c for c, m in modes.items() if m == "never"]),
         "expired": json.dumps(expired_sources(conn, now)),
     }
-    yield from _unreferenced(conn)
-    yield from _originals(conn)  # tier 1, before expired/never resources: never playable anyway
+    for v in _unreferenced(conn) + _originals(conn):  # originals: tier 1, before expired/never resources
+        yield astuple(v)
     cur = conn.execute(CANDIDATES_SQL, params)
     try:
         while rows := cur.fetchmany(2000):
             for num, rid, title, sha, size, last_played, reason, score in rows:
-                yield Victim(2 if reason == "lru" else 1, reason, sha, size, rid, num, title, last_played, score)
+                yield (2 if reason == "lru" else 1, reason, sha, size, rid, num, title, last_played, score)
     finally:
         cur.close()
+
+
+def iter_candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> Iterator[Victim]:
+    """Every evictable blob, in eviction order (see the module docstring), produced lazily.
+
+    The planner stops reading as soon as enough bytes are chosen, so a decision
+    over 100,000 resources builds only the victims it takes.
+    """
+    stream = stream_candidates(conn, cfg, now)
+    try:
+        for t in stream:
+            yield Victim(*t)
+    finally:
+        stream.close()
 
 
 def candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> list[Victim]:
@@ -185,26 +195,31 @@ def candidates(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> li
     return list(iter_candidates(conn, cfg, now=now))
 
 
-def choose(victims: Iterable[Victim], need: int, keep: Iterable[str] = ()) -> tuple[list[Victim], int, bool]:
-    """Take victims in order until ``need`` bytes are freed; returns (chosen, bytes, exhausted).
+def choose(victims: Iterable, need: int, keep: Iterable[str] = ()) -> tuple[list[Victim], int, bool]:
+    """Take victims (``Victim`` or its field tuples) in order until ``need`` bytes are freed.
 
-    ``keep``: blobs the caller is about to rely on (an import reusing a file already in
-    the store) are never chosen.
+    Returns (chosen, bytes, exhausted).  ``keep``: blobs the caller is about to rely
+    on (an import reusing a file already in the store) are never chosen.
     """
-    chosen, freed = [], 0
+    picked, freed = [], 0
     seen = set(keep)
     it = iter(victims)
+    exhausted = True
     try:
         for v in it:
             if freed >= need:
-                return chosen, freed, False
-            if v.sha256 in seen:
+                exhausted = False
+                break
+            sha, size = (v.sha256, v.size) if isinstance(v, Victim) else (v[2], v[3])
+            if sha in seen:
                 continue
-            seen.add(v.sha256)
-            chosen.append(v)
-            freed += v.size
-        return chosen, freed, True
+            seen.add(sha)
+            picked.append(v)
+            freed += size
     finally:
         close = getattr(it, "close", None)
         if close:
             close()  # release the planner's read cursor before anyone writes
+    if exhausted and freed < need:
+        return picked, freed, True  # a refusal: the caller needs only the bytes, not objects
+    return [v if isinstance(v, Victim) else Victim(*v) for v in picked], freed, exhausted

@@ -86,7 +86,7 @@ def plan(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: float
         to_free = max(to_free, used + needed - quota)
     p = Plan(needed, used, quota, free, floor, to_free)
     if to_free:
-        p.victims, p.freeing, exhausted = eviction.choose(eviction.iter_candidates(conn, cfg, now=now), to_free,
+        p.victims, p.freeing, exhausted = eviction.choose(eviction.stream_candidates(conn, cfg, now), to_free,
                                                           keep)
         # Known exactly only when every candidate was read, which is when it matters (the refusal).
         p.evictable = p.freeing if exhausted else None
