@@ -296,3 +296,15 @@ def test_the_scheduler_runs_transcoding_in_its_own_thread(cfg):
     assert job is not None and job.executor == "storage"
     off = build(cfg.replace(transcode__enabled=False), blocking=False)
     assert off.get_job("edgenode-transcode") is None
+
+
+def test_scheduler_tick_reconciles_folds_plays_and_respects_the_window(node, legacy_files):
+    cfg, conn, store = node
+    from edgenode.storage.jobs import transcode_tick
+    from edgenode.usage.events import record
+    res = _add(cfg, conn, store, legacy_files["wmv"], "定时")
+    record(conn, [{"kind": "play_start", "terminal": "t", "resource_id": res["id"]}])
+    out = transcode_tick(cfg.replace(transcode__idle_hours=[]))  # no idle hours configured: never
+    assert out["ran"] == 0 and "outside" in out["reason"]
+    assert conn.execute("SELECT count(*) FROM storage_last_played").fetchone()[0] == 1
+    assert transcode_tick(cfg.replace(transcode__idle_hours=["00:00-24:00"]))["done"] == [res["id"]]

@@ -16,12 +16,13 @@ TICK_MINUTES = 10
 
 def transcode_tick(cfg) -> dict:
     from edgenode.db import open_main
-    from edgenode.storage import state, transcode
+    from edgenode.storage import eviction, state, transcode
     from edgenode.store import open_store
 
     conn = open_main(cfg)
     try:
         state.reconcile(conn)  # an import since the last tick may have brought requested files back
+        eviction.refresh_last_played(conn)  # keeps an import's eviction decision reading only new plays
         return transcode.run(conn, open_store(cfg), cfg)
     finally:
         conn.close()
