@@ -110,3 +110,28 @@ def test_daily_summary_keeps_counts():
     assert sum(a["n"] for a in lines) == 300
     assert sum(a["d"] for a in lines) == pytest.approx(sum(e["d"] for e in events))
     assert len(daily) < len(data)
+
+
+def test_sql_and_python_lines_agree_and_odd_rows_are_made_safe(cfg):
+    """One odd row must never block the uplink: x only as an object, seconds and time clamped."""
+    from edgenode.db import open_main, transaction
+    from edgenode.sync import outbox
+    conn = open_main(cfg)
+    rows = [(1764000000.25, "view", "t1", "r1", "sannong", 0.0, '{"q": "水稻"}'),
+            (1764000001.0, "progress", "t2", "r2", "pushi", 15.0, None),
+            (1764000002.0, "view", "t3", None, None, -5.0, "[1, 2]"),        # negative seconds, list extra
+            (1e300, "view", "t4", None, None, 1e12, "not json"),             # absurd clock, absurd seconds
+            (-7.0, "search", "t5", None, None, 0.0, '"just a string"')]
+    with transaction(conn):
+        conn.executemany("INSERT INTO usage_events (at, mono, boot_id, terminal, kind, resource_id, column_key, "
+                         "seconds, data) VALUES (?, 0, 'b', ?, ?, ?, ?, ?, ?)",
+                         [(a, t, k, r, c, s, d) for a, k, t, r, c, s, d in rows])
+    sql = [r[1] for r in conn.execute(outbox.EVENT_LINE_SQL, (0, 100))]
+    py = B.event_lines(conn.execute(f"SELECT seq, at, kind, terminal, resource_id, column_key, seconds, data "
+                                    f"FROM usage_events ORDER BY seq").fetchall())
+    assert [json.loads(x) for x in sql] == [json.loads(x) for x in py]
+    header, events = B.read_batch(B.seal_bytes(NODE, 1, sql, first_seq=1, last_seq=5))
+    assert [e["x"] for e in events] == [{"q": "水稻"}, None, None, None, None]
+    assert [e["d"] for e in events] == [0.0, 15.0, 0.0, 86400.0, 0.0]
+    assert events[3]["t"] == B.MAX_TIME and events[4]["t"] == 0.0
+    conn.close()

@@ -144,7 +144,21 @@ def recover(cfg, conn: sqlite3.Connection, ident) -> dict:
     return {"removed": removed, "adopted": adopted, "resigned": resigned}
 
 
-EVENT_COLUMNS = "seq, at, kind, terminal, resource_id, column_key, seconds, data"
+# Each event's compact line is built by SQLite's json_object (keys in sorted order, no spaces): about
+# twice as fast as formatting in Python, which matters for a backlog of a million events.  Values the
+# hub would refuse are made safe here, so one odd row can never block the uplink for good: ``x`` only
+# when it is a JSON object, seconds clamped to 0..1 day, times to 1970..2100.
+EVENT_LINE_SQL = """
+SELECT seq, json_object(
+    'c', column_key,
+    'd', round(min(max(seconds, 0.0), 86400.0), 3),
+    'k', kind,
+    'm', terminal,
+    'r', resource_id,
+    's', seq,
+    't', round(min(max(at, 0.0), 4102444800.0), 3),
+    'x', CASE WHEN json_valid(data) AND json_type(data) = 'object' THEN json(data) END)
+FROM usage_events WHERE seq > ? ORDER BY seq LIMIT ?"""
 
 
 def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None) -> dict:
@@ -152,15 +166,16 @@ def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None)
     max_events = max_events or cfg["sync.batch_max_events"]
     d = outbox_dir(cfg)
     made, events = [], 0
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: sqlite3.Row costs a third of the fetch
     while True:
         st = state(conn)
-        rows = conn.execute(f"SELECT {EVENT_COLUMNS} FROM usage_events WHERE seq > ? ORDER BY seq LIMIT ?",
-                            (st["sealed_upto"], max_events)).fetchall()
+        rows = cur.execute(EVENT_LINE_SQL, (st["sealed_upto"], max_events)).fetchall()
         if not rows:
             break
         batch_no = st["last_batch_no"] + 1
         first, last = rows[0][0], rows[-1][0]
-        data = B.seal_bytes(ident.node_id, batch_no, B.event_lines(rows), first_seq=first, last_seq=last)
+        data = B.seal_bytes(ident.node_id, batch_no, [r[1] for r in rows], first_seq=first, last_seq=last)
         path = d / B.batch_name(ident.node_id, batch_no)
         crashpoint("seal:before_write")
         write_atomic(path, data)
