@@ -153,3 +153,25 @@ def test_only_enrolled_hubs_may_send_aggregates(tmp_path, province):
     assert e.value.code == "E_NODE_REVOKED"
     assert stats.totals(pconn)["events"] == 0
     conn.close()
+
+
+def test_housekeeping_evaluates_alerts_and_forwards_upstream(tmp_path, province):
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    pcfg, pconn, phub = province
+    cfg, conn, _ = _county(tmp_path, "己县", 2, 1, seed=11)
+    tiers.enroll_upstream(conn, cfg, phub.url, registry.new_code(pconn))
+    r = CliRunner().invoke(cli, ["--data-dir", str(cfg.data_path), "hub", "housekeeping", "--json"],
+                           env={"EDGENODE_CONFIG": ""})
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["upstream"]["status"] == "stored" and out["alerts"]["opened"] == 0
+    _assert_matches(pconn, [conn])
+    phub.close()  # the upstream goes away: housekeeping still runs, the failure is logged
+    _node_with_batches(conn, "新村", "己县-镇0", 1, seed=12)
+    r = CliRunner().invoke(cli, ["--data-dir", str(cfg.data_path), "hub", "housekeeping", "--json"],
+                           env={"EDGENODE_CONFIG": ""})
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["upstream"] == {"status": "failed", "code": "E_UPSTREAM_UNREACHABLE"}
+    assert conn.execute("SELECT pending_no FROM hub_upstream").fetchone()[0] is not None
+    conn.close()

@@ -213,6 +213,23 @@ def alerts_cmd(ctx, evaluate, as_json):
         click.echo(f"{a['rule']:10} {a['node_id'][:8]} {a['detail']}  since {_when(a['raised_at'])}")
 
 
+@hub_group.command("housekeeping")
+@json_option
+@pass_ctx
+@domain_errors
+def housekeeping_cmd(ctx, as_json):
+    """Periodic work (systemd timer): alert rules + webhook, trimming, the upstream report."""
+    from edgenode.hub.jobs import housekeeping
+    r = housekeeping(_hub(ctx), ctx.cfg)
+    if as_json:
+        echo_json(r)
+        return
+    a = r["alerts"]
+    click.echo(f"alerts: {a['opened']} opened, {a['cleared']} cleared (webhook: {a['webhook'] or 'none'})")
+    if "upstream" in r:
+        click.echo(f"upstream: {r['upstream'].get('status')}")
+
+
 @hub_group.group("upstream")
 def upstream():
     """Tiers: enrol at the upstream hub and forward aggregates to it."""

@@ -1,0 +1,37 @@
+"""The hub's periodic work, one call for a systemd timer (``edgenode hub housekeeping``).
+
+Alert rules and the webhook, heartbeat history and log trimming, the report to the
+upstream hub when there is one.  Each step is independent: a failing upstream does not
+stop the alerts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edgenode.db import transaction
+from edgenode.errors import EdgenodeError
+from edgenode.hub import alerts, heartbeat, tiers
+from edgenode.hub.registry import LOG_KEEP, log_event
+
+
+def housekeeping(conn: sqlite3.Connection, cfg) -> dict:
+    out: dict = {}
+    r = alerts.evaluate(conn, cfg)
+    out["alerts"] = {"opened": len(r["opened"]), "cleared": len(r["cleared"]), "webhook": r["webhook"]}
+    with transaction(conn):
+        nodes = [row[0] for row in conn.execute("SELECT DISTINCT node_id FROM hub_heartbeats")]
+        for node_id in nodes:
+            heartbeat.prune(conn, node_id, cfg.hub.heartbeat_history)
+        top = conn.execute("SELECT max(id) FROM hub_log").fetchone()[0] or 0
+        conn.execute("DELETE FROM hub_log WHERE id <= ?", (top - LOG_KEEP,))
+    out["heartbeat_nodes_pruned"] = len(nodes)
+    if conn.execute("SELECT 1 FROM hub_upstream WHERE id = 1").fetchone():
+        try:
+            out["upstream"] = tiers.forward(conn, cfg)
+        except EdgenodeError as e:
+            # Logged and retried at the next run: the built report stays pending.
+            log_event(conn, "warning", e.code, None, f"upstream report: {e.message}")
+            out["upstream"] = {"status": "failed", "code": e.code}
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    return out
