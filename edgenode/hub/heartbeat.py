@@ -19,6 +19,7 @@ from edgenode.hub.registry import log_event
 
 MAX_BYTES = 64 * 1024
 PRUNE_EVERY = 16
+TREND_KEYS = ("at", "version", "uptime", "cpu_percent", "mem_percent", "last_pull", "last_uplink")
 
 
 def parse(body: bytes) -> dict:
@@ -46,11 +47,17 @@ def record(conn: sqlite3.Connection, node: dict, body: bytes, *, signed_ts: int 
         raise EdgenodeError("E_HEARTBEAT", "heartbeat node_id does not match the signer", zh="心跳数据与节点不符。")
     now = time.time() if received_at is None else received_at
     text = body.decode("utf-8") if isinstance(body, bytes) else body
+    # History keeps only the trend figures (~150 bytes, not the whole snapshot): 200 full
+    # heartbeats of 2,000 nodes would be most of a gigabyte.
+    trend = json.dumps({k: snap[k] for k in TREND_KEYS if k in snap} | (
+        {"disk": {"percent": snap["disk"].get("percent")}} if isinstance(snap.get("disk"), dict) else {}) | (
+        {"outbox": {"batches": snap["outbox"].get("batches")}} if isinstance(snap.get("outbox"), dict) else {}),
+        separators=(",", ":"))
     with transaction(conn):
         conn.execute("INSERT OR REPLACE INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)",
                      (node["node_id"], now, signed_ts, text))
         cur = conn.execute("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)",
-                           (node["node_id"], now, text))
+                           (node["node_id"], now, trend))
         if cur.lastrowid % PRUNE_EVERY == 0:
             prune(conn, node["node_id"], keep)
     return {"ok": True, "server_time": time.time()}
