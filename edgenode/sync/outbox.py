@@ -165,6 +165,7 @@ def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None)
     """Seal every event above the high-water mark into batches; returns what was sealed."""
     max_events = max_events or cfg["sync.batch_max_events"]
     d = outbox_dir(cfg)
+    d.mkdir(parents=True, exist_ok=True)
     made, events = [], 0
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples: sqlite3.Row costs a third of the fetch
