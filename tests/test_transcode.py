@@ -308,3 +308,26 @@ def test_scheduler_tick_reconciles_folds_plays_and_respects_the_window(node, leg
     assert out["ran"] == 0 and "outside" in out["reason"]
     assert conn.execute("SELECT count(*) FROM storage_last_played").fetchone()[0] == 1
     assert transcode_tick(cfg.replace(transcode__idle_hours=["00:00-24:00"]))["done"] == [res["id"]]
+
+
+def test_crash_between_store_and_switch_changes_nothing_visible(node, legacy_files, monkeypatch):
+    """The result is in the store but the worker dies before the catalogue transaction."""
+    cfg, conn, store = node
+    res = _add(cfg, conn, store, legacy_files["wmv"], "断电")
+    monkeypatch.setattr(transcode, "_switch", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        transcode.run(conn, store, cfg, force_window=True)
+    monkeypatch.undo()
+    row = _row(conn, res["id"])
+    assert (row["sha256"], row["playable"]) == (res["sha256"], 0)  # the catalogue never saw the new file
+    orphan = {sha for sha, _ in store.iter_blobs()} - {res["sha256"], res["poster_sha256"]}
+    assert len(orphan) == 1  # the verified MP4, referenced by nothing: gc material
+    from edgenode.catalog import queries as q
+    assert not orphan & q.referenced_hashes(conn)
+    out = transcode.run(conn, store, cfg, force_window=True)
+    assert out["done"] == [res["id"]]
+    row = _row(conn, res["id"])
+    assert row["playable"] == 1 and store.has(row["sha256"])
+    from edgenode.catalog import queries as q2
+    store.gc(q2.referenced_hashes(conn))  # whatever the crash left is collectable; nothing needed goes
+    assert store.has(row["sha256"]) and store.verify()["bad"] == []
