@@ -219,7 +219,8 @@ def main() -> None:
     print(f"  best-of-{t['rounds']} ratio (min plain / min wrapper) = {t['best_ratio']:.3f}")
     print(f"  CPU-time ratio (plain / wrapper incl. ffprobe, hashing, copy, SQLite; immune to other load) = "
           f"{t['cpu_ratio']:.3f}   target >= 0.95: {'PASS' if t['cpu_ratio'] >= 0.95 else 'FAIL'}")
-    print(f"  CPU s: plain {['%.2f' % x for x in t['plain_cpu_s']]}, wrapper {['%.2f' % x for x in t['wrapper_cpu_s']]}")
+    print(f"  CPU s: plain {['%.2f' % x for x in t['plain_cpu_s']]}, "
+          f"wrapper {['%.2f' % x for x in t['wrapper_cpu_s']]}")
     print(f"  the wrapper's own CPU outside its ffmpeg run: {['%.2f s' % x for x in t['own_cpu_s']]}; "
           f"ffmpeg's share of the wrapper's CPU = {t['own_cpu_ratio']:.3f}")
     print(f"  the wrapper's own work outside ffmpeg (verify, store, switch): "

@@ -15,7 +15,7 @@ import pytest
 from edgenode.bundles.pipeline import import_bundle
 from edgenode.db import open_main
 from edgenode.errors import EdgenodeError
-from edgenode.storage import eviction, quota, requests, state, subscriptions
+from edgenode.storage import eviction, requests, state, subscriptions
 from edgenode.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import new_key, trust_key
