@@ -180,7 +180,8 @@ def _spool_scan(cfg, conn) -> dict:
     from edgenode.store import open_store
     result = scan(cfg, conn, open_store(cfg))
     counts = {k: len(v) for k, v in result.items() if isinstance(v, list)} if isinstance(result, dict) else {}
-    return {"scanned": True, **counts, "_message": ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing new"}
+    message = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing new"
+    return {"scanned": True, **counts, "_message": message}
 
 
 def prune_jobs(vconn, keep_days: float = 30, now: float | None = None) -> int:

@@ -1,6 +1,6 @@
 """Usage uplink: seal pending events, POST each batch, delete on ack, fit the outbox cap.
 
-Sealing and sending overlap: a sender thread posts every batch whose number is
+Sealing and sending overlap: sender threads post (``INFLIGHT`` at a time) every batch whose number is
 *committed* (``<= last_batch_no`` in the database) while the sealer makes the
 next one, so a large backlog costs about max(seal, hub ingest), not their sum.
 Only committed batches are sent: a batch file deleted on ack before its seal
@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import requests
 
@@ -24,6 +25,9 @@ from edgenode.sync.outbox import crashpoint
 
 log = logging.getLogger(__name__)
 PATH = "/api/v1/batches"
+# Batches in flight at once: the hub (gunicorn, 2 workers) parses two in parallel while its
+# database takes them one at a time; more would only queue.
+INFLIGHT = 2
 
 
 def seal(cfg, conn: sqlite3.Connection, ident=None) -> dict:
@@ -65,26 +69,55 @@ def _post(cfg, conn, base_url, ident, session, batch_no, path, out) -> None:
 
 
 def _send_committed(cfg, conn, base_url, ident, *, sealing: threading.Event | None = None, progress=None) -> dict:
-    """POST committed batches oldest first; with ``sealing`` keep going until it is set and all are sent.
-    Stops at the first failure (raised).  The caller holds the outbox lock."""
+    """POST committed batches oldest first, ``INFLIGHT`` at a time; with ``sealing`` keep going until it
+    is set and all are sent.  Stops at the first failure (raised once the requests in flight end).
+    The caller holds the outbox lock."""
     out = {"sent": 0, "duplicate": 0, "events": 0, "contiguous": None}
     tried: set[int] = set()
-    with requests.Session() as session:
-        while True:
-            finished = sealing is None or sealing.is_set()
-            committed = outbox.state(conn)["last_batch_no"]
-            todo = [(n, p) for n, p in outbox.batch_files(cfg)
-                    if n <= committed and n not in tried and p.name.startswith(ident.node_id)]
-            if not todo:
-                if finished:
+    local = threading.local()
+    counted = threading.Lock()
+    conns = []
+
+    def post(batch_no, path):
+        if not hasattr(local, "conn"):  # each sender thread its own connection and keep-alive session
+            local.conn, local.session = open_main(cfg), requests.Session()
+            conns.append((local.conn, local.session))
+        one = {"sent": 0, "duplicate": 0, "events": 0, "contiguous": None}
+        _post(cfg, local.conn, base_url, ident, local.session, batch_no, path, one)
+        with counted:
+            for k in ("sent", "duplicate", "events"):
+                out[k] += one[k]
+            if one["contiguous"] is not None:
+                out["contiguous"] = max(out["contiguous"] or 0, one["contiguous"])
+            if progress:
+                progress(files_done=out["sent"], message=f"sent {out['sent']} batches")
+
+    pending: set = set()
+    try:
+        with ThreadPoolExecutor(INFLIGHT, thread_name_prefix="uplink-post") as pool:
+            while True:
+                for f in [f for f in pending if f.done()]:
+                    pending.discard(f)
+                    f.result()  # the first failure stops the loop; the pool waits for the rest
+                finished = sealing is None or sealing.is_set()
+                committed = outbox.state(conn)["last_batch_no"]
+                todo = [(n, p) for n, p in outbox.batch_files(cfg)
+                        if n <= committed and n not in tried and p.name.startswith(ident.node_id)]
+                if not todo and not pending and finished:
                     return out
-                time.sleep(0.005)
-                continue
-            for batch_no, path in todo:
-                tried.add(batch_no)
-                _post(cfg, conn, base_url, ident, session, batch_no, path, out)
-                if progress:
-                    progress(files_done=out["sent"], message=f"sent {out['sent']} batches")
+                for batch_no, path in todo:
+                    if len(pending) >= INFLIGHT:
+                        break
+                    tried.add(batch_no)
+                    pending.add(pool.submit(post, batch_no, path))
+                if pending:
+                    wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                else:
+                    time.sleep(0.005)
+    finally:
+        for c, sess in conns:
+            c.close()
+            sess.close()
 
 
 def send(cfg, conn: sqlite3.Connection, base_url: str, ident=None, *, progress=None) -> dict:

@@ -105,8 +105,8 @@ def event_lines(rows: Iterable) -> list[str]:
     for seq, at, kind, terminal, resource_id, column_key, seconds, data in rows:
         d = round(min(max(float(seconds), 0.0), 86400.0), 3)
         append(f'{{"c":{cache.get(column_key) or s(column_key)},"d":{d!r},"k":{cache.get(kind) or s(kind)},'
-               f'"m":{cache.get(terminal) or s(terminal)},"r":{cache.get(resource_id) or s(resource_id)},"s":{int(seq)},'
-               f'"t":{round(min(max(float(at), 0.0), MAX_TIME), 3)!r},"x":{_extra(data)}}}')
+               f'"m":{cache.get(terminal) or s(terminal)},"r":{cache.get(resource_id) or s(resource_id)},'
+               f'"s":{int(seq)},"t":{round(min(max(float(at), 0.0), MAX_TIME), 3)!r},"x":{_extra(data)}}}')
     return lines
 
 
