@@ -143,7 +143,8 @@ class _Cli:
 def _check(result):
     t = result["totals"]
     print(f"\nexactly-once: N={result['n']} events, {result['rounds']} runs, {result['kills']} uplink SIGKILLs, "
-          f"{result['hub_kills']} hub SIGKILLs; hub counts {t['events']} events in {t['batches']} batches (daily sum {t['daily_n']})")
+          f"{result['hub_kills']} hub SIGKILLs; hub counts {t['events']} events in {t['batches']} batches "
+          f"(daily sum {t['daily_n']})")
     assert t["events"] == result["n"], "lost or doubled events"
     assert t["daily_n"] == result["n"] and t["batch_events"] == result["n"]
     assert t["contiguous"] == t["batches"] == result["last_batch_no"], "a gap in the batch numbers"
