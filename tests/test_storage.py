@@ -248,3 +248,38 @@ def test_never_channel_keeps_nothing_even_from_a_stick(node):
     subscriptions.set_mode(conn, "new", "always")
     r = _import(cfg, conn, store, bundle(tmp, sk, "new", 2, {"x": 2 * S}))
     assert r.added == 1 and blob_present(store, conn, "new.x")
+
+
+def test_eviction_frees_the_pull_mirror_too_and_the_pull_can_skip_unwanted_files(tmp_path):
+    """The content pull hard-links its rsync mirror to store blobs; evicting must drop both names."""
+    from edgenode.storage import quota
+    from edgenode.sync.pull import share_with_store, staging_root
+    cfg = make_config(tmp_path / "data", store__quota_gb=2 / 1024, store__free_space_floor_mb=0,
+                      storage__on_demand=["old"])
+    conn = open_main(cfg, check=True)
+    store = open_store(cfg)
+    sk = new_key(tmp_path)
+    trust_key(conn, sk, "old")
+    subscriptions.set_mode(conn, "old", "always")
+    built = bundle(tmp_path, sk, "old", 1, {"o0": 4 * S, "o1": 4 * S})
+    mirror = staging_root(cfg) / "old"
+    mirror.mkdir(parents=True)
+    staged = built.rename(mirror / built.name)  # where `edgenode sync pull` leaves it
+    _import(cfg, conn, store, staged)
+    assert share_with_store(store, staged) == 8 * S
+    o0 = conn.execute("SELECT sha256 FROM resources WHERE id = 'old.o0'").fetchone()[0]
+    assert store.path_for(o0).stat().st_nlink == 2
+    subscriptions.clear_override(conn, "old")
+    age(conn, ["old.o0", "old.o1"], 30)
+    play(conn, "old.o1", 1)
+    assert subscriptions.unwanted_paths(conn, cfg, "old", mirror) == []  # both files are here
+
+    p = quota.make_room(conn, store, cfg, 12 * S)
+    assert [v.resource_id for v in p.victims] == ["old.o0"]
+    assert not store.has(o0) and not (staged / "files" / "o0.pdf").exists()
+    assert (staged / "files" / "o1.pdf").stat().st_nlink == 2  # the kept file is untouched
+    # The pull should not fetch the evicted file again unless someone asks for it.
+    assert subscriptions.unwanted_paths(conn, cfg, "old", mirror) == [f"{staged.name}/files/o0.pdf"]
+    requests.request(conn, "old.o0", "t1")
+    assert subscriptions.unwanted_paths(conn, cfg, "old", mirror) == []
+    conn.close()

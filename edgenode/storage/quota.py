@@ -132,7 +132,7 @@ def make_room(conn: sqlite3.Connection, store: Store, cfg, needed: int, *, now: 
                                f"and keeps a floor of {p.floor}; nothing was changed")
             raise _refuse(p)
         if p.victims and not dry_run:
-            evict(conn, store, p.victims, now=now)
+            evict(conn, store, p.victims, now=now, cfg=cfg)
             p.done = True
         return p
 
@@ -148,9 +148,22 @@ def evict_now(conn: sqlite3.Connection, store: Store, cfg, needed: int = 0, *, d
         return make_room(conn, store, cfg, needed, dry_run=dry_run)
 
 
-def evict(conn: sqlite3.Connection, store: Store, victims: list, *, now: float | None = None) -> None:
-    """Catalogue first (one transaction), then the files."""
+def evict(conn: sqlite3.Connection, store: Store, victims: list, *, now: float | None = None, cfg=None) -> None:
+    """Catalogue first (one transaction), then the files.
+
+    With ``cfg``, other hard links to an evicted blob under the data directory's
+    rsync mirror (``sync/staging``, linked by the content pull to save a copy) go
+    too: otherwise removing the store's name would free no disk space.
+    """
     now = time.time() if now is None else now
+    linked = set()
+    for v in victims:
+        try:
+            st = store.path_for(v.sha256).stat()
+        except FileNotFoundError:
+            continue
+        if st.st_nlink > 1:
+            linked.add((st.st_dev, st.st_ino))
     nums = []
     with transaction(conn):
         for v in victims:
@@ -174,6 +187,24 @@ def evict(conn: sqlite3.Connection, store: Store, victims: list, *, now: float |
         _unlink(store, v.sha256)
         log.info("evicted %s (%s, %d bytes, %s)", v.resource_id or v.sha256[:16], v.reason, v.size,
                  "tier %d" % v.tier)
+    if linked and cfg is not None:
+        unlink_mirror_copies(cfg.data_path / "sync" / "staging", linked)
+
+
+def unlink_mirror_copies(root, inodes: set) -> int:
+    """Remove files under ``root`` that are hard links to the given (dev, inode) pairs."""
+    n = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) in inodes:
+                os.unlink(path)
+                n += 1
+    return n
 
 
 def _unlink(store: Store, sha256: str) -> None:

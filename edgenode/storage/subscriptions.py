@@ -181,3 +181,39 @@ def commit_listed(conn: sqlite3.Connection, manifest, result=None) -> list[int]:
         mark_metadata(conn, nums)
         q.refresh_visibility(conn, nums)
     return nums
+
+
+def unwanted_paths(conn: sqlite3.Connection, cfg, channel: str, channel_root) -> list[str]:
+    """For the content pull: payload files under a channel's rsync mirror this node does not want.
+
+    Paths are relative to ``channel_root`` (``<bundle dir>/<entry path>``), for
+    rsync's ``--exclude-from``: entries of a ``never`` channel, on-demand entries
+    nobody requested, and evicted files nobody asked back, unless the blob is in the
+    store anyway.  Manifests are read only to find paths (the import verifies them).
+    """
+    import json
+    from pathlib import Path
+
+    root = Path(channel_root)
+    out = []
+    for manifest in sorted(root.glob("*/manifest.json")):
+        try:
+            entries = json.loads(manifest.read_bytes()).get("resources", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        for e in entries:
+            try:
+                rid, sha, rel = f"{channel}.{e['id']}", e["sha256"], e["path"]
+            except (KeyError, TypeError):
+                continue
+            if _have_blob(conn, sha):
+                continue
+            wanted = decide(conn, cfg, channel, rid) == "fetch"
+            if wanted and conn.execute(
+                    "SELECT 1 FROM storage_state s JOIN resources r ON r.num = s.resource_num "
+                    "WHERE r.id = ? AND s.state = 'evicted'", (rid,)).fetchone():
+                wanted = conn.execute("SELECT 1 FROM storage_requests WHERE resource_id = ? AND state = 'open'",
+                                      (rid,)).fetchone() is not None
+            if not wanted:
+                out.append(f"{manifest.parent.name}/{rel}")
+    return out
