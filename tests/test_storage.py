@@ -283,3 +283,29 @@ def test_eviction_frees_the_pull_mirror_too_and_the_pull_can_skip_unwanted_files
     requests.request(conn, "old.o0", "t1")
     assert subscriptions.unwanted_paths(conn, cfg, "old", mirror) == []
     conn.close()
+
+
+def test_pull_from_a_real_rsync_daemon_skips_a_never_channel(tmp_path):
+    from edgenode.sync import pull
+    from tests.helpers_sync import Rsyncd, publish_bundle
+    sk = new_key(tmp_path)
+    publish_bundle(tmp_path / "pub", tmp_path / "hub" / "rsync" / "channels" / "sannong", sk, "sannong", 1,
+                   n=2, size=64 * KIB, seed=1)
+    d = Rsyncd(tmp_path / "hub" / "rsync", tmp_path / "rsyncd").start()
+    try:
+        cfg = make_config(tmp_path / "node", sync__rsync_url=d.url, sync__channels=["sannong"],
+                          storage__never=["sannong"])
+        conn = open_main(cfg)
+        store = open_store(cfg)
+        trust_key(conn, sk, "sannong")
+        out = pull.pull(cfg, conn, store)
+        assert out["wire_bytes"] == 0 and out["imported"] == 0
+        assert not (pull.staging_root(cfg) / "sannong").exists()
+        assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 0
+        subscriptions.set_mode(conn, "sannong", "always")  # the administrator changes their mind
+        out = pull.pull(cfg, conn, store)
+        assert out["imported"] == 1
+        assert conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0] == 2
+        conn.close()
+    finally:
+        d.stop()

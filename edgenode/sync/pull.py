@@ -230,6 +230,8 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
     floor = cfg["store.free_space_floor_mb"] * 1024 * 1024
     out = []
     for channel in channels:
+        if __import__("edgenode.storage.subscriptions", fromlist=["mode"]).mode(conn, cfg, channel) == "never":
+            continue  # storage: a channel this node keeps nothing of is not even mirrored
         if shutil.disk_usage(cfg.data_path).free < floor:
             raise EdgenodeError("E_DISK_FULL", "the data disk is at its free-space floor; pull stopped",
                                 zh="数据盘空间不足，已暂停下载。", status=507)
