@@ -150,3 +150,54 @@ def test_progress2_and_stats_parsing():
     assert (p.done, p.percent) == (2097152, 50)
     assert pull.parse_stats("Total bytes sent: 1,234\nTotal bytes received: 56\nLiteral data: 0 bytes\n") == \
         {"sent": 1234, "received": 56, "literal": 0}
+
+
+def test_end_to_end_with_the_hubs_own_publish_and_rsyncd_conf(tmp_path):
+    """The hub publishes with `edgenode hub publish`, serves with the rsyncd.conf that
+    `edgenode hub rsyncd-conf` writes; the node trusts `edgenode hub key` and runs `edgenode sync now`."""
+    import json
+    import os
+    import random
+    import subprocess
+    import sys
+    from tests.helpers_sync import ROOT, free_port, wait_port
+
+    def edgenode(data, *args, env=None):
+        out = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(data), *args], cwd=ROOT,
+                             env={**os.environ, "EDGENODE_CONFIG": "", **(env or {})}, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr + out.stdout
+        return out.stdout
+
+    hub, node, port = tmp_path / "hub", tmp_path / "node", free_port()
+    rnd = random.Random(5)
+    for seq in (1, 2):
+        src = tmp_path / f"src{seq}"
+        src.mkdir()
+        res = []
+        for i in range(2):
+            (src / f"d{i}.pdf").write_bytes(b"%PDF-1.4\n" + rnd.randbytes(300_000) + b"\n%%EOF\n")
+            res.append({"id": f"s{seq}-d{i}", "path": f"d{i}.pdf", "title": f"资料 {seq}-{i}", "column": "sannong"})
+        (src / "resources.json").write_text(json.dumps(res, ensure_ascii=False), encoding="utf-8")
+        if seq == 1:
+            edgenode(hub, "hub", "publish", str(src), "--channel", "sannong")
+    (tmp_path / "county.pub").write_text(edgenode(hub, "hub", "key"))
+    conf = tmp_path / "rsyncd.conf"
+    conf.write_text(edgenode(hub, "hub", "rsyncd-conf", env={"EDGENODE_HUB_RSYNC_PORT": str(port)}))
+    daemon = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}", "--address=127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc=daemon)
+        env = {"EDGENODE_SYNC_RSYNC_URL": f"rsync://127.0.0.1:{port}/edgenode", "EDGENODE_SYNC_CHANNELS": '["sannong"]'}
+        edgenode(node, "trust", "add", str(tmp_path / "county.pub"), "--channel", "sannong")
+        out = json.loads(edgenode(node, "sync", "now", "--job", "pull", "--json", env=env))
+        assert out[0]["state"] == "done" and out[0]["result"]["imported"] == 1, out
+        edgenode(hub, "hub", "publish", str(tmp_path / "src2"), "--channel", "sannong")
+        out = json.loads(edgenode(node, "sync", "now", "--job", "pull", "--json", env=env))
+        assert out[0]["state"] == "done" and out[0]["result"]["imported"] == 1, out
+        conn = open_main(make_config(node))
+        assert _visible(conn) == 4
+        conn.close()
+    finally:
+        daemon.terminate()
+        daemon.wait(5)
