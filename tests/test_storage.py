@@ -309,3 +309,45 @@ def test_pull_from_a_real_rsync_daemon_skips_a_never_channel(tmp_path):
         conn.close()
     finally:
         d.stop()
+
+
+def test_requested_file_comes_back_with_the_next_real_pull(tmp_path):
+    """Evict → villager requests → the hub publishes a bundle carrying it → `sync pull` restores it."""
+    from edgenode.storage import quota
+    from edgenode.sync import pull
+    from tests.helpers_sync import Rsyncd
+    sk = new_key(tmp_path)
+    hub = tmp_path / "hub" / "rsync" / "channels" / "old"
+    hub.mkdir(parents=True)
+
+    def publish(seq, docs):
+        b = bundle(tmp_path / "pub", sk, "old", seq, docs)
+        return b.rename(hub / b.name)
+
+    publish(1, {"o0": 4 * S, "o1": 4 * S})
+    d = Rsyncd(tmp_path / "hub" / "rsync", tmp_path / "rsyncd").start()
+    try:
+        cfg = make_config(tmp_path / "node", sync__rsync_url=d.url, sync__channels=["old"],
+                          store__quota_gb=2 / 1024, store__free_space_floor_mb=0, storage__on_demand=["old"])
+        conn = open_main(cfg)
+        store = open_store(cfg)
+        trust_key(conn, sk, "old")
+        subscriptions.set_mode(conn, "old", "always")
+        assert pull.pull(cfg, conn, store)["imported"] == 1
+        subscriptions.clear_override(conn, "old")
+        age(conn, ["old.o0", "old.o1"], 30)
+        play(conn, "old.o1", 1)
+        quota.evict_now(conn, store, cfg, 12 * S)
+        assert not blob_present(store, conn, "old.o0")
+        requests.request(conn, "old.o0", "terminal-7")
+
+        publish(2, {"o0": 4 * S})
+        out = pull.pull(cfg, conn, store)
+        assert out["imported"] == 1, out
+        assert blob_present(store, conn, "old.o0")
+        assert state.reconcile(conn)["fulfilled"] == 1
+        assert requests.listing(conn) == []
+        assert store.verify()["bad"] == []
+        conn.close()
+    finally:
+        d.stop()
