@@ -71,6 +71,15 @@ def test_pull_imports_and_unchanged_repull_moves_almost_nothing(tmp_path, publis
     assert all(p.stat().st_nlink == 2 for p in linked)  # the re-pull left the shared files alone
     from edgenode.store import open_store
     assert open_store(cfg).verify()["bad"] == []
+    # the hub drops a superseded bundle from its tree: the mirror follows (the marker is there), the
+    # catalogue keeps what was imported (only a signed withdraw hides a resource)
+    import shutil
+    old = sorted(published["root"].iterdir())[0]
+    shutil.rmtree(old)
+    assert run_job(cfg, "pull", ignore_windows=True)["state"] == "done"
+    assert not (pull.staging_root(cfg) / "sannong" / old.name).exists()
+    assert _tree(pull.staging_root(cfg) / "sannong") == _tree(published["root"])
+    assert _visible(conn) == 6 and open_store(cfg).verify()["bad"] == []
     conn.close()
 
 
