@@ -147,6 +147,7 @@ cp "$WORK/grub.cfg" "$R/tmp/grub.cfg"
 chroot "$R" grub-mkstandalone -O x86_64-efi -o /tmp/BOOTX64.EFI \
     --modules="part_gpt ext2 fat search search_label linux normal" "boot/grub/grub.cfg=/tmp/grub.cfg"
 # mtools writes the FAT partition without mounting it (no vfat needed on the build host).
+export MTOOLS_SKIP_CHECK=1  # a loop device has no floppy geometry
 mmd -i "$EFI" ::/EFI ::/EFI/BOOT
 mcopy -i "$EFI" "$R/tmp/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
 rm -f "$R/tmp/BOOTX64.EFI"

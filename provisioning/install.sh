@@ -69,7 +69,8 @@ fi
 SHARE=$([ "$FROM_RELEASE" = 1 ] && echo "$REPO/share" || echo "$REPO")
 
 uninstall() {
-    local units="$NODE_UNITS $HUB_UNITS edgenode-firstboot.service"
+    local units="$NODE_UNITS $HUB_UNITS edgenode-firstboot.service" f
+    for f in /etc/systemd/system/edgenode-*.timer; do [ -f "$f" ] && units="$units $(basename "$f")"; done
     if systemd_running; then
         # shellcheck disable=SC2086
         systemctl disable --now $units 2>/dev/null || true
@@ -78,7 +79,7 @@ uninstall() {
         systemctl disable $units 2>/dev/null || true
     fi
     for u in $units; do rm -f "/etc/systemd/system/$u"; done
-    rm -f /etc/systemd/system/edgenode-*.service /etc/udev/rules.d/*edgenode*.rules
+    rm -f /etc/systemd/system/edgenode-*.service /etc/systemd/system/edgenode-*.timer /etc/udev/rules.d/*edgenode*.rules
     rm -f /etc/nginx/sites-enabled/edgenode /etc/nginx/sites-available/edgenode /usr/local/sbin/edgenode-setup
     rm -rf "$PREFIX" "$RELEASES"
     systemd_running && systemctl daemon-reload
@@ -192,8 +193,15 @@ sys.exit(0 if (d.get("hub"), d.get("code")) == (os.environ["HUB"], os.environ["C
 
 # 8. Units, udev rules and the nginx site.
 step_units() {
-    local units="$NODE_UNITS edgenode-firstboot.service" u f
-    [ "$HUB_SERVER" = 1 ] && units="$units $HUB_UNITS"
+    local units="$NODE_UNITS edgenode-firstboot.service" u f hub_timers=""
+    if [ "$HUB_SERVER" = 1 ]; then
+        units="$units $HUB_UNITS"
+        # The hub's periodic jobs: a oneshot service per timer (docs/hub.md).
+        for f in "$PREFIX"/share/systemd/edgenode-hub-*.timer; do
+            [ -f "$f" ] || continue
+            u=$(basename "$f"); hub_timers="$hub_timers $u"; units="$units $u ${u%.timer}.service"
+        done
+    fi
     for u in $units; do
         put_file "$PREFIX/share/systemd/$u" "/etc/systemd/system/$u" 0644
     done
@@ -211,8 +219,9 @@ step_units() {
     local enable="$NODE_UNITS" want out
     [ "$HUB_SERVER" = 1 ] && enable="$enable $HUB_UNITS"
     [ "$IMAGE" = 1 ] && enable="$enable edgenode-firstboot.service"
-    for u in $enable; do
+    for u in $enable $hub_timers; do
         want=/etc/systemd/system/multi-user.target.wants/$u
+        case "$u" in *.timer) want=/etc/systemd/system/timers.target.wants/$u ;; esac
         if [ ! -L "$want" ]; then
             out=$(systemctl enable "$u" 2>&1) || die "systemctl enable $u failed: $out"
         fi
