@@ -40,7 +40,7 @@ for tool in debootstrap sfdisk mkfs.vfat mkfs.ext4 losetup mcopy; do
 done
 
 REPO=$(dirname "$(dirname "$(readlink -f "$0")")")
-PACKAGES="systemd-sysv udev kmod dbus linux-image-amd64 grub-efi-amd64-bin systemd-resolved \
+PACKAGES="systemd-sysv udev kmod dbus openssh-server linux-image-amd64 grub-efi-amd64-bin systemd-resolved \
 dosfstools e2fsprogs iproute2 sudo less nano $(grep -v '^#' "$REPO/provisioning/node-packages.txt" | tr '\n' ' ')"
 WORK=$(mktemp -d /var/tmp/edgenode-image.XXXXXX)
 R=$WORK/root

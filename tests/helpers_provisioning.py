@@ -33,7 +33,7 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 # Extra packages the test root needs beyond the node's own list: systemctl for
 # `enable` inside the chroot, and the tools the installer itself calls.
-TEST_EXTRAS = ["systemd", "dbus", "passwd", "procps"]
+TEST_EXTRAS = ["systemd", "dbus", "passwd", "procps", "openssh-server"]
 # Left out of the cached root on purpose, so the installer's package step really
 # runs apt-get inside the chroot.
 LEFT_FOR_INSTALLER = ["minisign"]
