@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import shutil
 import sys
@@ -163,6 +164,9 @@ def main() -> None:
     ap.add_argument("--dir", default="/var/tmp")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-uplink-", dir=args.dir))
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.1f} on {os.cpu_count()} CPUs (other work on this machine slows "
+          f"every figure; the ratios against the same-run baselines are the comparable ones)")
     try:
         print(f"uplink of {args.events} events to the real hub ...", flush=True)
         u = bench_uplink(tmp / "u", args.events)
@@ -185,7 +189,8 @@ def main() -> None:
               f"{r['first_pull_s'] / r['resync_s']:.0f}x faster than the first pull")
         out = REPO / "bench" / "out"
         out.mkdir(exist_ok=True)
-        (out / "uplink.json").write_text(json.dumps({"uplink": u, "resync": r}, indent=1))
+        (out / "uplink.json").write_text(json.dumps({"uplink": u, "resync": r, "loadavg": [load, os.getloadavg()]},
+                                                    indent=1))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
