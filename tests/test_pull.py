@@ -152,6 +152,16 @@ def test_no_staging_without_a_data_disk(tmp_path, published):
     assert not pull.staging_root(cfg).exists()
 
 
+@pytest.mark.parametrize("channel", ["../../etc", "", "a/b", ".", "Sannong", "x" * 40])
+def test_hostile_channel_names_are_refused(tmp_path, channel):
+    cfg = make_config(tmp_path / "node", sync__rsync_url="rsync://127.0.0.1:1/edgenode")
+    open_main(cfg).close()
+    with pytest.raises(EdgenodeError) as e:
+        pull.rsync_channel(cfg, channel)
+    assert e.value.code == "E_CHANNEL_NAME"
+    assert not pull.staging_root(cfg).exists()
+
+
 def test_progress2_and_stats_parsing():
     p = pull._Progress(None)
     p(b"      1,048,576  25%    1.00MB/s    0:00:03 (xfr#1, to-chk=3/4)\r   2,097,152  50%")

@@ -38,6 +38,7 @@ MARKER = ".edgenode-staging"
 PARTIAL_DIR = ".rsync-partial"
 # rsync exit codes worth another attempt: socket/protocol I/O, timeouts, partial transfer by vanished files.
 RETRYABLE = {5, 10, 12, 23, 24, 30, 35}
+CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # as in docs/bundle-format.md
 PROGRESS = re.compile(r"^\s*([\d,]+)\s+(\d+)%\s+\S+\s+\S+")
 STAT = re.compile(r"^(Total bytes sent|Total bytes received|Total file size|Total transferred file size|"
                   r"Number of regular files transferred|Literal data|Matched data):\s+([\d,]+)", re.M)
@@ -129,6 +130,10 @@ def rsync_args(src: str, dest: Path, *, bwlimit: int, timeout: int, delete: bool
 def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None = None, retries: int | None = None,
                   retry_delay: float = 2.0, report=None) -> ChannelPull:
     """Mirror one channel into staging.  ``deadline`` is a ``time.monotonic()`` value (window end)."""
+    if not CHANNEL.match(channel or ""):
+        # The name becomes a path on both ends and rsync --delete runs in it: never "..", "/" or "".
+        raise EdgenodeError("E_CHANNEL_NAME", f"{channel!r} is not a channel name (a-z, 0-9, _ and -)",
+                            zh="频道名称不对。")
     root = ensure_marker(cfg)
     dest = root / channel
     dest.mkdir(parents=True, exist_ok=True)
