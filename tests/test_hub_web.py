@@ -234,6 +234,16 @@ def test_csv_export_matches_the_database(hub_app, hub_db):
         terms = hub_db.execute("SELECT count(DISTINCT terminal) FROM hub_terminals WHERE node_id = ?",
                                (x["node_id"],)).fetchone()[0]
         assert int(x["unique_terminals"]) == terms
+    # Within one month (the count(*) path) and per column, against the raw terminal table too.
+    for month in stats.months(hub_db):
+        for group, key, col in (("node", "node_id", "node_id"), ("column", "column_key", "column_key"),
+                                ("township", "township", "township")):
+            got = {r[key]: r["unique_terminals"] for r in stats.table(hub_db, group, {"month": month})}
+            truth = dict(hub_db.execute(
+                f"SELECT {'n.' if col == 'township' else 't.'}{col}, count(DISTINCT t.node_id || t.terminal) "
+                "FROM hub_terminals t JOIN hub_nodes n ON n.node_id = t.node_id WHERE t.month = ? GROUP BY 1",
+                (month,)))
+            assert got == truth, (month, group)
 
 
 def test_stats_pages_and_monthly_report(hub_app, hub_db):

@@ -45,37 +45,51 @@ def local_day(t: float, offset_hours: float) -> str:
         return _day(int((time.time() + offset_hours * 3600) // 86400))
 
 
+def _day_or_today(dn: int, offset_hours: float) -> str:
+    try:
+        return _day(dn)
+    except (OverflowError, ValueError, OSError):
+        # A wildly wrong village clock: count the event on the day it reached the hub.
+        return local_day(time.time(), offset_hours)
+
+
 def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[list[tuple], list[tuple]]:
     """Per-day aggregate rows ``(day, column, resource, kind, n, seconds, u)`` and
     terminal rows ``(month, column, resource, terminal)`` of one batch."""
-    agg: dict[tuple, list] = {}
-    terms: set[tuple] = set()
-    if header["kind"] == "events":
-        off = offset_hours * 3600
-        days: dict[int, str] = {}
-        for e in lines:
-            try:
-                dn = int((e["t"] + off) // 86400)
-                day = days.get(dn) or days.setdefault(dn, _day(dn))
-            except (OverflowError, ValueError, OSError):
-                day = local_day(time.time(), offset_hours)
-            c, r = e["c"] or "", e["r"] or ""
-            key = (day, c, r, e["k"])
-            a = agg.get(key)
-            if a is None:
-                agg[key] = [1, e["d"], 0]
-            else:
-                a[0] += 1
-                a[1] += e["d"]
-            terms.add((day[:7], c, r, e["m"]))
-    else:  # "daily": the node summarised old events; terminal ids are gone, only counts remain
+    if header["kind"] != "events":  # "daily": the node summarised old events; only counts remain
+        agg: dict[tuple, list] = {}
         for a in lines:
-            key = (a["day"], a["c"] or "", a["r"] or "", a["k"])
-            g = agg.setdefault(key, [0, 0.0, 0])
+            g = agg.setdefault((a["day"], a["c"] or "", a["r"] or "", a["k"]), [0, 0.0, 0])
             g[0] += a["n"]
             g[1] += a["d"]
             g[2] += a["u"]
-    return [(*k, v[0], v[1], v[2]) for k, v in agg.items()], list(terms)
+        return [(*k, *v) for k, v in agg.items()], []
+    # The hot loop keys on raw values (day number, None for "no column"); strings are made
+    # once per distinct key afterwards.  This loop runs for every event the hub ingests.
+    off = offset_hours * 3600
+    raw: dict[tuple, list] = {}
+    seen: set[tuple] = set()
+    get = raw.get
+    add = seen.add
+    for e in lines:
+        t = e["t"]
+        try:
+            dn = int((t + off) // 86400)
+        except (OverflowError, ValueError):
+            dn = -(10 ** 9)  # no calendar day: mapped to today below
+        c, r = e["c"], e["r"]
+        key = (dn, c, r, e["k"])
+        a = get(key)
+        if a is None:
+            raw[key] = [1, e["d"]]
+        else:
+            a[0] += 1
+            a[1] += e["d"]
+        add((dn, c, r, e["m"]))
+    days = {dn: _day_or_today(dn, offset_hours) for dn in {k[0] for k in raw}}
+    rows = [(days[dn], c or "", r or "", k, n, secs, 0) for (dn, c, r, k), (n, secs) in raw.items()]
+    terms = {(days[dn][:7], c or "", r or "", m) for dn, c, r, m in seen}
+    return rows, list(terms)
 
 
 def _bad_batch(message: str) -> EdgenodeError:
@@ -141,23 +155,40 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
                          "sealed_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (node_id, batch_no, sha, header["kind"], header["count"], header["first_seq"],
                           header["last_seq"], header["sealed_at"], now, source))
-            conn.executemany(
-                "INSERT INTO hub_daily (node_id, day, column_key, resource_id, kind, n, seconds, u_summarised, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
-                "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
-                "updated_at = excluded.updated_at",
-                [(node_id, *row, now) for row in daily])
+            per_day: dict[tuple, list] = {}
             monthly: dict[tuple, list] = {}
-            for day, c, r, k, n, secs, _u in daily:
+            for day, c, r, k, n, secs, u in daily:
+                d = per_day.setdefault((day, c, k), [0, 0.0, 0])
+                d[0] += n
+                d[1] += secs
+                d[2] += u
                 m = monthly.setdefault((day[:7], c, r, k), [0, 0.0])
                 m[0] += n
                 m[1] += secs
             conn.executemany(
+                "INSERT INTO hub_daily (node_id, day, column_key, kind, n, seconds, u_summarised, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
+                "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
+                "updated_at = excluded.updated_at", [(node_id, *k, *v, now) for k, v in per_day.items()])
+            conn.executemany(
                 "INSERT INTO hub_monthly (node_id, month, column_key, resource_id, kind, n, seconds) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
                 "seconds = seconds + excluded.seconds", [(node_id, *k, v[0], v[1]) for k, v in monthly.items()])
+            monthly_col: dict[tuple, list] = {}
+            for (month, c, _r, k), (n, secs) in monthly.items():
+                m = monthly_col.setdefault((month, c, k), [0, 0.0])
+                m[0] += n
+                m[1] += secs
+            conn.executemany(
+                "INSERT INTO hub_monthly_col (month, node_id, column_key, kind, n, seconds) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds",
+                [(k[0], node_id, k[1], k[2], v[0], v[1]) for k, v in monthly_col.items()])
             conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
                              "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
+            conn.executemany("INSERT OR IGNORE INTO hub_terminals_col (month, node_id, column_key, terminal) "
+                             "VALUES (?, ?, ?, ?)", list({(t[0], node_id, t[1], t[3]) for t in terms}))
+            conn.executemany("INSERT OR IGNORE INTO hub_terminals_node (month, node_id, terminal) VALUES (?, ?, ?)",
+                             list({(t[0], node_id, t[3]) for t in terms}))
             tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
             contiguous = _advance(conn, node_id, batch_no)
             conn.execute("UPDATE hub_nodes SET contiguous = ?, max_batch_no = max(max_batch_no, ?), "

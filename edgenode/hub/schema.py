@@ -204,4 +204,61 @@ MIGRATIONS = [
       FROM hub_daily GROUP BY node_id, substr(day, 1, 7), column_key, resource_id, kind;
     CREATE INDEX hub_daily_summarised ON hub_daily (day) WHERE u_summarised > 0;
     """),
+    (7, "daily_without_resource", """
+    -- Per-resource figures are asked per month (hub_monthly); per day only per column.
+    -- Dropping the resource from hub_daily cut the rows a batch upserts there from about one
+    -- per event to a few dozen, and a county's yearly hub_daily by the same factor.
+    CREATE TABLE hub_daily_v2 (
+        node_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        u_summarised INTEGER NOT NULL DEFAULT 0,  -- summed over resources: an upper bound
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (node_id, day, column_key, kind)
+    ) WITHOUT ROWID;
+    INSERT INTO hub_daily_v2 SELECT node_id, day, column_key, kind, sum(n), sum(seconds), sum(u_summarised),
+           max(updated_at) FROM hub_daily GROUP BY node_id, day, column_key, kind;
+    DROP TABLE hub_daily;
+    ALTER TABLE hub_daily_v2 RENAME TO hub_daily;
+    CREATE INDEX hub_daily_day ON hub_daily (day);
+    CREATE INDEX hub_daily_summarised ON hub_daily (day) WHERE u_summarised > 0;
+    """),
+    (8, "monthly_per_column", """
+    -- Most statistics pages group by node, township, column or month: they read these
+    -- per-column rollups (a county month: thousands of rows, not hundreds of thousands);
+    -- only the per-resource table reads hub_monthly and hub_terminals.
+    CREATE TABLE hub_monthly_col (
+        month TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (month, node_id, column_key, kind)
+    ) WITHOUT ROWID;
+    INSERT INTO hub_monthly_col SELECT month, node_id, column_key, kind, sum(n), sum(seconds)
+      FROM hub_monthly GROUP BY month, node_id, column_key, kind;
+    CREATE TABLE hub_terminals_col (
+        month TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        terminal TEXT NOT NULL,
+        PRIMARY KEY (month, node_id, column_key, terminal)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO hub_terminals_col SELECT month, node_id, column_key, terminal FROM hub_terminals;
+    """),
+    (9, "terminals_per_node_month", """
+    -- Unique terminals of a node in a month, for the per-node/township/month tables: with one
+    -- row per (month, node, terminal) they are a count(*), not a count(DISTINCT ...).
+    CREATE TABLE hub_terminals_node (
+        month TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        terminal TEXT NOT NULL,
+        PRIMARY KEY (month, node_id, terminal)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO hub_terminals_node SELECT month, node_id, terminal FROM hub_terminals_col;
+    """),
 ]

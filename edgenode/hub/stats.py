@@ -33,7 +33,7 @@ HEADERS_ZH = {"node_id": "节点编号", "name": "服务点", "township": "乡�
               "unique_terminals": "终端数"}
 
 _DAILY_FACTS = """
-SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, d.resource_id,
+SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, '' AS resource_id,
        d.kind, d.n, d.seconds
   FROM hub_daily d JOIN hub_nodes n ON n.node_id = d.node_id
 UNION ALL
@@ -52,27 +52,32 @@ SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), substr(t.day
 """
 
 
+_MONTHLY_COL_FACTS = """
+SELECT d.node_id, n.name, n.township, d.month, d.column_key, '' AS resource_id, d.kind, d.n, d.seconds
+  FROM hub_monthly_col d JOIN hub_nodes n ON n.node_id = d.node_id
+UNION ALL
+SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), substr(t.day, 1, 7), t.column_key, '',
+       t.kind, t.n, t.seconds
+  FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
+"""
+
+
+def _per_resource(group: str, filters: dict) -> bool:
+    return group == "resource" or bool(filters.get("resource_id"))
+
+
 def _facts(group: str, filters: dict) -> tuple[str, bool]:
     """The facts subquery and whether it has a day column."""
     if group == "day" or filters.get("day"):
         return _DAILY_FACTS, True
-    return _MONTHLY_FACTS, False
+    return (_MONTHLY_FACTS if _per_resource(group, filters) else _MONTHLY_COL_FACTS), False
 
 
-# Unique terminals: one row per (node, month, column, resource, terminal) locally; forwarded counts from tiers.
-_TERMINALS = """
-SELECT h.node_id, n.name, n.township, h.month, h.column_key, h.resource_id, h.node_id || ':' || h.terminal AS who,
-       1 AS u, 'local' AS src
-  FROM hub_terminals h JOIN hub_nodes n ON n.node_id = h.node_id
-UNION ALL
-SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), t.month, t.column_key, '', NULL, t.u, 'tier'
-  FROM hub_tier_terminals t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
-"""
 _SUMMARISED = """
-SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, d.resource_id,
+SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, '' AS resource_id,
        max(d.u_summarised) AS u
   FROM hub_daily d JOIN hub_nodes n ON n.node_id = d.node_id
- WHERE d.u_summarised > 0 GROUP BY d.node_id, d.day, d.column_key, d.resource_id
+ WHERE d.u_summarised > 0 GROUP BY d.node_id, d.day, d.column_key
 """
 
 
@@ -140,12 +145,28 @@ def _terminals(conn, group: str, filters: dict) -> dict[tuple, int]:
         return {}  # kept per month, not per day
     cols = ", ".join(GROUPS[group][1])
     where, args = _where(filters, has_day=False)
-    # Tier rows: the '*' row is the node's month total; per-column rows only when grouping by column.
+    # The narrowest table that still tells terminals apart for this grouping.  Terminal ids are
+    # per node and each table's key makes (node, terminal) unique per row within a month, so
+    # within one month a count(*) is exact; across months a terminal must be counted once.
+    if _per_resource(group, filters):
+        table, col_expr, res_expr = "hub_terminals", "h.column_key", "h.resource_id"
+    elif group == "column" or filters.get("column_key"):
+        table, col_expr, res_expr = "hub_terminals_col", "h.column_key", "''"
+    else:
+        table, col_expr, res_expr = "hub_terminals_node", "''", "''"
+    count = "count(*)" if filters.get("month") or group == "month" else "count(DISTINCT node_id || ':' || terminal)"
+    local = (f"SELECT h.node_id, n.name, n.township, h.month, {col_expr} AS column_key, {res_expr} AS resource_id, "
+             f"h.terminal FROM {table} h JOIN hub_nodes n ON n.node_id = h.node_id")
+    out = {tuple(r[:-1]): r[-1] for r in conn.execute(
+        f"SELECT {cols}, {count} FROM ({local}){where} GROUP BY {cols}", args)}
+    # Forwarded counts: the '*' row is the node's month total; per-column rows only by column.
     tier_col = "column_key <> '*'" if group in ("column", "resource") or filters.get("column_key") else "column_key = '*'"
-    sql = (f"SELECT {cols}, count(DISTINCT who) FILTER (WHERE src = 'local') "
-           f"+ coalesce(sum(u) FILTER (WHERE src = 'tier' AND {tier_col}), 0) AS u "
-           f"FROM ({_TERMINALS}){where} GROUP BY {cols}")
-    out = {tuple(r[:-1]): r[-1] for r in conn.execute(sql, args)}
+    tier = ("SELECT t.node_id, coalesce(tn.name, '') AS name, coalesce(tn.township, '') AS township, t.month, "
+            "t.column_key, '' AS resource_id, t.u FROM hub_tier_terminals t LEFT JOIN hub_tier_nodes tn "
+            f"ON tn.origin = t.origin AND tn.node_id = t.node_id WHERE {tier_col.replace('column_key', 't.column_key')}")
+    for r in conn.execute(f"SELECT {cols}, sum(u) FROM ({tier}){where} GROUP BY {cols}", args):
+        key = tuple(r[:-1])
+        out[key] = out.get(key, 0) + (r[-1] or 0)
     where2, args2 = _where(filters, has_day=True)
     for r in conn.execute(f"SELECT {cols}, sum(u) FROM ({_SUMMARISED}){where2} GROUP BY {cols}", args2):
         key = tuple(r[:-1])
@@ -166,7 +187,7 @@ def totals(conn: sqlite3.Connection, filters: dict | None = None) -> dict:
 
 
 def months(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute(f"SELECT DISTINCT month FROM ({_MONTHLY_FACTS}) ORDER BY month DESC")]
+    return [r[0] for r in conn.execute(f"SELECT DISTINCT month FROM ({_MONTHLY_COL_FACTS}) ORDER BY month DESC")]
 
 
 def to_csv(rows: list[dict], group: str) -> str:

@@ -74,7 +74,7 @@ def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no
     for node_id, month in sorted(months):
         summarised = dict(conn.execute(
             "SELECT column_key, sum(u) FROM (SELECT column_key, day, max(u_summarised) AS u FROM hub_daily "
-            "WHERE node_id = ? AND substr(day, 1, 7) = ? AND u_summarised > 0 GROUP BY column_key, day, resource_id) "
+            "WHERE node_id = ? AND substr(day, 1, 7) = ? AND u_summarised > 0 GROUP BY column_key, day) "
             "GROUP BY column_key", (node_id, month)))
         per_col = dict(conn.execute("SELECT column_key, count(DISTINCT terminal) FROM hub_terminals "
                                     "WHERE node_id = ? AND month = ? GROUP BY column_key", (node_id, month)))
