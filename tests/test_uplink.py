@@ -118,3 +118,22 @@ def test_usb_round_trip_matches_network_totals(tmp_path, hub):
         conn.close()
     finally:
         hub2.stop()
+
+
+def test_export_while_an_upload_holds_the_outbox(tmp_path, monkeypatch):
+    from edgenode.sync import export
+    from tests.conftest import make_config
+    cfg = make_config(tmp_path / "node", sync__batch_max_events=100)
+    conn = open_main(cfg)
+    add_events(conn, 250)
+    uplink.seal(cfg, conn)
+    add_events(conn, 40, seed=5)  # not sealed yet
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    monkeypatch.setattr(export, "LOCK_WAIT", 0.3)
+    with outbox.locked(cfg):  # as a long upload would
+        r = export.export_logs(cfg, conn, stick)
+    assert r["outbox_busy"] and r["batches"] == 3 and r["events"] == 250
+    r = export.export_logs(cfg, conn, stick)  # free again: seals the rest
+    assert not r["outbox_busy"] and r["batches"] == 4 and r["events"] == 290
+    conn.close()

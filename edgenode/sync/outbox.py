@@ -28,9 +28,11 @@ import os
 import re
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 from edgenode.db import transaction
+from edgenode.errors import EdgenodeError
 from edgenode.usage import batch as B
 
 log = logging.getLogger(__name__)
@@ -69,14 +71,32 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+class OutboxBusy(EdgenodeError):
+    def __init__(self):
+        super().__init__("E_OUTBOX_BUSY", "another process is sealing or sending usage batches",
+                         zh="正在上传统计数据，请稍后再试。", status=409)
+
+
 @contextlib.contextmanager
-def locked(cfg):
-    """One sealer/sender at a time (scheduler vs ``sync now``); the kernel drops it on SIGKILL."""
+def locked(cfg, timeout: float | None = None):
+    """One sealer/sender at a time (scheduler vs ``sync now``); the kernel drops it on SIGKILL.
+    With ``timeout``, give up with OutboxBusy instead of waiting out a long upload."""
     d = outbox_dir(cfg)
     d.mkdir(parents=True, exist_ok=True)
     fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            end = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= end:
+                        raise OutboxBusy() from None
+                    time.sleep(0.1)
         yield
     finally:
         os.close(fd)

@@ -30,10 +30,10 @@ PATH = "/api/v1/batches"
 INFLIGHT = 2
 
 
-def seal(cfg, conn: sqlite3.Connection, ident=None) -> dict:
+def seal(cfg, conn: sqlite3.Connection, ident=None, *, lock_timeout: float | None = None) -> dict:
     """Seal and cap without touching the network (also used offline and by ``export-logs``)."""
     ident = ident or load_or_create(cfg)
-    with outbox.locked(cfg):
+    with outbox.locked(cfg, timeout=lock_timeout):
         rec = outbox.recover(cfg, conn, ident)
         sealed = outbox.seal(cfg, conn, ident)
         cap = outbox.enforce_cap(cfg, conn, ident)

@@ -155,6 +155,12 @@ def _gunzip(data: bytes) -> bytes:
     return out
 
 
+def peek_header(data: bytes) -> dict:
+    """The header line only (no checks): for counting what an outbox or a stick holds."""
+    text = zlib.decompressobj(wbits=31).decompress(data, 65536)
+    return json.loads(text.split(b"\n", 1)[0])
+
+
 def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
