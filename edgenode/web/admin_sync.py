@@ -73,7 +73,8 @@ def export():
         return redirect(url_for(".page"))
     os.sync()  # the volunteer pulls the stick out as soon as the page says done
     log.info("usage logs exported to %s", result["path"])
-    flash(f"已写入U盘：{result['batches']} 个统计数据包（{result['events']} 条记录）。请交给县中心。", "ok")
+    note = "（正在联网上传，最新的记录下次再导出）" if result.get("outbox_busy") else ""
+    flash(f"已写入U盘：{result['batches']} 个统计数据包（{result['events']} 条记录）{note}。请交给县中心。", "ok")
     return redirect(url_for(".page"))
 
 
