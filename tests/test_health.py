@@ -260,3 +260,14 @@ def test_outbox_backlog_comes_from_the_sync_area(demo_cfg, demo_conn):
     assert got["available"] is True and got["batches"] == want["batches"] >= 1
     assert got["bytes"] == want["bytes"] > 0 and got["oldest_at"] is not None
     assert compact(snap)["outbox"] == {"batches": want["batches"], "bytes": want["bytes"]}
+
+
+def test_heartbeat_reports_channel_sequences_not_counts(cfg, conn):
+    # The hub compares these with the latest published sequence ("behind on content").
+    from edgenode.db import transaction
+    from edgenode.health.snapshot import compact, snapshot
+    with transaction(conn):
+        conn.execute("INSERT INTO channel_state (channel, seq, manifest_sha256, imported_at) "
+                     "VALUES ('county-sannong', 42, 'x', 0)")
+    body = compact(snapshot(cfg, conn, fresh=True))
+    assert body["catalog"]["channels"] == {"county-sannong": 42}

@@ -102,6 +102,9 @@ def content(conn: sqlite3.Connection) -> dict:
     # cost seconds, and verify keeps this table honest.
     store = conn.execute("SELECT count(*), coalesce(sum(size), 0), coalesce(sum(state != 'ok'), 0) FROM blobs"
                          ).fetchone()
+    # The newest accepted bundle sequence per channel: what the hub compares with the latest published.
+    seqs = ({r[0]: r[1] for r in conn.execute("SELECT channel, seq FROM channel_state")}
+            if _has_table(conn, "channel_state") else {})
     verify = queries.last_verify(conn)
     if verify is not None:
         verify = {"at": verify["at"], "checked": verify["checked"], "bad": verify["bad"],
@@ -109,6 +112,7 @@ def content(conn: sqlite3.Connection) -> dict:
     return {
         "resources": {"total": totals["resources"], "visible": totals["visible"],
                       "by_column": queries.column_counts(conn), "by_channel": channels},
+        "channel_seq": seqs,
         "store": {"blobs": store[0], "bytes": store[1], "not_ok": store[2]},
         "last_verify": verify,
         "last_import": last_import(conn),
@@ -296,7 +300,7 @@ def compact(snap: dict) -> dict:
         "cpu_percent": (sysd.get("cpu") or {}).get("percent"),
         "mem_percent": (sysd.get("memory") or {}).get("percent"),
         "catalog": {"resources": (content_d.get("resources") or {}).get("visible"),
-                    "channels": (content_d.get("resources") or {}).get("by_channel", {})},
+                    "channels": content_d.get("channel_seq") or {}},
         "outbox": {"batches": outbox.get("batches", 0), "bytes": outbox.get("bytes", 0)},
         "last_pull": (jobs.get("pull") or {}).get("last_success"),
         "last_uplink": (jobs.get("uplink") or {}).get("last_success"),

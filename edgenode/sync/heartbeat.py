@@ -23,8 +23,7 @@ def _minimal(cfg, conn: sqlite3.Connection, node_id: str) -> dict:
     disk = psutil.disk_usage(str(cfg.data_path))
     channels = {}
     try:
-        channels = {r[0]: r[1] for r in conn.execute(
-            "SELECT channel, count(*) FROM resources WHERE channel IS NOT NULL AND visible = 1 GROUP BY channel")}
+        channels = {r[0]: r[1] for r in conn.execute("SELECT channel, seq FROM channel_state")}
         resources = conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0]
     except sqlite3.Error:
         resources = None
