@@ -21,11 +21,14 @@ import gzip
 import json
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -88,9 +91,14 @@ def bench_uplink(tmp: Path, n: int) -> dict:
         body = sum(p.stat().st_size for _, p in files)
         kept = [(no, p.read_bytes(), outbox.sig_path(p).read_text()) for no, p in files]
         # the measured run: what the scheduler does (seal and send overlapped, delete on ack)
+        hub_procs = [psutil.Process(hub.proc.pid), *psutil.Process(hub.proc.pid).children(recursive=True)]
+        hub_cpu0 = sum(sum(p.cpu_times()[:2]) for p in hub_procs)
+        node_cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         t1 = time.perf_counter()
         result = uplink.run(cfg, conn, hub.url)
         wall = time.perf_counter() - t1
+        node_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - node_cpu0
+        hub_cpu = sum(sum(p.cpu_times()[:2]) for p in hub_procs) - hub_cpu0
         totals = hub.totals(ident.node_id)
         assert totals["events"] == n == result["sealed_events"], (totals, result)
         # HTTP overhead per request, measured on a real prepared request and a real answer
@@ -123,7 +131,8 @@ def bench_uplink(tmp: Path, n: int) -> dict:
         ingest_batch(hconn, node, no, data, sig)
     t_ingest = time.perf_counter() - t2
     hconn.close()
-    return {"events": n, "batches": len(kept), "seal_s": t_seal, "wall_s": wall,
+    return {"events": n, "batches": len(kept), "seal_s": t_seal, "wall_s": wall, "node_cpu_s": node_cpu,
+            "hub_cpu_s": hub_cpu,
             "batch_bytes_per_event": body / n, "wire_bytes_per_event": wire / n,
             "end_to_end_events_per_s": n / wall, "hub_ingest_only_events_per_s": n / t_ingest,
             "baseline": base}
@@ -173,6 +182,8 @@ def main() -> None:
         b = u["baseline"]
         print(f"  sealed and pushed {u['batches']} batches: wall {u['wall_s']:.2f} s (target <= 10 s); "
               f"sealing alone takes {u['seal_s']:.2f} s")
+        print(f"  CPU time spent: node {u['node_cpu_s']:.2f} s, hub {u['hub_cpu_s']:.2f} s (CPU time is less "
+              f"affected by other load than wall time)")
         print(f"  baseline encoding (json.dumps of full rows + gzip 6): {b['seconds']:.2f} s -> "
               f"seal is {b['seconds'] / u['seal_s']:.2f}x the baseline's speed")
         print(f"  bytes per event: batch {u['batch_bytes_per_event']:.2f}, on the wire incl. HTTP "
