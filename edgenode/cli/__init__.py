@@ -111,12 +111,12 @@ def _register() -> None:
     for command in storage.COMMANDS:
         cli.add_command(command)
     from edgenode.cli import bundles
-
-    for mod in (admin, content, system, identity, provision, health, sync, hub, bundles):
-        for command in mod.COMMANDS:
     from edgenode.cli import activities  # activity, campaign, feedback, privacy
     for command in activities.COMMANDS:
         cli.add_command(command)
+
+    for mod in (admin, content, system, identity, provision, health, sync, hub, bundles):
+        for command in mod.COMMANDS:
             cli.add_command(command)
 
 
