@@ -258,10 +258,11 @@ step_start() {
 }
 
 run_step() {  # run_step NAME: run it, then record it with the fingerprint of this run's inputs
-    local name=$1
+    local name=$1 t0=$SECONDS
     say "step $name"
     "step_$name"
     state_set "$name" "$INPUTS"
+    [ $((SECONDS - t0)) -lt 5 ] || say "step $name took $((SECONDS - t0)) s"
 }
 
 INPUTS=$(printf '%s|%s|%s|%s|%s' "$NAME" "$TOWNSHIP" "$HUB" "$IMAGE" "$HUB_SERVER" | sha256sum | cut -c1-16)

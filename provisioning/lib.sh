@@ -98,7 +98,9 @@ install_release() {  # install_release REPO WHEEL WHEELHOUSE -> prints the relea
         pipopts="--disable-pip-version-check --no-input -q"
         [ -n "$wheelhouse" ] && pipopts="$pipopts --no-index --find-links $wheelhouse"
         # shellcheck disable=SC2086
-        "$dir/bin/pip" install $pipopts "${wheel:-$repo}" >&2 || die "pip install of edgenode failed"
+        "$dir/bin/pip" install --no-compile $pipopts "${wheel:-$repo}" >&2 || die "pip install of edgenode failed"
+        # Byte-compile once, on every core: the services cannot write to /opt (ProtectSystem=strict).
+        "$dir/bin/python" -m compileall -q -j 0 "$dir/lib" >/dev/null || die "byte-compiling the release failed"
         mkdir -p "$dir/share/docs"
         cp -r "$repo/systemd" "$repo/provisioning" "$dir/share/"
         [ -f "$repo/docs/operations.md" ] && cp "$repo/docs/operations.md" "$dir/share/docs/"

@@ -416,3 +416,29 @@ def add_migration(sql_steps: list[tuple[int, str, str]]):
         init = src / "edgenode" / "__init__.py"
         init.write_text(init.read_text() + "\n# next release\n")
     return patch
+
+
+# ---- which Debian 12 the root is made of ----
+
+BASES = ["host", "debootstrap"]
+
+
+def base_lower(kind: str) -> Path:
+    """``host``: this machine's own root (fast).  ``debootstrap``: the cached minbase root (slow form)."""
+    return Path("/") if kind == "host" else debootstrap_base()
+
+
+def new_root(kind: str, work: Path, over: Path | None = None, **kw) -> Root:
+    """A fresh root of the given kind, optionally with an installed tree ``over`` it."""
+    lower = base_lower(kind)
+    root = Root([over, lower] if over else lower, work, **kw)
+    if kind == "debootstrap" and not over:
+        # The installer's package step runs apt-get in there.
+        shutil.copy2("/etc/resolv.conf", root.path / "etc" / "resolv.conf")
+    return root
+
+
+def base_param():
+    """pytest params: the host form always, the debootstrap form with ``-m slow``."""
+    import pytest
+    return ["host", pytest.param("debootstrap", marks=pytest.mark.slow)]

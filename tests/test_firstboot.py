@@ -23,25 +23,26 @@ pytestmark = [
 FIRSTBOOT = "/opt/edgenode/share/provisioning/firstboot.sh"
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory):
+@pytest.fixture(scope="module", params=hp.base_param())
+def image(tmp_path_factory, request):
     """The system tree of a freshly built image (kept mounted as a lower layer for the copies)."""
+    base = request.param
     work = tmp_path_factory.mktemp("image")
     wheel = hp.build_edgenode_wheel(work / "dist")
-    root = hp.Root(Path("/"), work / "r", keep_upper=True)
+    root = hp.new_root(base, work / "r", keep_upper=True)
     try:
         with root:
             opts = hp.prepare(root, wheel, hp.wheelhouse())
             out = root.run(hp.INSTALLER, "--image", *opts)
             assert not list((root.path / "etc/ssh").glob("ssh_host_*")), "the image must not carry SSH host keys"
             hp.check_installed(root, work / "look", image=True)
-        yield root.upper, out
+        yield root.upper, out, base
     finally:
         root.discard()
 
 
-def boot(image_upper: Path, work: Path) -> dict:
-    with hp.Root([image_upper, Path("/")], work) as copy:
+def boot(image_upper: Path, base: str, work: Path) -> dict:
+    with hp.new_root(base, work, over=image_upper) as copy:
         first = copy.run(FIRSTBOOT)
         r = copy.path
         ident = r / "var/lib/edgenode/identity"
@@ -68,16 +69,16 @@ def boot(image_upper: Path, work: Path) -> dict:
 
 
 def test_image_has_no_identity_and_enables_first_boot(image):
-    upper, out = image
+    upper, out, _ = image
     assert "first boot makes the identity" in out.stdout
     assert not (upper / "var/lib/edgenode/identity/node_id").exists()
     assert (upper / "etc/systemd/system/multi-user.target.wants/edgenode-firstboot.service").is_symlink()
 
 
 def test_two_cloned_first_boots_give_distinct_identities(tmp_path, image):
-    upper, _ = image
-    a = boot(upper, tmp_path / "a")
-    b = boot(upper, tmp_path / "b")
+    upper, _, base = image
+    a = boot(upper, base, tmp_path / "a")
+    b = boot(upper, base, tmp_path / "b")
     assert len(a["node_id"]) == 32 and len(b["node_id"]) == 32
     assert a["node_id"] != b["node_id"]
     assert a["key"] != b["key"] and a["public"] != b["public"]

@@ -8,7 +8,6 @@ tests/test_provisioning.py also verifies the installed units against the real ve
 
 from __future__ import annotations
 
-import configparser
 import os
 import shutil
 import subprocess
@@ -68,8 +67,6 @@ def test_verify_catches_a_broken_unit(tmp_path, breakage, expect):
 
 
 def _service(unit: Path) -> dict[str, list[str]]:
-    parser = configparser.ConfigParser(strict=False, interpolation=None, empty_lines_in_values=False)
-    parser.optionxform = str
     values: dict[str, list[str]] = {}
     section = None
     for line in unit.read_text().splitlines():
