@@ -207,3 +207,30 @@ def test_crash_between_summary_and_its_signature_is_repaired(cfg):
     header, lines = B.read_batch(path.read_bytes())
     assert header["count"] == sum(a["n"] for a in lines) == 300
     conn.close()
+
+
+def test_hub_killed_while_batches_are_in_flight(tmp_path):
+    """Deterministic 'mid-ingest': SIGKILL the hub once it has stored some but not all of a
+    stream of batches, while the node still has requests in flight."""
+    hub = Hub(tmp_path / "hub").start()
+    try:
+        cfg = enrolled_node(tmp_path, hub, sync__batch_max_events=2000)
+        node_id = load_or_create(cfg).node_id
+        conn = open_main(cfg)
+        add_events(conn, 60000, seed=11)
+        conn.close()
+        proc = _Forked(cfg, None)
+        deadline = time.monotonic() + 60
+        while hub.totals(node_id)["batches"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stored_before = hub.totals(node_id)["batches"]
+        hub.kill()
+        proc.wait()
+        assert 3 <= stored_before < 30, "the kill must land mid-stream"
+        assert outbox.backlog(cfg)["batches"] > 0  # the rest waits on the node
+        hub.start()
+        _settle(cfg, node_id, hub)
+        t = hub.totals(node_id)
+        assert t["events"] == t["daily_n"] == 60000 and t["contiguous"] == t["batches"] == 30
+    finally:
+        hub.stop()
