@@ -210,11 +210,8 @@ class CuttingProxy:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            with self.lock:
-                limit = None
-                if self.cuts_left > 0:
-                    self.cuts_left -= 1
-                    limit = self.rnd.randrange(1, self.max_bytes)
+            with self.lock:  # a cut is spent only when it happens (a short connection may end first)
+                limit = self.rnd.randrange(1, self.max_bytes) if self.cuts_left > 0 else None
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             threading.Thread(target=self._pipe, args=(client, upstream, False, None), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True, limit), daemon=True).start()
@@ -237,6 +234,7 @@ class CuttingProxy:
                 if cut:
                     with self.lock:
                         self.cuts_done += 1
+                        self.cuts_left -= 1
                     return
         except OSError:
             pass

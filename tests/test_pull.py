@@ -91,7 +91,7 @@ def test_pull_survives_twenty_cut_connections(tmp_path, published):
         r = pull.pull(cfg, conn, open_store(cfg), retries=40, retry_delay=0.01)
         ch, = r["channels"]
         assert r["state"] == "done", ch["error"]
-        assert proxy.cuts_done == 20 and ch["attempts"] == 21
+        assert proxy.cuts_done == 20 and ch["attempts"] == 20 + 2  # 20 cut, then each of the two phases whole
         assert r["imported"] == 2 and _visible(conn) == 6  # imported = every blob re-hashed and verified
         assert _tree(pull.staging_root(cfg) / "sannong") == _tree(published["root"])
         resent = proxy.bytes_down - published["total"]
@@ -150,6 +150,25 @@ def test_no_staging_without_a_data_disk(tmp_path, published):
         pull.ensure_marker(cfg)
     assert e.value.code == "E_STAGING_ROOT"
     assert not pull.staging_root(cfg).exists()
+
+
+def test_files_the_storage_policy_leaves_out_are_not_fetched(tmp_path, published):
+    cfg, conn = _node(tmp_path, published["sk"], published["rsyncd"].url)
+    bundles = sorted(p.name for p in published["root"].iterdir())
+    seen_manifests = []
+
+    def unwanted(root):  # called between the phases: the new manifests are already there
+        seen_manifests.extend(sorted(p.parent.name for p in root.glob("*/manifest.json")))
+        return [f"{bundles[0]}/files/doc000.pdf", f"{bundles[1]}/files/doc002.pdf"]
+
+    res = pull.rsync_channel(cfg, "sannong", unwanted=unwanted)
+    assert res.state == "done" and res.skipped_files == 2 and seen_manifests == bundles
+    staged = pull.staging_root(cfg) / "sannong"
+    assert not (staged / bundles[0] / "files" / "doc000.pdf").exists()
+    assert not (staged / bundles[1] / "files" / "doc002.pdf").exists()
+    assert (staged / bundles[0] / "files" / "doc001.pdf").stat().st_size == 1_500_000
+    assert res.stats["transferred_size"] < published["total"] - 2 * 1_400_000
+    conn.close()
 
 
 @pytest.mark.parametrize("channel", ["../../etc", "", "a/b", ".", "Sannong", "x" * 40])

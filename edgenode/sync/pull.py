@@ -19,6 +19,7 @@ unchanged channel moves only rsync's file list.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -53,6 +54,7 @@ class ChannelPull:
     stats: dict = field(default_factory=dict)
     imports: list = field(default_factory=list)
     shared_bytes: int = 0   # staged bytes now hard-linked to their store blobs (no second copy)
+    skipped_files: int = 0  # payload files the storage policy left on the hub
     error: str = ""
 
 
@@ -116,10 +118,17 @@ class _Progress:
             self.report(bytes_done=self.done, bytes_total=max(total, self.done))
 
 
-def rsync_args(src: str, dest: Path, *, bwlimit: int, timeout: int, delete: bool) -> list[str]:
+# Phase 1 of a pull with a storage policy: only the bundles' signed metadata, so the policy can
+# decide from the new manifests which payload files to leave out of phase 2.
+METADATA_ONLY = ["--include=*/", "--include=manifest.json", "--include=manifest.json.minisig",
+                 "--include=keys.json", "--include=keys.json.minisig", "--exclude=*"]
+
+
+def rsync_args(src: str, dest: Path, *, bwlimit: int, timeout: int, delete: bool,
+               filters: list[str] = ()) -> list[str]:
     args = ["-rt", f"--partial-dir={PARTIAL_DIR}", "--delay-updates", f"--timeout={timeout}",
             f"--contimeout={timeout}", "--info=progress2", "--no-inc-recursive", "--stats",
-            "--exclude", PARTIAL_DIR, "--exclude", MARKER]
+            "--exclude", PARTIAL_DIR, "--exclude", MARKER, *filters]
     if bwlimit:
         args.append(f"--bwlimit={int(bwlimit)}")
     if delete:
@@ -127,9 +136,25 @@ def rsync_args(src: str, dest: Path, *, bwlimit: int, timeout: int, delete: bool
     return [*args, src, str(dest) + "/"]
 
 
+def _exclude_file(root: Path, channel: str, paths: list[str]) -> Path:
+    """An ``--exclude-from`` file: each path anchored at the channel root, wildcards escaped."""
+    lines = []
+    for p in paths:
+        for c in "\\*?[":
+            p = p.replace(c, "\\" + c)
+        lines.append("/" + p.lstrip("/"))
+    f = root / f".exclude-{channel}"
+    f.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return f
+
+
 def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None = None, retries: int | None = None,
-                  retry_delay: float = 2.0, report=None) -> ChannelPull:
-    """Mirror one channel into staging.  ``deadline`` is a ``time.monotonic()`` value (window end)."""
+                  retry_delay: float = 2.0, report=None, unwanted=None) -> ChannelPull:
+    """Mirror one channel into staging.  ``deadline`` is a ``time.monotonic()`` value (window end).
+
+    ``unwanted(channel_root) -> [paths]`` (the storage policy) makes it two phases: the
+    manifests first, then everything but the payload files the policy leaves out.
+    """
     if not CHANNEL.match(channel or ""):
         # The name becomes a path on both ends and rsync --delete runs in it: never "..", "/" or "".
         raise EdgenodeError("E_CHANNEL_NAME", f"{channel!r} is not a channel name (a-z, 0-9, _ and -)",
@@ -140,9 +165,28 @@ def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None
     src = f"{cfg['sync.rsync_url'].rstrip('/')}/channels/{channel}/"
     retries = cfg["sync.rsync_retries"] if retries is None else retries
     res = ChannelPull(channel)
+    filters: list[str] = []
+    if unwanted is not None:
+        _attempts(cfg, res, root, src, dest, bwlimit, deadline, retries, retry_delay, report,
+                  filters=METADATA_ONLY, delete=False)
+        if res.state != "done":
+            return res
+        skip = list(unwanted(dest))
+        filters = [f"--exclude-from={_exclude_file(root, channel, skip)}"] if skip else []
+        res.skipped_files = len(skip)
+    _attempts(cfg, res, root, src, dest, bwlimit, deadline, retries, retry_delay, report, filters=filters,
+              delete=True)
+    return res
+
+
+def _attempts(cfg, res: ChannelPull, root, src, dest, bwlimit, deadline, retries, retry_delay, report, *,
+              filters, delete) -> None:
+    """Run one rsync until it completes, the deadline passes or the retries are spent."""
     rsync = sh.Command("rsync")
+    tries = 0
     while True:
         res.attempts += 1
+        tries += 1
         _check_marker(root)
         prog = _Progress(report)
         kw = {"_out": prog, "_err_to_out": True, "_out_bufsize": 0, "_timeout_signal": signal.SIGTERM}
@@ -150,30 +194,30 @@ def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None
             left = deadline - time.monotonic()
             if left <= 0:
                 res.state = "partial"
-                return res
+                return
             kw["_timeout"] = left
         try:
-            rsync(*rsync_args(src, dest, bwlimit=bwlimit, timeout=cfg["sync.rsync_timeout_seconds"], delete=True),
-                  **kw)
+            rsync(*rsync_args(src, dest, bwlimit=bwlimit, timeout=cfg["sync.rsync_timeout_seconds"], delete=delete,
+                              filters=filters), **kw)
         except sh.TimeoutException:
             res.wire_bytes += prog.done
             res.state = "partial"
-            log.info("pull %s: window closed; rsync stopped with SIGTERM, partial data kept", channel)
-            return res
+            log.info("pull %s: window closed; rsync stopped with SIGTERM, partial data kept", res.channel)
+            return
         except sh.ErrorReturnCode as e:
             res.wire_bytes += prog.done
             tail = "".join(prog.text)[-400:].strip()
             res.error = f"rsync exit {e.exit_code}: {tail.splitlines()[-1] if tail else ''}"
-            if e.exit_code in RETRYABLE and res.attempts <= retries:
-                log.info("pull %s: attempt %d failed (%s); retrying", channel, res.attempts, res.error)
-                time.sleep(min(retry_delay * res.attempts, 30))
+            if e.exit_code in RETRYABLE and tries <= retries:
+                log.info("pull %s: attempt %d failed (%s); retrying", res.channel, res.attempts, res.error)
+                time.sleep(min(retry_delay * tries, 30))
                 continue
             res.state = "failed"
-            return res
+            return
         res.stats = parse_stats("".join(prog.text))
         res.wire_bytes += res.stats.get("sent", 0) + res.stats.get("received", 0)
         res.state = "done"
-        return res
+        return
 
 
 def import_staged(cfg, conn: sqlite3.Connection, store, channel: str) -> list:
@@ -232,16 +276,24 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
         raise EdgenodeError("E_NO_RSYNC_URL", "sync.rsync_url is not set: nothing to pull from",
                             zh="没有设置内容同步地址。", status=409)
     channels = cfg["sync.channels"] if channels is None else channels
+    try:  # the storage area's policy: channels kept not at all, files not wanted (evicted, on demand)
+        subs = importlib.import_module("edgenode.storage.subscriptions")
+    except ImportError:
+        subs = None
     floor = cfg["store.free_space_floor_mb"] * 1024 * 1024
     out = []
     for channel in channels:
-        if __import__("edgenode.storage.subscriptions", fromlist=["mode"]).mode(conn, cfg, channel) == "never":
+        if subs is not None and subs.mode(conn, cfg, channel) == "never":
             continue  # storage: a channel this node keeps nothing of is not even mirrored
         if shutil.disk_usage(cfg.data_path).free < floor:
             raise EdgenodeError("E_DISK_FULL", "the data disk is at its free-space floor; pull stopped",
                                 zh="数据盘空间不足，已暂停下载。", status=507)
+        unwanted = None
+        if subs is not None and hasattr(subs, "unwanted_paths"):
+            def unwanted(root, channel=channel):
+                return subs.unwanted_paths(conn, cfg, channel, root)
         res = rsync_channel(cfg, channel, bwlimit=bwlimit, deadline=deadline, retries=retries,
-                            retry_delay=retry_delay, report=report)
+                            retry_delay=retry_delay, report=report, unwanted=unwanted)
         if res.state == "done":
             results = import_staged(cfg, conn, store, channel)
             res.imports = [{"bundle": Path(r.bundle).name, "result": r.result, "seq": r.seq, "added": r.added,
