@@ -53,7 +53,7 @@ def test_signature(cfg):
 
 
 def _gz(*lines):
-    return gzip.compress(("\n".join(json.dumps(x) if not isinstance(x, str) else x for x in lines) + "\n").encode())
+    return gzip.compress(("\n".join(json.dumps(x) if not isinstance(x, str) else x for x in lines) + "\n").encode(), mtime=0)
 
 
 HDR = {"v": 1, "node_id": NODE, "batch_no": 1, "first_seq": 1, "last_seq": 2, "count": 1, "sealed_at": 1.0,
@@ -64,7 +64,7 @@ EV = {"s": 1, "t": 1.0, "k": "view", "m": "t", "r": None, "c": None, "d": 0.0, "
 @pytest.mark.parametrize("data, reason", [
     (b"", "not gzip"),
     (b"plain text", "not gzip"),
-    (gzip.compress(b"")[:-4], "truncated"),
+    (gzip.compress(b"", mtime=0)[:-4], "truncated"),
     (_gz("{not json"), "not JSON"),
     (_gz({**HDR, "v": 2}, EV), "version"),
     (_gz({k: v for k, v in HDR.items() if k != "count"}, EV), "lacks count"),
@@ -88,7 +88,7 @@ EV = {"s": 1, "t": 1.0, "k": "view", "m": "t", "r": None, "c": None, "d": 0.0, "
                                     "u": 2}), "u between"),
     (_gz({**HDR, "kind": "daily", "count": 5}, {"day": "2025-12-01", "r": None, "c": None, "k": "view", "n": 1,
                                                 "d": 0, "u": 1}), "sum to"),
-    (gzip.compress(b"\xff\xfe\n"), "UTF-8"),
+    (gzip.compress(b"\xff\xfe\n", mtime=0), "UTF-8"),
 ])
 def test_read_batch_refuses_hostile_input(data, reason):
     with pytest.raises(B.BatchError) as e:
