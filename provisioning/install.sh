@@ -67,6 +67,9 @@ elif [ -f "$(dirname "$REPO")/.complete" ]; then FROM_RELEASE=1; REPO=$(dirname 
 else die "cannot find the edgenode source or release around $HERE"
 fi
 SHARE=$([ "$FROM_RELEASE" = 1 ] && echo "$REPO/share" || echo "$REPO")
+if [ "$FROM_RELEASE" = 1 ] && [ -n "$WHEEL$WHEELHOUSE" ]; then
+    die "this is the installed edgenode-setup: install another release with provisioning/upgrade.sh"
+fi
 
 uninstall() {
     local units="$NODE_UNITS $HUB_UNITS edgenode-firstboot.service" f

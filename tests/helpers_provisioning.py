@@ -142,8 +142,28 @@ def build_edgenode_wheel(dest: Path, patch=None, log=sys.stderr) -> Path:
     subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check",
                     "wheel", "--no-deps", "-w", str(dest), str(src)], check=True, stdout=log, stderr=log)
     shutil.rmtree(src)
+    checkout_snapshot(dest / "checkout")
     (wheel,) = dest.glob("edgenode-*.whl")
     return wheel
+
+
+def checkout_snapshot(dest: Path) -> Path:
+    """The installer's side of the checkout (scripts, units, docs), frozen for this test run.
+
+    Other engineers edit the shared checkout while tests run; the installer must see
+    one consistent version, the one the wheel was built with.
+    """
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in ("setup.cfg", "pyproject.toml"):
+        shutil.copy2(REPO / name, dest / name)
+    for d in ("provisioning", "systemd"):
+        shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (dest / "docs").mkdir()
+    if (REPO / "docs" / "operations.md").exists():
+        shutil.copy2(REPO / "docs" / "operations.md", dest / "docs" / "operations.md")
+    return dest
 
 
 if __name__ == "__main__":
@@ -270,7 +290,7 @@ NODE_UNITS = ["edgenode-web.service", "edgenode-scheduler.service", "edgenode-ad
 
 def prepare(root: Root, wheel: Path, wheels: Path) -> list[str]:
     """Make the checkout, the wheel and the wheelhouse visible in the root; returns the installer's options."""
-    root.bind(REPO, "/srv/edgenode-src")
+    root.bind(wheel.parent / "checkout", "/srv/edgenode-src")
     root.bind(wheels, "/srv/wheelhouse")
     root.bind(wheel.parent, "/srv/dist")
     return ["--wheel", f"/srv/dist/{wheel.name}", "--wheelhouse", "/srv/wheelhouse"]
@@ -350,7 +370,7 @@ def check_installed(root: Root, tmp: Path, *, image: bool = False) -> dict:
     # against the real binaries in the root.
     wants = r / "etc/systemd/system/multi-user.target.wants"
     for unit in NODE_UNITS + ["edgenode-firstboot.service"]:
-        assert (r / "etc/systemd/system" / unit).read_bytes() == (REPO / "systemd" / unit).read_bytes()
+        assert (r / "etc/systemd/system" / unit).read_bytes() == (r / "srv/edgenode-src/systemd" / unit).read_bytes()
     for unit in NODE_UNITS:
         assert (wants / unit).is_symlink(), f"{unit} not enabled"
     assert (wants / "edgenode-firstboot.service").is_symlink() == image
@@ -360,7 +380,7 @@ def check_installed(root: Root, tmp: Path, *, image: bool = False) -> dict:
     problems = [ln for ln in (verify.stdout + verify.stderr).splitlines()
                 if "sysinit.target" not in ln and ln.strip()]
     assert not problems, problems
-    if (REPO / "systemd" / "nginx-site.conf").exists():
+    if (r / "srv/edgenode-src/systemd/nginx-site.conf").exists():
         assert (r / "etc/nginx/sites-enabled/edgenode").is_symlink()
         assert not (r / "etc/nginx/sites-enabled/default").exists()
 

@@ -107,8 +107,8 @@ def test_interrupted_install_completes_on_rerun(tmp_path, wheels, installed, kil
                {k for k in installed["digest1"] if not k.startswith(random_parts)}
         # And nothing half-built is left behind.
         assert len(list((root.path / "opt/edgenode-releases").iterdir())) == 1
-    if base == "debootstrap":
-        assert "install ok installed" in root.run("dpkg-query", "-W", "-f=${Status}", "minisign").stdout
+        if base == "debootstrap":
+            assert "install ok installed" in root.run("dpkg-query", "-W", "-f=${Status}", "minisign").stdout
 
 
 @pytest.mark.parametrize("args", [
@@ -121,7 +121,7 @@ def test_interrupted_install_completes_on_rerun(tmp_path, wheels, installed, kil
 ])
 def test_bad_arguments_are_refused_and_change_nothing(tmp_path, args):
     with hp.Root(Path("/"), tmp_path / "r") as root:  # refused before touching anything: one base is enough
-        root.bind(hp.REPO, "/srv/edgenode-src")
+        root.bind(hp.checkout_snapshot(tmp_path / "checkout"), "/srv/edgenode-src")
         res = root.run(hp.INSTALLER, *args, check=False)
         assert res.returncode != 0 and "edgenode: error:" in res.stderr
         assert hp.tree_digest(root.upper, skip=["srv/"]) == {}
@@ -190,7 +190,7 @@ def test_failed_migration_rolls_back_release_and_database(tmp_path, wheels, inst
 
 def test_uninstall_keeps_data_purge_removes_it(tmp_path, installed):
     with hp.new_root(installed["base"], tmp_path / "r", over=installed["upper"]) as root:
-        root.bind(hp.REPO, "/srv/edgenode-src")
+        root.bind(hp.checkout_snapshot(tmp_path / "checkout"), "/srv/edgenode-src")
         r = root.path
         node_id = (r / "var/lib/edgenode/identity/node_id").read_text()
         root.run(hp.INSTALLER, "--uninstall")
