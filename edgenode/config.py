@@ -180,11 +180,14 @@ SETTINGS: list[Setting] = [
     Setting("hub.enroll_code_days", float, 14.0, "A one-time enrolment code expires after this many days.",
             check=_positive),
     Setting("hub.max_batch_mb", int, 16, "Largest usage batch the hub accepts in one upload.", check=_positive),
-    Setting("hub.utc_offset_hours", float, 8.0, "Local time zone of the statistics (China: 8)."),
+    Setting("hub.utc_offset_hours", float, 8.0,
+            "Time zone of the statistics days (China: 8); nodes use it too when they summarise old batches."),
     Setting("hub.rsync_hosts_allow", str, "127.0.0.1",
             "Hosts allowed to pull from the hub's rsync module (rsyncd `hosts allow`)."),
     Setting("hub.rsync_port", int, 8730, "Port of the hub's rsync daemon.", check=_port),
     Setting("hub.upstream_url", str, "", "URL of the upstream (e.g. provincial) hub. Empty: this is the top tier."),
+    Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
+            "Empty: staff login only.", secret=True),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",
             secret=True),
     # sync with the county hub (node side: edgenode/sync/, docs/sync.md)
@@ -210,8 +213,6 @@ SETTINGS: list[Setting] = [
     Setting("sync.uplink_minutes", int, 30, "How often the scheduler seals and sends usage batches.", check=_positive),
     Setting("sync.heartbeat_minutes", int, 15, "How often the scheduler sends a heartbeat.", check=_positive),
     Setting("sync.spool_scan_minutes", int, 5, "How often the scheduler scans the satellite spool.", check=_positive),
-    Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
-            "Empty: staff login only.", secret=True),
     Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
             check=_positive),
     # activities, campaigns, feedback (the villagers' side; docs/activities.md, docs/privacy.md)

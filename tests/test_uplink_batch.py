@@ -139,3 +139,11 @@ def test_sql_and_python_lines_agree_and_odd_rows_are_made_safe(cfg):
     assert [e["d"] for e in events] == [0.0, 15.0, 0.0, 86400.0, 0.0]
     assert events[3]["t"] == B.MAX_TIME and events[4]["t"] == 0.0
     conn.close()
+
+
+def test_daily_summary_uses_the_statistics_day_not_utc():
+    # 2025-11-24 20:30 UTC is already 2025-11-25 in China, where the hub counts its days.
+    t = 1764016200.0
+    events = [{"s": 1, "t": t, "k": "view", "m": "t1", "r": "r1", "c": "sannong", "d": 0.0, "x": None}]
+    assert B.summarise({}, events)[0]["day"] == "2025-11-25"
+    assert B.summarise({}, events, offset_hours=0)[0]["day"] == "2025-11-24"

@@ -241,7 +241,7 @@ def enforce_cap(cfg, conn: sqlite3.Connection, ident, *, cap_bytes: int | None =
         header, lines = B.read_batch(data)
         if header["kind"] != "events":
             continue
-        agg = B.summarise(header, lines)
+        agg = B.summarise(header, lines, offset_hours=cfg.hub.utc_offset_hours)
         daily = B.seal_bytes(ident.node_id, batch_no, agg, first_seq=header["first_seq"],
                              last_seq=header["last_seq"], count=header["count"], kind="daily")
         write_atomic(path, daily)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from edgenode.errors import EdgenodeError
@@ -271,11 +271,17 @@ def read_batch(data: bytes) -> tuple[dict, list[dict]]:
 
 # -- daily aggregates ----------------------------------------------------------------------------
 
-def summarise(header: dict, events: list[dict]) -> list[dict]:
-    """Daily aggregates of one events batch, keyed by (UTC day, resource, column, kind)."""
+def summarise(header: dict, events: list[dict], *, offset_hours: float = 8.0) -> list[dict]:
+    """Daily aggregates of one events batch, keyed by (local day, resource, column, kind).
+
+    The day is a calendar day in the statistics time zone (``hub.utc_offset_hours``,
+    China Standard Time by default), the same zone the hub counts its days in, so a
+    summarised batch lands on the same days as its events would have.
+    """
     groups: dict[tuple, list] = {}
+    zone = timezone(timedelta(hours=offset_hours))
     for e in events:
-        day = datetime.fromtimestamp(e["t"], timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(e["t"], zone).strftime("%Y-%m-%d")
         g = groups.setdefault((day, e["r"], e["c"], e["k"]), [0, 0.0, set()])
         g[0] += 1
         g[1] += e["d"]
