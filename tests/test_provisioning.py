@@ -209,3 +209,45 @@ def test_package_step_installs_what_is_missing(installed):
     if installed["base"] != "debootstrap":
         pytest.skip("the host already has every package; the debootstrap form proves this")
     assert "installing system packages: minisign" in installed["first"].stdout
+
+
+def test_enrols_with_a_reachable_hub_else_the_scheduler_enrols_later(tmp_path, wheels, installed):
+    """A real hub (`edgenode hub serve`) on loopback, which the chroot shares with the host."""
+    from tests.helpers_sync import Hub
+
+    hub = Hub(tmp_path / "hub")
+    code_now, code_later = hub.new_code(), hub.new_code()
+
+    def hub_knows(node_id: str) -> bool:
+        conn = hub.db()
+        try:
+            return conn.execute("SELECT 1 FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone() is not None
+        finally:
+            conn.close()
+
+    try:
+        hub.start()
+        with hp.new_root(installed["base"], tmp_path / "a", over=installed["upper"]) as root:
+            opts = hp.prepare(root, *wheels)
+            out = root.run(hp.INSTALLER, "--hub", hub.url, "--code", code_now, *opts).stdout
+            assert f"enrolled with {hub.url}" in out
+            assert not (root.path / "var/lib/edgenode/enroll-pending.json").exists()
+            assert hub_knows((root.path / "var/lib/edgenode/identity/node_id").read_text().strip())
+
+        hub.stop()  # the county's link is down during the install ...
+        with hp.new_root(installed["base"], tmp_path / "b", over=installed["upper"]) as root:
+            opts = hp.prepare(root, *wheels)
+            as_edgenode = ["runuser", "-u", "edgenode", "--", "/opt/edgenode/bin/edgenode"]
+            root.run(*as_edgenode, "identity", "reset", "--yes")  # another PC, not a clone of the first
+            node_id = (root.path / "var/lib/edgenode/identity/node_id").read_text().strip()
+            out = root.run(hp.INSTALLER, "--hub", hub.url, "--code", code_later, *opts).stdout
+            assert "the scheduler will retry" in out
+            pending = root.path / "var/lib/edgenode/enroll-pending.json"
+            assert pending.exists() and hub.url in pending.read_text()
+
+            hub.start()  # ... and comes back: the scheduler's next hub job enrols first
+            root.run(*as_edgenode, "sync", "now", "--job", "heartbeat")
+            assert not pending.exists()
+            assert hub_knows(node_id)
+    finally:
+        hub.stop()
