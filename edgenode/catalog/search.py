@@ -21,7 +21,6 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 
-from pypinyin import Style, lazy_pinyin
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z]+")
@@ -46,6 +45,10 @@ def grams(text: str) -> str:
 
 def pinyin_forms(text: str) -> tuple[str, str, list[str]]:
     """(full pinyin string, initials string, syllables) of the CJK in ``text``."""
+    # Imported here: pypinyin's dictionaries cost ~55 MB per process, and only
+    # indexing needs them, never the web workers that merely search.
+    from pypinyin import Style, lazy_pinyin
+
     syllables, initials, full = [], [], []
     for run in _RUN.findall(normalize(text)):
         if not _IS_CJK.match(run):
