@@ -58,6 +58,7 @@ def backup_db(db_path: Path, dest: Path) -> Path:
     finally:
         dst.close()
         src.close()
+        _side_files_to_owner(db_path)
     if rows != ["ok"]:
         tmp.unlink(missing_ok=True)
         raise EdgenodeError("E_BACKUP_BAD", f"{db_path}: the backup copy failed its check: {'; '.join(rows[:3])}")
@@ -67,6 +68,21 @@ def backup_db(db_path: Path, dest: Path) -> Path:
     os.replace(tmp, final)
     _fsync_dir(dest)
     return final
+
+
+def _side_files_to_owner(db_path: Path) -> None:
+    """Run as root, reading a WAL database may create its -shm/-wal as root, which would
+    stop the service user from opening it: give them to the database's owner."""
+    if os.geteuid() != 0:
+        return
+    st = db_path.stat()
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(db_path) + suffix)
+        try:
+            if side.stat().st_uid != st.st_uid:
+                os.chown(side, st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            pass
 
 
 def prune(dest: Path, stem: str = "edgenode", keep: int = 5) -> list[Path]:

@@ -118,6 +118,9 @@ step_user() {
     fi
     install -d -m 0750 -o root -g "$USER_NAME" "$ETC"
     install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$DATA"
+    # A database or key left behind by a command run as root would lock the services
+    # out ("attempt to write a readonly database"): hand anything like that back.
+    find "$DATA" -xdev \! -user "$USER_NAME" -exec chown -h "$USER_NAME:$USER_NAME" {} +
 }
 
 # 3. The program: a venv release under /opt/edgenode-releases, /opt/edgenode links to it.
@@ -157,7 +160,7 @@ step_data() {
 ADMIN_PASSWORD=""
 step_admin() {
     [ "$IMAGE" = 1 ] && return 0
-    if ! "$PREFIX/bin/edgenode" admin --help >/dev/null 2>&1; then
+    if ! as_edgenode admin --help >/dev/null 2>&1; then
         say "warning: this edgenode has no 'admin' command; set the password later"; return 0
     fi
     if [ "$(as_edgenode admin status --json | tr -d ' \n')" = "[]" ]; then
@@ -173,7 +176,7 @@ step_enroll() {
     local done_hub out
     done_hub=$(state_get enrolled || true)
     if [ "$done_hub" = "$HUB" ]; then ENROLL_RESULT="already enrolled with $HUB"; return 0; fi
-    if "$PREFIX/bin/edgenode" enroll --help >/dev/null 2>&1; then
+    if as_edgenode enroll --help >/dev/null 2>&1; then
         if out=$(as_edgenode enroll "$HUB" --code "$CODE" 2>&1); then
             state_set enrolled "$HUB"
             printf '%s\n' "$CODE" | as_edgenode provision pending-enroll --clear >/dev/null
@@ -282,7 +285,7 @@ state_set complete "$INPUTS"
 if [ "$IMAGE" = 1 ]; then
     rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
     [ -f /etc/machine-id ] && : > /etc/machine-id
-    install -m 0644 /dev/null "$DATA/.firstboot"
+    install -m 0644 -o "$USER_NAME" -g "$USER_NAME" /dev/null "$DATA/.firstboot"
 fi
 
 if [ "$IMAGE" = 1 ]; then say "image prepared: the first boot makes the identity (images/README.md)"

@@ -251,3 +251,21 @@ def test_enrols_with_a_reachable_hub_else_the_scheduler_enrols_later(tmp_path, w
             assert hub_knows(node_id)
     finally:
         hub.stop()
+
+
+def test_rerun_hands_root_owned_leftovers_back_to_the_service_user(tmp_path, wheels, installed):
+    """`sudo edgenode ...` run as root can leave root-owned files that lock the services out."""
+    with hp.new_root(installed["base"], tmp_path / "r", over=installed["upper"]) as root:
+        opts = hp.prepare(root, *wheels)
+        data = root.path / "var/lib/edgenode"
+        (data / "backups").mkdir(exist_ok=True)
+        (data / "backups" / "by-root.db").write_bytes(b"x")
+        os.chown(data / "edgenode.db", 0, 0)
+        as_edgenode = ["runuser", "-u", "edgenode", "--", "/opt/edgenode/bin/edgenode"]
+        locked = root.run(*as_edgenode, "admin", "set-password", "--password-stdin", input="another password 1\n",
+                          check=False)
+        assert locked.returncode != 0  # the service user cannot write a root-owned database
+        root.run(hp.INSTALLER, *hp.INSTALL_ARGS, *opts)
+        uid = int(hp.passwd_entry(root, "edgenode")[2])
+        assert {p.stat().st_uid for p in data.rglob("*")} == {uid}
+        root.run(*as_edgenode, "admin", "set-password", "--password-stdin", input="another password 1\n")
