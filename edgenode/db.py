@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
-
 from edgenode.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -110,6 +108,7 @@ def migrate(conn: sqlite3.Connection, modules: list[str]) -> list[str]:
                 continue
             with transaction(conn):
                 if callable(step):
+                    import sqlite_utils  # only Python-step migrations need it; keeps web workers lighter
                     step(sqlite_utils.Database(conn))
                 else:
                     for statement in _statements(step):
