@@ -139,25 +139,31 @@ def migrations_state(conn: sqlite3.Connection) -> list[dict]:
         "SELECT area, version, name, applied_at FROM schema_migrations ORDER BY area, version")]
 
 
-def open_main(cfg, *, check: bool = False) -> sqlite3.Connection:
-    """Open the main database, creating and migrating it as needed.
+def open_migrated(path: Path, schemas: list[str], *, check: bool = False,
+                  restore_doc: str = "docs/operations.md") -> sqlite3.Connection:
+    """Open a durable database file, creating and migrating it as needed.
 
     ``check=True`` runs ``PRAGMA quick_check`` first: done once at start-up of
     each process, not per request.
     """
-    cfg.data_path.mkdir(parents=True, exist_ok=True)
-    conn = connect(cfg.db_path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
     try:
         if check:
-            quick_check(conn, cfg.db_path)
-        migrate(conn, MAIN_SCHEMAS)
+            quick_check(conn, path)
+        migrate(conn, schemas)
     except sqlite3.DatabaseError as e:
         conn.close()
-        raise DatabaseError(f"{cfg.db_path}: {e}. Restore it from a backup (see docs/operations.md).") from None
+        raise DatabaseError(f"{path}: {e}. Restore it from a backup (see {restore_doc}).") from None
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def open_main(cfg, *, check: bool = False) -> sqlite3.Connection:
+    """The node's main database (catalogue, trust, imports, usage, outbox index)."""
+    return open_migrated(cfg.db_path, MAIN_SCHEMAS, check=check)
 
 
 def open_volatile(cfg) -> sqlite3.Connection:
