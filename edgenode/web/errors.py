@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -33,21 +33,31 @@ def localized(status: int, default: str) -> str:
     return str(MESSAGES[status]) if status in MESSAGES else default
 
 
+def fixed_chinese(status: int, default: str) -> str:
+    """For apps without a message catalogue (the county hub)."""
+    return ZH.get(status, default)
+
+
 def error_payload(code: str, message: str, zh: str) -> dict:
     return {"ok": False, "error": {"code": code, "message": message, "message_zh": zh}}
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+def _settings() -> dict:
+    return current_app.extensions["edgenode_errors"]
 
 
 def render_error(status: int, code: str, message: str, zh: str):
-    if _wants_json():
+    settings = _settings()
+    if request.path.startswith(settings["json_prefixes"]):
         return jsonify(error_payload(code, message, zh)), status
-    return render_template("error.html", status=status, message=zh), status
+    return render_template(settings["template"], status=status, message=zh), status
 
 
-def init_app(app):
+def init_app(app, *, template: str = "error.html", json_prefixes: tuple[str, ...] = ("/api/",),
+             localize=localized):
+    """Register the handlers; the hub passes its own template, JSON paths and wording."""
+    app.extensions["edgenode_errors"] = {"template": template, "json_prefixes": json_prefixes}
+
     @app.errorhandler(EdgenodeError)
     def domain_error(e: EdgenodeError):
         log.info("%s %s -> %s", request.method, request.path, e)
@@ -57,7 +67,7 @@ def init_app(app):
     def http_error(e: HTTPException):
         if e.code is None or e.code < 400:
             return e
-        body, status = render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localized(e.code, e.name))
+        body, status = render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localize(e.code, e.name))
         resp = app.make_response((body, status))
         # Keep the protocol headers Werkzeug attaches (Content-Range on 416, Allow on 405).
         for key, value in e.get_response().headers.items():
@@ -68,4 +78,4 @@ def init_app(app):
     @app.errorhandler(Exception)
     def crash(e: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(500, "E_INTERNAL", "internal error", localized(500, ZH[500]))
+        return render_error(500, "E_INTERNAL", "internal error", localize(500, ZH[500]))
