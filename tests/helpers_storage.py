@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgenode.bundles.build import build_bundle
+from edgenode.bundles.pipeline import import_bundle
 from tests.helpers_bundles import make_pdf
 
 KIB = 1024
@@ -63,3 +64,10 @@ def play(conn, resource_id: str, days_ago: float) -> None:
 def blob_present(store, conn, resource_id: str) -> bool:
     sha = conn.execute("SELECT sha256 FROM resources WHERE id = ?", (resource_id,)).fetchone()[0]
     return store.has(sha)
+
+
+def import_ok(cfg, conn, store, b):
+    """Import one bundle and insist it was imported."""
+    r = import_bundle(cfg, conn, store, b, source="test")
+    assert r.result == "imported", (r.error_code, r.error)
+    return r

@@ -18,7 +18,7 @@ from edgenode.storage import eviction, quota, state, subscriptions
 from edgenode.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import make_pdf, new_key, snapshot, trust_key
-from tests.helpers_storage import KIB, age, blob_present, bundle, play, small_fs
+from tests.helpers_storage import KIB, age, blob_present, bundle, import_ok, play, small_fs
 
 S = 256 * KIB
 
@@ -37,21 +37,15 @@ def node(tmp_path):
         conn.close()
 
 
-def _import(cfg, conn, store, b):
-    r = import_bundle(cfg, conn, store, b, source="test")
-    assert r.result == "imported", (r.error_code, r.error)
-    return r
-
-
 def _library(cfg, conn, store, sk, tmp):
     """kept.* pinned by channel; old.* evictable; exp.* expired; one old item withdrawn; one fresh."""
-    _import(cfg, conn, store, bundle(tmp, sk, "kept", 1, {"k0": S, "k1": S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "kept", 1, {"k0": S, "k1": S}))
     # 'old' is imported while kept in full, then the administrator turns it to on-demand.
-    _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": S, "o1": 3 * S, "o2": S, "o3": S, "o4": S}))
-    _import(cfg, conn, store, bundle(tmp, sk, "exp", 1, {"e0": S}, expires="2020-01-01T00:00:00Z"))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": S, "o1": 3 * S, "o2": S, "o3": S, "o4": S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "exp", 1, {"e0": S}, expires="2020-01-01T00:00:00Z"))
     age(conn, ["kept.k0", "kept.k1", "old.o0", "old.o1", "old.o2", "old.o3", "old.o4", "exp.e0"], 30)
     # Seq 2 withdraws o3 (its blob is then unreferenced) and brings a fresh o5.
-    _import(cfg, conn, store, bundle(tmp, sk, "old", 2, {"o5": S}, withdraw=["o3"]))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 2, {"o5": S}, withdraw=["o3"]))
     subscriptions.set_mode(conn, "old", "on_demand")
     play(conn, "old.o0", 1)
     play(conn, "old.o1", 20)
@@ -89,7 +83,7 @@ def test_import_over_quota_evicts_in_order_and_never_pinned_or_fresh(node):
     b = bundle(tmp, sk, "new", 1, {"n0": int(6.5 * S)})
     p = quota.plan(conn, store, cfg, int(6.5 * S))
     assert [v.resource_id for v in p.victims] == [None, "exp.e0", "old.o1", "old.o2"]
-    _import(cfg, conn, store, b)
+    import_ok(cfg, conn, store, b)
 
     gone = {"exp.e0", "old.o1", "old.o2"}
     kept = {"kept.k0", "kept.k1", "old.o0", "old.o4", "old.o5", "new.n0"}
@@ -112,8 +106,8 @@ def test_import_over_quota_evicts_in_order_and_never_pinned_or_fresh(node):
 
 def test_only_pinned_left_stops_before_starting_and_changes_nothing(node):
     cfg, conn, store, sk, tmp = node
-    _import(cfg, conn, store, bundle(tmp, sk, "kept", 1, {"k0": 4 * S, "k1": 4 * S}))
-    _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "kept", 1, {"k0": 4 * S, "k1": 4 * S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": S}))
     age(conn, ["kept.k0", "kept.k1", "old.o0"], 30)
     state.set_pin(conn, "old.o0")
     before = snapshot(conn, store)
@@ -142,13 +136,13 @@ def test_free_space_floor_on_a_nearly_full_disk(tmp_path):
         sk = new_key(tmp_path)
         trust_key(conn, sk, "old", "new")
         subscriptions.set_mode(conn, "old", "always")
-        _import(cfg, conn, store, bundle(tmp_path, sk, "old", 1, {"a": 4 * S, "b": 4 * S}))
+        import_ok(cfg, conn, store, bundle(tmp_path, sk, "old", 1, {"a": 4 * S, "b": 4 * S}))
         subscriptions.set_mode(conn, "old", "on_demand")
         age(conn, ["old.a", "old.b"], 10)
         play(conn, "old.b", 1)
         free_before = store.free_bytes()
         assert free_before - 6 * S < 1024 * KIB  # 6 S would cross the floor
-        _import(cfg, conn, store, bundle(tmp_path, sk, "new", 1, {"n": 6 * S}))
+        import_ok(cfg, conn, store, bundle(tmp_path, sk, "new", 1, {"n": 6 * S}))
         assert not blob_present(store, conn, "old.a") and blob_present(store, conn, "old.b")
         assert store.free_bytes() >= 1024 * KIB
         conn.close()
@@ -156,7 +150,7 @@ def test_free_space_floor_on_a_nearly_full_disk(tmp_path):
 
 def test_crash_between_catalogue_and_unlink_is_swept(node, monkeypatch):
     cfg, conn, store, sk, tmp = node
-    _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": S, "o1": S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": S, "o1": S}))
     age(conn, ["old.o0", "old.o1"], 30)
     subscriptions.set_mode(conn, "old", "on_demand")
     victims = eviction.candidates(conn, cfg)[:1]
@@ -184,7 +178,7 @@ def test_import_never_evicts_a_file_it_reuses(node):
         {"id": "same", "path": "same.pdf", "title": "同一个文件", "column": "sannong"},
         {"id": "n0", "path": "n0.pdf", "title": "新资料", "column": "sannong"}])
     assert quota.plan(conn, store, cfg, int(4.5 * S)).victims[2].sha256 == o1  # it would be chosen...
-    _import(cfg, conn, store, b)
+    import_ok(cfg, conn, store, b)
     assert store.has(o1) and blob_present(store, conn, "new.same") and blob_present(store, conn, "old.o1")
     # ...but the import kept it and took the next ones instead.
     assert not blob_present(store, conn, "old.o2") and not blob_present(store, conn, "old.o4")

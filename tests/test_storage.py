@@ -12,7 +12,6 @@ import re
 
 import pytest
 
-from edgenode.bundles.pipeline import import_bundle
 from edgenode.db import open_main
 from edgenode.errors import EdgenodeError
 from edgenode.storage import eviction, requests, state, subscriptions
@@ -20,7 +19,7 @@ from edgenode.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import new_key, trust_key
 from tests.helpers_portal import CSRF_RE, login, set_admin
-from tests.helpers_storage import KIB, age, blob_present, bundle, play, small_fs
+from tests.helpers_storage import KIB, age, blob_present, bundle, import_ok, play, small_fs
 
 S = 128 * KIB
 
@@ -38,20 +37,14 @@ def node(tmp_path):
         conn.close()
 
 
-def _import(cfg, conn, store, b):
-    r = import_bundle(cfg, conn, store, b, source="test")
-    assert r.result == "imported", (r.error_code, r.error)
-    return r
-
-
 def _evicted_library(cfg, conn, store, sk, tmp):
     """'old' fetched in full once, later on-demand; a quota-driven import evicts old.o0."""
     subscriptions.set_mode(conn, "old", "always")
-    _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": 4 * S, "o1": 4 * S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 1, {"o0": 4 * S, "o1": 4 * S}))
     subscriptions.clear_override(conn, "old")  # back to the config: on_demand
     age(conn, ["old.o0", "old.o1"], 30)
     play(conn, "old.o1", 1)
-    _import(cfg, conn, store, bundle(tmp, sk, "new", 1, {"n0": 10 * S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "new", 1, {"n0": 10 * S}))
     assert not blob_present(store, conn, "old.o0") and blob_present(store, conn, "old.o1")
 
 
@@ -101,7 +94,7 @@ def test_request_goes_upstream_and_the_next_bundle_restores(node):
     assert len(reqs) == 1 and reqs[0]["r"] == "old.o0" and reqs[0]["x"] == {"resource_id": "old.o0"}
 
     # The next pull brings a bundle carrying it again: restored, fulfilled, playable.
-    _import(cfg, conn, store, bundle(tmp, sk, "old", 2, {"o0": 4 * S}))
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 2, {"o0": 4 * S}))
     assert blob_present(store, conn, "old.o0")
     assert not state.is_on_request(conn, conn.execute("SELECT num FROM resources WHERE id = 'old.o0'").fetchone()[0])
     assert state.reconcile(conn) == {"restored": 1, "fulfilled": 1}
@@ -211,7 +204,7 @@ def test_storage_cli(node, runner):
 def test_on_demand_channel_is_listed_without_files_until_requested(node):
     cfg, conn, store, sk, tmp = node
     blobs_before = {sha for sha, _ in store.iter_blobs()}
-    r = _import(cfg, conn, store, bundle(tmp, sk, "old", 1, {"a": 2 * S, "b": 2 * S}))
+    r = import_ok(cfg, conn, store, bundle(tmp, sk, "old", 1, {"a": 2 * S, "b": 2 * S}))
     assert r.added == 2 and r.files_copied == 0
     assert {sha for sha, _ in store.iter_blobs()} == blobs_before  # metadata only
     rows = {r_["id"]: r_["visible"] for r_ in conn.execute("SELECT id, visible FROM resources")}
@@ -224,14 +217,14 @@ def test_on_demand_channel_is_listed_without_files_until_requested(node):
 
     requests.request(conn, "old.a", "t1")
     # The next pull carries the channel again: only the requested file comes.
-    r = _import(cfg, conn, store, bundle(tmp, sk, "old", 2, {"a": 2 * S, "b": 2 * S}))
+    r = import_ok(cfg, conn, store, bundle(tmp, sk, "old", 2, {"a": 2 * S, "b": 2 * S}))
     assert r.files_copied == 1
     assert blob_present(store, conn, "old.a") and not blob_present(store, conn, "old.b")
     assert state.reconcile(conn)["fulfilled"] == 1
     assert 'id="request-download"' not in client.get("/r/old.a").get_data(as_text=True)
     assert 'id="request-download"' in client.get("/r/old.b").get_data(as_text=True)
     # A later metadata update keeps the fetched file (it is already here) and b still waits.
-    r = _import(cfg, conn, store, bundle(tmp, sk, "old", 3, {"a": 2 * S, "b": 2 * S}))
+    r = import_ok(cfg, conn, store, bundle(tmp, sk, "old", 3, {"a": 2 * S, "b": 2 * S}))
     assert r.result == "imported" and blob_present(store, conn, "old.a")
     assert state.on_request_nums(conn) == {conn.execute("SELECT num FROM resources WHERE id = 'old.b'").fetchone()[0]}
 
@@ -240,13 +233,13 @@ def test_never_channel_keeps_nothing_even_from_a_stick(node):
     cfg, conn, store, sk, tmp = node
     subscriptions.set_mode(conn, "new", "never")
     blobs_before = {sha for sha, _ in store.iter_blobs()}
-    r = _import(cfg, conn, store, bundle(tmp, sk, "new", 1, {"x": 2 * S}))
+    r = import_ok(cfg, conn, store, bundle(tmp, sk, "new", 1, {"x": 2 * S}))
     assert (r.added, r.files_copied) == (0, 0)
     assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 0
     assert {sha for sha, _ in store.iter_blobs()} == blobs_before
     # The signed sequence still advances: switching to always later takes the next bundle in full.
     subscriptions.set_mode(conn, "new", "always")
-    r = _import(cfg, conn, store, bundle(tmp, sk, "new", 2, {"x": 2 * S}))
+    r = import_ok(cfg, conn, store, bundle(tmp, sk, "new", 2, {"x": 2 * S}))
     assert r.added == 1 and blob_present(store, conn, "new.x")
 
 
@@ -265,7 +258,7 @@ def test_eviction_frees_the_pull_mirror_too_and_the_pull_can_skip_unwanted_files
     mirror = staging_root(cfg) / "old"
     mirror.mkdir(parents=True)
     staged = built.rename(mirror / built.name)  # where `edgenode sync pull` leaves it
-    _import(cfg, conn, store, staged)
+    import_ok(cfg, conn, store, staged)
     assert share_with_store(store, staged) == 8 * S
     o0 = conn.execute("SELECT sha256 FROM resources WHERE id = 'old.o0'").fetchone()[0]
     assert store.path_for(o0).stat().st_nlink == 2
