@@ -67,30 +67,28 @@ def _back(order_id: str):
                     else url_for("admin_activities.activity", aid=b["activity_id"]), 303)
 
 
-@bp.post("/booking/<order_id>/approve")
-@admin_required
-def approve(order_id: str):
+def _booking_action(action, done_zh: str, order_id: str):
+    """Run an approve/cancel; a refused change is flashed in Chinese, an unknown order is a 404."""
     try:
-        b = aq.approve(get_db(), node().cfg, order_id)
-        flash(f"已审核：订单 {b['order_id']}")
+        b = action(get_db(), node().cfg, order_id)
+        flash(f"{done_zh}：订单 {b['order_id']}")
     except EdgenodeError as e:
         if e.status == 404:
             raise
         flash(e.zh)
     return _back(order_id)
+
+
+@bp.post("/booking/<order_id>/approve")
+@admin_required
+def approve(order_id: str):
+    return _booking_action(aq.approve, "已审核", order_id)
 
 
 @bp.post("/booking/<order_id>/cancel")
 @admin_required
 def cancel(order_id: str):
-    try:
-        b = aq.cancel(get_db(), node().cfg, order_id)
-        flash(f"已取消：订单 {b['order_id']}")
-    except EdgenodeError as e:
-        if e.status == 404:
-            raise
-        flash(e.zh)
-    return _back(order_id)
+    return _booking_action(aq.cancel, "已取消", order_id)
 
 
 @bp.get("/booking/<order_id>")
