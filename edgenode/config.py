@@ -342,6 +342,17 @@ class Config:
     def store_path(self) -> Path:
         return self.data_path / "store"
 
+    def to_json(self) -> str:
+        """The effective values, secrets included: only for handing to a child process, never for display."""
+        return json.dumps({"source": self.source, "values": self._values}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        doc = json.loads(text)
+        if set(doc["values"]) != set(BY_NAME):  # a child of another version: refuse rather than guess
+            raise ConfigError("config handed over by the parent process does not match this version's settings")
+        return cls(doc["values"], doc["source"])
+
     def replace(self, **overrides: Any) -> "Config":
         values = dict(self._values)
         for name, value in overrides.items():

@@ -16,6 +16,11 @@ what a persistent store's misfire handling would, without SQLAlchemy.
   if it is late by less than that; a longer delay waits for the next interval
   (the windows decide anyway, and a late run may fall outside its window).
 
+Each run happens in a child process (:mod:`edgenode.jobproc`): the memory a
+pull or an import needs goes back to the system when the run ends, and a crash
+stays in the child.  The scheduler's threads only wait for their children, so
+``max_instances=1`` and the two threads below still mean what they say.
+
 Jobs: ``uplink``, ``heartbeat``, ``pull`` (these three check the windows and the
 link), ``spool_scan`` and ``housekeeping`` (local).  At each window opening,
 uplink → heartbeat → pull run in that order: the usage goes up before the long
@@ -27,6 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 import signal
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -37,13 +43,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from edgenode import jobs
+from edgenode import jobproc, jobs
 from edgenode.db import open_volatile
 from edgenode.sync import runner, windows
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 900
-ORDER = ("uplink", "heartbeat", "pull")  # the pull last: it can hold the link for hours
+ORDER = runner.LINK_ORDER  # the pull last: it can hold the link for hours
 HOOKS = ("edgenode.storage.jobs",)  # modules with schedule(sched, cfg) adding their own jobs
 
 
@@ -63,9 +69,18 @@ def first_run(vconn, kind: str, every: int, now: datetime) -> datetime:
     return max(due, now + timedelta(seconds=5))
 
 
-def window_open(cfg) -> list[dict]:
-    """The uplink jobs, in order, at a window's opening."""
-    return [runner.run_job(cfg, kind) for kind in ORDER]
+RUN_JOB = "edgenode.sync.runner:run_job"
+RUN_IN_ORDER = "edgenode.sync.runner:run_in_order"
+
+
+def recorded_kinds(*kinds: str) -> tuple[str, ...]:
+    """The ``jobs`` rows a run of these kinds may leave: pulls and spool scans import bundles."""
+    return (*kinds, "import") if {"pull", "spool_scan"} & set(kinds) else kinds
+
+
+def window_open(cfg):
+    """The uplink jobs, in order, at a window's opening (one child process runs all three)."""
+    return jobproc.run(cfg, RUN_IN_ORDER, list(ORDER), kinds=recorded_kinds(*ORDER))
 
 
 def build(cfg, *, blocking: bool = True, now: datetime | None = None):
@@ -78,8 +93,9 @@ def build(cfg, *, blocking: bool = True, now: datetime | None = None):
     vconn = open_volatile(cfg)
     try:
         for kind, every in intervals(cfg).items():
-            sched.add_job(runner.run_job, IntervalTrigger(seconds=every, start_date=first_run(vconn, kind, every, now)),
-                          args=[cfg, kind], id=f"edgenode-{kind}", name=kind, replace_existing=True)
+            sched.add_job(jobproc.run, IntervalTrigger(seconds=every, start_date=first_run(vconn, kind, every, now)),
+                          args=[cfg, RUN_JOB, kind], kwargs={"kinds": recorded_kinds(kind)}, id=f"edgenode-{kind}",
+                          name=kind, replace_existing=True)
     finally:
         vconn.close()
     for name in HOOKS:  # other areas add their own jobs (e.g. idle-time transcoding)
@@ -105,6 +121,8 @@ def serve(cfg) -> None:
     def stop(signum, frame):
         log.info("scheduler: signal %d, shutting down", signum)
         sched.shutdown(wait=False)
+        # Off the signal handler: stopping children waits for them (rsync flushing its partial file).
+        threading.Thread(target=jobproc.stop_all, name="stop-jobs").start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -114,9 +132,7 @@ def serve(cfg) -> None:
 
 def sync_now(cfg, kinds: list[str] | None = None, **options) -> list[dict]:
     """``edgenode sync now``: the chosen jobs immediately, ignoring windows and back-off."""
-    kinds = kinds or list(ORDER)
-    ordered = [k for k in (*ORDER, *runner.LOCAL_KINDS) if k in kinds]
-    return [runner.run_job(cfg, k, ignore_windows=True, **options) for k in ordered]
+    return runner.run_in_order(cfg, kinds or list(ORDER), ignore_windows=True, **options)
 
 
 def status(cfg, conn) -> dict:

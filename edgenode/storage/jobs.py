@@ -1,5 +1,6 @@
 """Storage's scheduled work, for the one scheduler process (``edgenode/scheduler.py``).
 
+Like every scheduled job, a tick runs in its own process (``edgenode/jobproc.py``).
 Transcoding gets its own one-thread executor: a file can take an hour, and the
 scheduler's shared threads must stay free for heartbeats and pulls.  The job
 fires every ``TICK_MINUTES``; :func:`edgenode.storage.transcode.run` itself
@@ -36,5 +37,7 @@ def schedule(sched, cfg) -> None:
     if not cfg["transcode.enabled"]:
         return
     sched.add_executor(ThreadPoolExecutor(1), "storage")
-    sched.add_job(transcode_tick, IntervalTrigger(minutes=TICK_MINUTES), args=[cfg], id="edgenode-transcode",
-                  name="transcode", executor="storage", replace_existing=True)
+    from edgenode import jobproc
+
+    sched.add_job(jobproc.run, IntervalTrigger(minutes=TICK_MINUTES), args=[cfg, "edgenode.storage.jobs:transcode_tick"],
+                  id="edgenode-transcode", name="transcode", executor="storage", replace_existing=True)

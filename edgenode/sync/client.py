@@ -15,8 +15,6 @@ import sqlite3
 import time
 from urllib.parse import urlsplit
 
-import requests
-
 from edgenode import __version__
 from edgenode.errors import EdgenodeError
 
@@ -60,9 +58,18 @@ def require_hub(cfg, conn) -> str:
     return url
 
 
+def session():
+    """A keep-alive session for many calls to one hub."""
+    import requests
+
+    return requests.Session()
+
+
 def call(cfg, base_url: str, method: str, path: str, *, body: bytes = b"", ident=None, headers: dict | None = None,
-         session: requests.Session | None = None, content_type: str = "application/json") -> dict:
+         session=None, content_type: str = "application/json") -> dict:
     """One request; returns the JSON answer of a 2xx, raises HubUnreachable or HubRefused."""
+    import requests  # here, not at the top: requests costs ~14 MB in every process that imports the CLI
+
     url = base_url.rstrip("/") + path
     full_path = urlsplit(url).path
     h = {"User-Agent": USER_AGENT, "Content-Type": content_type, **(headers or {})}

@@ -22,6 +22,7 @@ from edgenode.sync.client import HubUnreachable
 
 log = logging.getLogger(__name__)
 UPLINK_KINDS = ("pull", "uplink", "heartbeat")
+LINK_ORDER = ("uplink", "heartbeat", "pull")  # the pull last: it can hold the link for hours
 LOCAL_KINDS = ("spool_scan", "housekeeping")
 KINDS = UPLINK_KINDS + LOCAL_KINDS
 
@@ -54,6 +55,15 @@ def run_job(cfg, kind: str, *, ignore_windows: bool = False, now: datetime | Non
     finally:
         conn.close()
         vconn.close()
+
+
+def run_in_order(cfg, kinds: list[str], **options) -> list[dict]:
+    """Several jobs one after the other: uplink → heartbeat → pull first (usage goes up before the
+    long content transfer takes the link), then the local ones."""
+    for k in kinds:
+        if k not in KINDS:
+            raise EdgenodeError("E_JOB_KIND", f"unknown job {k!r}; one of {', '.join(KINDS)}", zh="未知的任务。")
+    return [run_job(cfg, k, **options) for k in (*LINK_ORDER, *LOCAL_KINDS) if k in kinds]
 
 
 def _run(cfg, conn, vconn, kind, ignore_windows, now, options) -> dict:

@@ -16,8 +16,6 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-import requests
-
 from edgenode.db import open_main
 from edgenode.identity import load_or_create
 from edgenode.sync import client, outbox
@@ -80,7 +78,7 @@ def _send_committed(cfg, conn, base_url, ident, *, sealing: threading.Event | No
 
     def post(batch_no, path):
         if not hasattr(local, "conn"):  # each sender thread its own connection and keep-alive session
-            local.conn, local.session = open_main(cfg), requests.Session()
+            local.conn, local.session = open_main(cfg), client.session()
             conns.append((local.conn, local.session))
         one = {"sent": 0, "duplicate": 0, "events": 0, "contiguous": None}
         _post(cfg, local.conn, base_url, ident, local.session, batch_no, path, one)
