@@ -9,7 +9,10 @@ here too:
   same file;
 * the portal's home and search pages at 32 connections through production
   (req/s and p95), the built-in server for comparison;
-* idle RSS (and USS, the memory a process alone holds) of the web processes.
+* idle memory of the web processes and the scheduler (``edgenode scheduler``
+  on the same data, measured after its first jobs have run): RSS, PSS and USS.
+  RSS counts a page shared by gunicorn's forked workers once per process, so
+  "together" is the PSS sum (each shared page split between its sharers).
 
     .venv/bin/python bench/bench_serving.py [--seconds 10] [--size-mib 200]
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -133,6 +137,30 @@ def memory(pids: list[int]) -> dict:
             "uss_mb": round(uss / MIB, 1)}
 
 
+def start_scheduler(config: Path, data: Path) -> subprocess.Popen:
+    env = {**os.environ, "EDGENODE_CONFIG": str(config), "EDGENODE_DATA_DIR": str(data)}
+    return subprocess.Popen([sys.executable, "-m", "edgenode", "scheduler"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_first_jobs(data: Path, seconds: float = 60) -> None:
+    """Until the scheduler's first link jobs have run (in their child processes) and ended."""
+    from edgenode.db import open_volatile
+    cfg = load_config(env={}, overrides={"data_dir": str(data)})
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        v = open_volatile(cfg)
+        try:
+            done = [r for r in v.execute("SELECT kind FROM jobs WHERE kind IN ('uplink', 'heartbeat', 'pull') "
+                                         "AND finished_at IS NOT NULL")]
+        finally:
+            v.close()
+        if len({r[0] for r in done}) == 3:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the scheduler ran no jobs within a minute")
+
+
 def tree(proc) -> list[int]:
     p = psutil.Process(proc.pid)
     return [p.pid] + [c.pid for c in p.children(recursive=True)]
@@ -167,14 +195,19 @@ def main() -> None:
     bare, bare_port = bare_nginx(work / "bare", data / "store")
     builtin_port = free_port()
     builtin = start_builtin(write_config(work / "builtin.toml", data), builtin_port)
+    scheduler = start_scheduler(work / "prod" / "edgenode.toml", data)
     try:
-        # Idle memory first, after one warm-up request of each kind.
+        # Idle memory first, after one warm-up request of each kind and the scheduler's first jobs.
         for base in (prod.url, f"http://127.0.0.1:{builtin_port}"):
             for p in ("/", "/search?q=水稻", "/r/demo-01", media_path):
                 requests.get(base + p, headers={"Range": "bytes=0-99"}, timeout=10)
+        wait_first_jobs(data)
         time.sleep(2)
-        results["idle_memory"] = {"gunicorn": memory(tree(prod.gunicorn)), "nginx": memory(tree(prod.nginx)),
-                                  "builtin": memory(tree(builtin))}
+        results["idle_memory"] = {"gunicorn": memory(tree(prod.gunicorn)), "scheduler": memory(tree(scheduler)),
+                                  "nginx": memory(tree(prod.nginx)), "builtin": memory(tree(builtin))}
+        web_and_scheduler = {k: round(results["idle_memory"]["gunicorn"][k] + results["idle_memory"]["scheduler"][k], 1)
+                             for k in ("rss_mb", "pss_mb", "uss_mb")}
+        results["idle_memory_web_and_scheduler"] = web_and_scheduler
 
         def ranges(base, path):
             return wrk(base, RANGE_LUA % {"size": size, "path": path, "done": DONE_LUA}, work, args.seconds)
@@ -211,8 +244,10 @@ def main() -> None:
             "home_builtin": pages(f"http://127.0.0.1:{builtin_port}", ["/"]),
         }
         time.sleep(2)
-        results["memory_after_load"] = {"gunicorn": memory(tree(prod.gunicorn)), "nginx": memory(tree(prod.nginx))}
+        results["memory_after_load"] = {"gunicorn": memory(tree(prod.gunicorn)), "scheduler": memory(tree(scheduler)),
+                                        "nginx": memory(tree(prod.nginx))}
     finally:
+        stop(scheduler)
         stop(builtin)
         stop(bare)
         prod.stop()
@@ -233,6 +268,13 @@ def main() -> None:
     print("idle memory (after warm-up):")
     for k, v in m.items():
         print(f"  {k:10s} {v['processes']} processes  RSS {v['rss_mb']} MB  PSS {v['pss_mb']} MB  USS {v['uss_mb']} MB")
+    a = results["memory_after_load"]
+    print("idle memory after the page and range loads above: web + scheduler PSS "
+          f"{a['gunicorn']['pss_mb'] + a['scheduler']['pss_mb']:.1f} MB, RSS summed "
+          f"{a['gunicorn']['rss_mb'] + a['scheduler']['rss_mb']:.1f} MB")
+    t = results["idle_memory_web_and_scheduler"]
+    print(f"  web + scheduler together: PSS {t['pss_mb']} MB (target <= 100)  [RSS summed {t['rss_mb']} MB, "
+          f"USS {t['uss_mb']} MB]")
     print(f"\nwritten to {out / 'serving.json'}")
 
 

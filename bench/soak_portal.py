@@ -2,20 +2,29 @@
 
 50 simulated clients (threads with their own cookie jar) browse the home,
 column and resource pages, search, stream media in 1 MiB ranges and send the
-player's beacons, with think time between steps, for 10 minutes against
-nginx + gunicorn started here.  Reports requests, errors, and each process's
-RSS and open file descriptors at the start (after warm-up) and at the end.
+player's beacons, with think time between steps, for 10 minutes against the
+production set-up started here: nginx + gunicorn (the shipped settings) and
+the scheduler.
 
-    .venv/bin/python bench/soak_portal.py [--clients 50] [--minutes 10]
+"Start" and "end" are both taken idle, so they compare like with like: the
+clients first run a warm-up (default 1 minute: pooled connections opened,
+caches filled, threads started), leave, and the start snapshot is taken; then
+the measured run, the clients leave again, and the end snapshot.  A process
+is flat when its RSS grew by at most 2 MB + 2 % and its open files by at most 2.
+A per-minute series under load is printed as well.
 
-Expect 0 errors and flat RSS/FDs.  Results: bench/out/soak.json.
+    .venv/bin/python bench/soak_portal.py [--clients 50] [--minutes 10] [--warmup-minutes 1]
+
+Expect 0 errors and every process flat.  Results: bench/out/soak.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,17 +49,41 @@ WORDS = ["水稻", "养殖", "故事", "健康", "shuidao", "gs", "戏曲", "安
 MIB = 1024 * 1024
 
 
-def snapshot(prod: Production) -> dict:
+def snapshot(prod: Production, scheduler: subprocess.Popen) -> dict:
     out = {}
     for role, proc in (("gunicorn", prod.gunicorn), ("nginx", prod.nginx)):
         master = psutil.Process(proc.pid)
         for i, p in enumerate([master] + master.children(recursive=True)):
             try:
+                m = p.memory_full_info()
                 out[f"{role}[{'master' if i == 0 else p.pid}]"] = {
-                    "pid": p.pid, "rss_mb": round(p.memory_info().rss / MIB, 1), "fds": p.num_fds()}
+                    "pid": p.pid, "rss_mb": round(m.rss / MIB, 1), "pss_mb": round(m.pss / MIB, 1), "fds": p.num_fds()}
             except psutil.NoSuchProcess:
                 pass
+    p = psutil.Process(scheduler.pid)  # its jobs' child processes come and go; the scheduler itself stays
+    m = p.memory_full_info()
+    out["scheduler"] = {"pid": p.pid, "rss_mb": round(m.rss / MIB, 1), "pss_mb": round(m.pss / MIB, 1),
+                        "fds": p.num_fds()}
     return out
+
+
+def flat(a: dict, b: dict) -> bool:
+    return b["rss_mb"] - a["rss_mb"] <= 2 + 0.02 * a["rss_mb"] and b["fds"] - a["fds"] <= 2
+
+
+def run_clients(prod, media, seconds, stats, lock, seed, on_minute=None) -> float:
+    t0 = time.time()
+    stop_at = t0 + seconds
+    clients = [Client(prod.url, media, stop_at, stats, lock, seed + n) for n in range(stats["clients"])]
+    for c in clients:
+        c.start()
+    while time.time() < stop_at:
+        time.sleep(min(60, max(0.1, stop_at - time.time())))
+        if on_minute:
+            on_minute(round(time.time() - t0))
+    for c in clients:
+        c.join(timeout=60)
+    return time.time() - t0
 
 
 class Client(threading.Thread):
@@ -113,6 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--warmup-minutes", type=float, default=1)
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="soak-portal-"))
@@ -126,52 +160,65 @@ def main() -> None:
     conn.close()
 
     prod = Production(work / "prod", cfg.data_path)
-    stats = {"requests": 0, "errors": 0, "error_samples": []}
+    scheduler = subprocess.Popen([sys.executable, "-m", "edgenode", "scheduler"], cwd=ROOT,
+                                 env={**os.environ, "EDGENODE_CONFIG": str(work / "prod" / "edgenode.toml"),
+                                      "EDGENODE_DATA_DIR": str(cfg.data_path)},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stats = {"clients": args.clients, "requests": 0, "errors": 0, "error_samples": []}
     lock = threading.Lock()
+    series = []
     try:
         requests.get(prod.url + "/", timeout=10)
-        time.sleep(1)
-        start = snapshot(prod)
-        t0 = time.time()
-        stop_at = t0 + args.minutes * 60
-        clients = [Client(prod.url, media, stop_at, stats, lock, n) for n in range(args.clients)]
-        for c in clients:
-            c.start()
-        series = []
-        while time.time() < stop_at:
-            time.sleep(min(60, max(0.1, stop_at - time.time())))
-            snap = snapshot(prod)
+        cold = snapshot(prod, scheduler)
+        print(f"warm-up: {args.clients} clients for {args.warmup_minutes} min …", flush=True)
+        run_clients(prod, media, args.warmup_minutes * 60, stats, lock, seed=10_000)
+        warm_requests, warm_errors = stats["requests"], stats["errors"]
+        time.sleep(3)
+        start = snapshot(prod, scheduler)
+
+        def minute(t):
+            snap = snapshot(prod, scheduler)
             workers = {k: v for k, v in snap.items() if k.startswith("gunicorn[") and "master" not in k}
-            point = {"t": round(time.time() - t0), "requests": stats["requests"], "errors": stats["errors"],
+            point = {"t": t, "requests": stats["requests"] - warm_requests, "errors": stats["errors"],
                      "worker_rss_mb": [v["rss_mb"] for v in workers.values()],
                      "worker_fds": [v["fds"] for v in workers.values()],
+                     "scheduler_rss_mb": snap["scheduler"]["rss_mb"],
                      "nginx_fds": sum(v["fds"] for k, v in snap.items() if k.startswith("nginx["))}
             series.append(point)
-            print(f"  {point['t']:6d} s: {point['requests']} requests, {point['errors']} errors; gunicorn workers "
-                  f"RSS {point['worker_rss_mb']} MB, FDs {point['worker_fds']}; nginx FDs {point['nginx_fds']}",
-                  flush=True)
-        for c in clients:
-            c.join(timeout=60)
-        elapsed = time.time() - t0
-        time.sleep(2)
-        end = snapshot(prod)
+            print(f"  {t:6d} s: {point['requests']} requests, {point['errors']} errors; gunicorn workers "
+                  f"RSS {point['worker_rss_mb']} MB, FDs {point['worker_fds']}; scheduler RSS "
+                  f"{point['scheduler_rss_mb']} MB; nginx FDs {point['nginx_fds']}", flush=True)
+
+        print(f"measured run: {args.minutes} min", flush=True)
+        elapsed = run_clients(prod, media, args.minutes * 60, stats, lock, seed=0, on_minute=minute)
+        time.sleep(3)
+        end = snapshot(prod, scheduler)
     finally:
+        scheduler.terminate()
+        scheduler.wait(30)
         prod.stop()
 
-    result = {"clients": args.clients, "minutes": args.minutes, "requests": stats["requests"],
-              "errors": stats["errors"], "error_samples": stats["error_samples"],
-              "requests_per_second": round(stats["requests"] / elapsed, 1), "start": start, "end": end,
+    measured = stats["requests"] - warm_requests
+    verdicts = {name: flat(start[name], end[name]) for name in start if name in end}
+    result = {"clients": args.clients, "minutes": args.minutes, "warmup_minutes": args.warmup_minutes,
+              "requests": measured, "errors": stats["errors"], "warmup_errors": warm_errors,
+              "error_samples": stats["error_samples"], "requests_per_second": round(measured / elapsed, 1),
+              "cold": cold, "start": start, "end": end, "flat": verdicts, "all_flat": all(verdicts.values()),
               "series": series}
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"\n{args.clients} clients, {args.minutes} min: {stats['requests']} requests "
-          f"({result['requests_per_second']}/s), {stats['errors']} errors")
-    print(f"{'process':24s} {'RSS start':>10s} {'RSS end':>10s} {'FDs start':>10s} {'FDs end':>8s}")
+    print(f"\n{args.clients} clients, {args.minutes} min after a {args.warmup_minutes} min warm-up: {measured} requests "
+          f"({result['requests_per_second']}/s), {stats['errors']} errors (warm-up included)")
+    print(f"{'process':24s} {'RSS cold':>9s} {'RSS start':>10s} {'RSS end':>8s} {'PSS end':>8s} {'FDs start':>10s} "
+          f"{'FDs end':>8s}  flat")
     for name in sorted(set(start) | set(end)):
-        a, b = start.get(name, {}), end.get(name, {})
-        print(f"{name:24s} {a.get('rss_mb', '-'):>10} {b.get('rss_mb', '-'):>10} {a.get('fds', '-'):>10} "
-              f"{b.get('fds', '-'):>8}")
+        a, b, c = start.get(name, {}), end.get(name, {}), cold.get(name, {})
+        print(f"{name:24s} {c.get('rss_mb', '-'):>9} {a.get('rss_mb', '-'):>10} {b.get('rss_mb', '-'):>8} "
+              f"{b.get('pss_mb', '-'):>8} {a.get('fds', '-'):>10} {b.get('fds', '-'):>8}  "
+              f"{'yes' if verdicts.get(name) else 'NO' if name in verdicts else '-'}")
+    total = sum(v["pss_mb"] for k, v in end.items() if not k.startswith("nginx"))
+    print(f"web + scheduler PSS at the end, idle: {total:.1f} MB (target <= 100)")
     for sample in stats["error_samples"]:
         print("  error:", sample)
 

@@ -15,17 +15,27 @@ import os
 # directory is 0750 edgenode:edgenode and www-data is in the edgenode group.
 bind = os.environ.get("EDGENODE_GUNICORN_BIND", "unix:/run/edgenode-web/gunicorn.sock")
 
-# gthread: a few processes for the two cores, threads so a slow phone on Wi-Fi
-# never blocks a whole worker (nginx buffers, but beacons and pages still wait
-# on SQLite's write lock now and then).
+# One gthread worker with 8 threads.  Python runs one thread at a time, so a
+# second worker only helps CPU-bound bursts: on the reference 2-core PC, behind
+# nginx, one worker serves the home page at ~1,300 req/s (p99 ~35 ms) and search
+# at ~450 req/s, far beyond a reading room's ten terminals and phones, and a
+# second worker would cost ~35 MB that the web and the scheduler do not have
+# (target: <= 100 MB together; docs/serving.md "Memory").  More threads did not
+# serve more (16: ~1,200 req/s, more GIL contention).  Threads, not one, so a
+# beacon waiting on SQLite's write lock never holds up the pages; nginx buffers
+# requests and answers, so a slow phone never holds a thread.  A bigger machine
+# can raise the count with a systemd drop-in (Environment=EDGENODE_GUNICORN_WORKERS=2).
 worker_class = "gthread"
-workers = int(os.environ.get("EDGENODE_GUNICORN_WORKERS", "2"))
+workers = int(os.environ.get("EDGENODE_GUNICORN_WORKERS", "1"))
 threads = int(os.environ.get("EDGENODE_GUNICORN_THREADS", "8"))
 
-# Load the app once in the master and fork: the workers share its pages
-# (lower RSS), and a broken config or database stops start-up right away
-# instead of in a crash-looping worker.
-preload_app = True
+# No preload: on Python 3.11 a forked worker soon touches (and so copies) every
+# object it inherits, through reference counts, so the master's copy of the app
+# was ~25 MB shared with nobody after the first minutes of use.  The master stays
+# a bare supervisor (~19 MB PSS).  A worker that cannot load the app (a broken
+# config or database) exits with gunicorn's boot-error status, which stops the
+# master too: start-up still fails at once rather than crash-looping.
+preload_app = False
 
 # Requests are short: a worker stuck for 30 s is broken and gets replaced.
 timeout = 30

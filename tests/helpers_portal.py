@@ -118,10 +118,16 @@ def start_nginx(conf: Path, port: int) -> subprocess.Popen:
     return proc
 
 
-def start_gunicorn(config: Path, bind: str, *, workers: int = 2, threads: int = 8) -> subprocess.Popen:
+def start_gunicorn(config: Path, bind: str, *, workers: int | None = None, threads: int | None = None
+                   ) -> subprocess.Popen:
+    """gunicorn with the shipped settings (systemd/gunicorn.conf.py); ``workers``/``threads`` override them."""
     env = {**os.environ, "EDGENODE_CONFIG": str(config), "EDGENODE_GUNICORN_BIND": bind,
-           "EDGENODE_GUNICORN_WORKERS": str(workers), "EDGENODE_GUNICORN_THREADS": str(threads),
            "EDGENODE_GUNICORN_LOGLEVEL": "warning"}
+    for name, value in (("WORKERS", workers), ("THREADS", threads)):
+        if value is None:
+            env.pop(f"EDGENODE_GUNICORN_{name}", None)
+        else:
+            env[f"EDGENODE_GUNICORN_{name}"] = str(value)
     env.pop("EDGENODE_DATA_DIR", None)
     return subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "edgenode.wsgi:app"],
                             env=env, cwd=REPO, start_new_session=True)
@@ -149,7 +155,7 @@ def stop(proc: subprocess.Popen) -> None:
 class Production:
     """gunicorn on a UNIX socket behind nginx on a free port, for one data directory."""
 
-    def __init__(self, workdir: Path, data_dir: Path, *, workers: int = 2, threads: int = 8):
+    def __init__(self, workdir: Path, data_dir: Path, *, workers: int | None = None, threads: int | None = None):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.sock = workdir / "gunicorn.sock"

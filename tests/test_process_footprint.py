@@ -29,7 +29,7 @@ def _loaded(code: str, data_dir) -> list[str]:
 
 
 def test_a_web_worker_loads_no_heavy_library(demo_cfg):
-    # What gunicorn's master preloads and forks; also serve one page of each kind in-process.
+    # What the gunicorn worker loads (systemd/gunicorn.conf.py), after one page of each kind.
     code = ("from edgenode.wsgi import app\n"
             "c = app.test_client()\n"
             "for p in ('/', '/search?q=%E6%B0%B4%E7%A8%BB', '/r/demo-01', '/admin/login', '/api/health'):\n"

@@ -215,3 +215,16 @@ def test_pages_work_through_nginx(site):
     assert r.status_code == 200 and "水稻种植技术要点" in r.text
     assert get(site["production"], "/static/portal.css").status_code == 200
     assert get(site["production"], "/admin/").status_code == 302
+
+
+@pytest.mark.parametrize("broken", ["[web\nport = ", "[web]\nno_such_key = 1\n"])
+def test_gunicorn_with_a_broken_config_stops_at_once(tmp_path, broken):
+    """No preload: the worker loads the app; if it cannot, gunicorn stops instead of restarting it forever."""
+    from tests.helpers_portal import start_gunicorn
+    config = tmp_path / "edgenode.toml"
+    config.write_text(broken)
+    proc = start_gunicorn(config, f"unix:{tmp_path / 'g.sock'}")
+    try:
+        assert proc.wait(timeout=60) != 0
+    finally:
+        stop(proc)
