@@ -45,7 +45,7 @@ from edgenode.db import open_main  # noqa: E402
 from edgenode.demo import build_demo  # noqa: E402
 from edgenode.store import open_store  # noqa: E402
 from tests.helpers_portal import (Production, free_port, start_builtin, start_nginx, stop,  # noqa: E402
-                                  wait_http, write_config)
+                                  write_config)
 
 MIB = 1024 * 1024
 RANGE_LUA = """

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-from pathlib import Path
 
 from flask import Flask
 
 from edgenode.config import Config, load_config
 from edgenode.db import open_main
+from edgenode.keyfile import read_or_create
 from edgenode.store import open_store
 
 log = logging.getLogger(__name__)
@@ -27,13 +25,8 @@ class Node:
 def secret_key(cfg: Config) -> str:
     if cfg.web.secret_key:
         return cfg.web.secret_key
-    path = cfg.data_path / "secret_key"
-    if not path.exists():
-        cfg.data_path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    # Losing it only signs the administrator out, so a damaged file is replaced rather than refused.
+    return read_or_create(cfg.data_path / "secret_key", replace_damaged=True)
 
 
 def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Flask:

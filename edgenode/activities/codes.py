@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
 from datetime import datetime
 from pathlib import Path
+
+from edgenode.keyfile import read_or_create
 
 CODE_RE = re.compile(r"^\d{8}$")
 ORDER_RE = re.compile(r"^\d{20}$")
@@ -30,25 +31,13 @@ def key_path(cfg) -> Path:
 
 
 def load_key(cfg) -> bytes:
-    """The HMAC key, made once (O_EXCL: two processes starting together agree on one key)."""
+    """The HMAC key, made once (``edgenode.keyfile``: two processes starting together agree on one key)."""
     path = key_path(cfg)
     cached = _KEYS.get(str(path))
     if cached:
         return cached
-    if not path.exists():
-        cfg.data_path.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-                f.flush()
-                os.fsync(f.fileno())
-    text = path.read_text().strip()
-    if len(text) != 64:  # a half-written key would silently invalidate every code: refuse loudly
-        raise RuntimeError(f"{path}: the pickup-code key is damaged; restore it from a backup")
+    # Never replaced when damaged: a new key would silently invalidate every pickup code.
+    text = read_or_create(path)
     key = bytes.fromhex(text)
     _KEYS[str(path)] = key
     return key

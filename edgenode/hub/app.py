@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
 
 from flask import Flask
 
 from edgenode.config import Config, load_config
 from edgenode.hub.database import open_hub
+from edgenode.keyfile import read_or_create
 
 
 class Hub:
@@ -26,16 +25,7 @@ class Hub:
 def hub_secret_key(cfg: Config) -> str:
     if cfg.hub.secret_key:
         return cfg.hub.secret_key
-    path = cfg.data_path / "hub_secret_key"
-    if not path.exists():
-        cfg.data_path.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker made it first
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return read_or_create(cfg.data_path / "hub_secret_key", replace_damaged=True)  # loss = staff sign in again
 
 
 def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -> Flask:
