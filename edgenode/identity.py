@@ -8,13 +8,14 @@ Framework-free; the hub enrolment and upload signing use it.
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from edgenode.keyfile import write_once
 
 
 @dataclass
@@ -38,26 +39,17 @@ def identity_dir(cfg) -> Path:
     return cfg.data_path / "identity"
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def load_or_create(cfg) -> Identity:
     d = identity_dir(cfg)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     id_path, key_path = d / "node_id", d / "node.key"
+    # write_once: two jobs starting together on a new node must not sign with different keys.
     if not key_path.exists():
         key = Ed25519PrivateKey.generate()
-        _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))
+        write_once(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
     if not id_path.exists():
-        _write_private(id_path, uuid.uuid4().hex.encode())
+        write_once(id_path, uuid.uuid4().hex.encode())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     return Identity(id_path.read_text().strip(), key)
 

@@ -1,7 +1,7 @@
 """Random secrets kept in a file under the data directory, made once.
 
-Used for the portal's session key, the hub's session key and the pickup-code
-HMAC key.  Several processes may start together (gunicorn workers, the CLI, the
+Used for the portal's session key, the hub's session key, the pickup-code
+HMAC key and the node's identity (``write_once``).  Several processes may start together (gunicorn workers, the CLI, the
 scheduler's jobs) and the machine may lose power at any moment, so a key file
 must never be seen half-written and two processes must never keep different
 keys.  The key is written to a temporary file, fsynced, then hard-linked to its
@@ -46,6 +46,11 @@ def read_or_create(path: Path | str, *, nbytes: int = 32, replace_damaged: bool 
     return _read(path) or ""
 
 
+def write_once(path: Path | str, data: bytes) -> bool:
+    """Give ``path`` the content ``data`` unless it exists; False when another process made it first."""
+    return _create(Path(path), data, link=True)
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="ascii", errors="replace").strip()
@@ -57,23 +62,24 @@ def _valid(text: str, nbytes: int) -> bool:
     return len(text) == 2 * nbytes and all(c in string.hexdigits for c in text)
 
 
-def _create(path: Path, key: str, *, link: bool) -> None:
+def _create(path: Path, data: str | bytes, *, link: bool) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         if link:
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                return  # another process made it first: keep theirs
+                return False  # another process made it first: keep theirs
         else:
             os.replace(tmp, path)
             tmp = None
         fsync_dir(path.parent)
+        return True
     finally:
         if tmp is not None:
             os.unlink(tmp)

@@ -64,3 +64,24 @@ def test_the_portal_survives_a_torn_session_key(tmp_path):
     app = create_app(cfg)
     assert len(app.secret_key) == 64
     assert app.test_client().get("/admin/login").status_code == 200
+
+
+def _identity(cfg, barrier, out):
+    from edgenode.identity import load_or_create
+    barrier.wait()
+    ident = load_or_create(cfg)
+    out.put((ident.node_id, ident.public_b64()))
+
+
+def test_jobs_starting_together_on_a_new_node_share_one_identity(tmp_path):
+    from tests.conftest import make_config
+    ctx = multiprocessing.get_context("fork")
+    cfg = make_config(tmp_path / "data")
+    barrier, out = ctx.Barrier(6), ctx.Queue()
+    procs = [ctx.Process(target=_identity, args=(cfg, barrier, out)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    seen = {out.get(timeout=30) for _ in procs}
+    for p in procs:
+        p.join(10)
+    assert len(seen) == 1  # one node id, one key
