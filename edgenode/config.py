@@ -215,6 +215,9 @@ SETTINGS: list[Setting] = [
     Setting("sync.spool_scan_minutes", int, 5, "How often the scheduler scans the satellite spool.", check=_positive),
     Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
             check=_positive),
+    Setting("usage.keep_days", int, 400,
+            "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
+            "by housekeeping. 0: keep every event.", check=_non_negative),
     # activities, campaigns, feedback (the villagers' side; docs/activities.md, docs/privacy.md)
     Setting("activities.retention_days", int, 30,
             "Names and phone numbers of bookings are deleted this many days after the activity ends.",

@@ -70,4 +70,21 @@ def db_check(ctx, as_json):
             click.echo(f"  {m['area']}:{m['version']:04d} {m['name']}")
 
 
+@db_group.command("prune-usage")
+@click.option("--keep-days", type=click.IntRange(min=0), default=None,
+              help="Keep events younger than this (default: usage.keep_days; 0 keeps everything).")
+@json_option
+@pass_ctx
+@domain_errors
+def db_prune_usage(ctx, keep_days, as_json):
+    """Fold old usage events the outbox has sealed into all-time totals and delete them (housekeeping does this daily)."""
+    from edgenode.sync.runner import prune_usage
+
+    out = prune_usage(ctx.cfg, ctx.conn, keep_days=keep_days)
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(f"pruned {out['pruned']} usage events (up to sequence {out['upto_seq']})")
+
+
 COMMANDS = [config_group, serve, db_group]

@@ -206,6 +206,17 @@ def prune_jobs(vconn, keep_days: float = 30, now: float | None = None) -> int:
     return cur.rowcount
 
 
+def prune_usage(cfg, conn, *, keep_days: int | None = None) -> dict:
+    """Old usage events out of the node: only those the outbox has sealed and eviction has folded."""
+    from edgenode.storage.eviction import refresh_last_played
+    from edgenode.sync import outbox
+    from edgenode.usage.retention import prune
+
+    refresh_last_played(conn)  # folds every event so far, so the eviction planner needs none of the old ones
+    sealed = outbox.state(conn)["sealed_upto"]
+    return prune(conn, keep_days=cfg["usage.keep_days"] if keep_days is None else keep_days, upto=sealed)
+
+
 def _housekeeping(cfg, conn) -> dict:
     """Re-hash the store (quarantining bad blobs), collect garbage, vacuum the database."""
     from edgenode.activities.privacy import purge
@@ -216,6 +227,7 @@ def _housekeeping(cfg, conn) -> dict:
     store = open_store(cfg)
     checked = verify_store(conn, store)
     gc = collect_garbage(cfg, conn, store, staging_older_than=86400)
+    usage = prune_usage(cfg, conn)
     conn.execute("PRAGMA optimize")
     conn.execute("VACUUM")
     vconn = open_volatile(cfg)
@@ -225,6 +237,6 @@ def _housekeeping(cfg, conn) -> dict:
         vconn.close()
     return {"checked": checked["checked"], "bad": len(checked["bad"]), "missing": len(checked["missing"]),
             "gc_removed": len(gc["removed"]), "gc_bytes_freed": gc["bytes_freed"], "vacuum": True,
-            "jobs_pruned": pruned,
+            "jobs_pruned": pruned, "usage_events_pruned": usage["pruned"],
             "_message": f"verified {checked['checked']} blobs ({len(checked['bad'])} bad), "
                         f"freed {gc['bytes_freed']} bytes, vacuumed"}

@@ -22,4 +22,20 @@ MIGRATIONS = [
     );
     CREATE INDEX usage_events_at ON usage_events (at);
     """),
+    (2, "totals", """
+    -- All-time figures of events pruned from usage_events (edgenode/usage/retention.py), so the
+    -- dashboard's all-time list stays whole after old events leave the node.
+    CREATE TABLE usage_totals (
+        resource_id TEXT PRIMARY KEY,
+        plays INTEGER NOT NULL DEFAULT 0,
+        views INTEGER NOT NULL DEFAULT 0,
+        seconds REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE usage_pruned (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        upto_seq INTEGER NOT NULL,        -- the highest sequence folded and deleted so far
+        events INTEGER NOT NULL,          -- how many, in all
+        at REAL NOT NULL
+    );
+    """),
 ]

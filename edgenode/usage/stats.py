@@ -1,6 +1,7 @@
 """Usage figures for the dashboard and the portal's "popular" list.
 
-Read-only SQL over ``usage_events`` (see ``schema.py``): a play is one
+Read-only SQL over ``usage_events`` (see ``schema.py``; all-time figures add
+``usage_totals``, the folded remains of pruned events): a play is one
 ``play_start`` event; watch time is the sum of ``seconds`` that progress and
 end beacons add.  Periods follow the appliance's local clock (today from
 midnight, the week from Monday, the month from the 1st).
@@ -40,13 +41,20 @@ def summary(conn: sqlite3.Connection, now: float | None = None) -> dict:
 
 
 def most_watched(conn: sqlite3.Connection, *, since: float = 0, limit: int = 10) -> list[dict]:
-    """Resources by watch time, then plays; titles from the catalogue where still present."""
-    rows = conn.execute("""
-        SELECT e.resource_id, sum(e.kind = 'play_start') AS plays, sum(e.seconds) AS seconds,
-               r.title, r.kind, r.column_key
-        FROM usage_events e LEFT JOIN resources r ON r.id = e.resource_id
-        WHERE e.at >= ? AND e.resource_id IS NOT NULL AND e.kind IN ('play_start', 'progress', 'play_end')
-        GROUP BY e.resource_id ORDER BY seconds DESC, plays DESC, e.resource_id LIMIT ?""",
+    """Resources by watch time, then plays; titles from the catalogue where still present.
+
+    ``since=0`` means all time: the totals of events already pruned from the node
+    (``usage/retention.py``) are added in.
+    """
+    pruned = "UNION ALL SELECT resource_id, plays, seconds FROM usage_totals" if since <= 0 else ""
+    rows = conn.execute(f"""
+        SELECT t.resource_id, sum(t.plays) AS plays, sum(t.seconds) AS seconds, r.title, r.kind, r.column_key
+        FROM (SELECT resource_id, sum(kind = 'play_start') AS plays, sum(seconds) AS seconds
+              FROM usage_events WHERE at >= ? AND resource_id IS NOT NULL
+                   AND kind IN ('play_start', 'progress', 'play_end')
+              GROUP BY resource_id {pruned}) t
+        LEFT JOIN resources r ON r.id = t.resource_id
+        GROUP BY t.resource_id ORDER BY seconds DESC, plays DESC, t.resource_id LIMIT ?""",
                         (since, limit)).fetchall()
     return [{**dict(r), "watch_hours": round(r["seconds"] / 3600, 2)} for r in rows]
 
