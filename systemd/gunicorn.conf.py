@@ -50,6 +50,10 @@ max_requests_jitter = 2000
 limit_request_line = 4094
 limit_request_fields = 60
 
+# gunicorn 27+ opens a control socket in $HOME or $XDG_RUNTIME_DIR by default: an
+# admin interface nobody here uses, so none is opened (older versions ignore this).
+control_socket_disable = True
+
 # Logs go to the journal; nginx keeps the access log, so ours stays off.
 errorlog = "-"
 accesslog = None

@@ -228,3 +228,18 @@ def test_gunicorn_with_a_broken_config_stops_at_once(tmp_path, broken):
         assert proc.wait(timeout=60) != 0
     finally:
         stop(proc)
+
+
+def test_gunicorn_opens_no_control_socket(tmp_path, monkeypatch, demo_master):
+    """gunicorn 27+ would open an admin socket in $HOME; the shipped settings turn it off."""
+    from tests.helpers_portal import start_gunicorn, wait_http
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    data = copy_data(demo_master, tmp_path / "data")
+    port = free_port()
+    proc = start_gunicorn(write_config(tmp_path / "e.toml", data), f"127.0.0.1:{port}")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc=proc)
+        assert not (tmp_path / "home" / ".gunicorn").exists()
+    finally:
+        stop(proc)

@@ -54,6 +54,8 @@ def serve(ctx, host, port, workers, threads, dev):
                          "worker_class": "gthread" if threads > 1 else "sync", "keepalive": 30,
                          "accesslog": None, "timeout": 120}.items():
                 self.cfg.set(k, v)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 27+: no admin socket in $HOME
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app
