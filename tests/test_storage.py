@@ -344,3 +344,26 @@ def test_requested_file_comes_back_with_the_next_real_pull(tmp_path):
         conn.close()
     finally:
         d.stop()
+
+
+def _card(html: str, resource_id: str) -> str:
+    m = re.search(r'<a class="card" href="/r/' + re.escape(resource_id) + r'">(.*?)</a>', html, re.S)
+    assert m, f"no card for {resource_id}"
+    return m.group(1)
+
+
+def test_cards_show_which_files_are_away(node):
+    """Villagers see 可预约下载 on the card before opening it: column, search and home grids alike."""
+    cfg, conn, store, sk, tmp = node
+    _evicted_library(cfg, conn, store, sk, tmp)
+    client = _client(cfg)
+    for path in ("/column/sannong", "/search?q=old", "/"):
+        html = client.get(path).get_data(as_text=True)
+        assert "可预约下载" in _card(html, "old.o0"), path
+        assert "可预约下载" not in _card(html, "old.o1"), path  # its file is here
+    # Requested, the file comes back with the next bundle: the badge goes.
+    requests.request(conn, "old.o0", "terminal-1")
+    import_ok(cfg, conn, store, bundle(tmp, sk, "old", 2, {"o0": 4 * S}))
+    assert blob_present(store, conn, "old.o0")
+    state.reconcile(conn)
+    assert "可预约下载" not in _card(client.get("/column/sannong").get_data(as_text=True), "old.o0")

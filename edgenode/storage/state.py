@@ -43,8 +43,14 @@ def is_on_request(conn: sqlite3.Connection, num: int) -> bool:
     return conn.execute(ON_REQUEST_SQL + " AND s.resource_num = ?", (num,)).fetchone() is not None
 
 
-def on_request_nums(conn: sqlite3.Connection) -> set[int]:
-    return {r[0] for r in conn.execute(ON_REQUEST_SQL)}
+def on_request_nums(conn: sqlite3.Connection, among: list[int] | None = None) -> set[int]:
+    """Resources whose file is away; ``among``: only these (one query for a page of cards)."""
+    if among is None:
+        return {r[0] for r in conn.execute(ON_REQUEST_SQL)}
+    if not among:
+        return set()
+    marks = ",".join("?" * len(among))
+    return {r[0] for r in conn.execute(ON_REQUEST_SQL + f" AND s.resource_num IN ({marks})", among)}
 
 
 def mark_metadata(conn: sqlite3.Connection, nums: list[int]) -> None:

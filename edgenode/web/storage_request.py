@@ -43,6 +43,16 @@ def on_request(res: dict) -> bool:
     return bool(res and res.get("num") is not None and state.is_on_request(get_db(), res["num"]))
 
 
+def away_among(items) -> set[int]:
+    """For the card grids: which of these resources show the 可预约下载 badge (one query per grid).
+
+    The home page is cached; its badges may lag a change by up to a minute (the popular
+    list's refresh), the resource page itself never does."""
+    nums = [r["num"] for r in items if r and r.get("num") is not None]
+    return state.on_request_nums(get_db(), nums) if nums else set()
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["storage_on_request"] = on_request
+    app.jinja_env.globals["storage_away_among"] = away_among
