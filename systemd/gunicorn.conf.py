@@ -6,7 +6,8 @@ render pages and answer beacons: short requests, which suits threads.
 
 Environment overrides (used by the tests and the benchmark, never needed in
 production): EDGENODE_GUNICORN_BIND, EDGENODE_GUNICORN_WORKERS,
-EDGENODE_GUNICORN_THREADS, EDGENODE_GUNICORN_LOGLEVEL.
+EDGENODE_GUNICORN_THREADS, EDGENODE_GUNICORN_LOGLEVEL, EDGENODE_GUNICORN_MAX_REQUESTS
+(the soak benchmark sets 0, so a leak cannot hide behind recycling).
 """
 
 import os
@@ -43,7 +44,7 @@ graceful_timeout = 20
 keepalive = 5  # nginx keeps upstream connections open (see nginx-site.conf)
 
 # Recycle workers now and then so a slow leak can never grow without bound.
-max_requests = 20000
+max_requests = int(os.environ.get("EDGENODE_GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = 2000
 
 # Limits on what a client on the LAN can send (nginx applies its own first).

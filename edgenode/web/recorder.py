@@ -81,6 +81,9 @@ class Recorder:
             try:
                 if self._conn is None:
                     self._conn = db.connect(self.db_path)
+                    # Appends touch only the table's tail and its index: a small cache does, and
+                    # SQLite's default 2 MiB would fill with pages this connection never reads again.
+                    self._conn.execute("PRAGMA cache_size = -256")
                 usage_events.record(self._conn, [e for item in batch for e in item.events])
             except Exception as e:
                 log.warning("E_USAGE_RECORD: dropped %d usage events from %d requests: %s",
