@@ -12,10 +12,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from edgenode.keyfile import write_once
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Identity:
         return self.key.public_key()
 
     def public_b64(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         raw = self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return base64.b64encode(raw).decode()
 
@@ -40,6 +44,10 @@ def identity_dir(cfg) -> Path:
 
 
 def load_or_create(cfg) -> Identity:
+    # cryptography here, not at the top: ~5 MB that processes needing only node_id() never load.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     d = identity_dir(cfg)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     id_path, key_path = d / "node_id", d / "node.key"
@@ -52,6 +60,15 @@ def load_or_create(cfg) -> Identity:
         write_once(id_path, uuid.uuid4().hex.encode())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     return Identity(id_path.read_text().strip(), key)
+
+
+def node_id(cfg) -> str:
+    """The node id alone, without loading the key (health pages in the web worker need only this)."""
+    try:
+        text = (identity_dir(cfg) / "node_id").read_text().strip()
+    except FileNotFoundError:
+        text = ""
+    return text or load_or_create(cfg).node_id
 
 
 def reset(cfg) -> Identity:

@@ -33,7 +33,6 @@ import importlib
 import logging
 import signal
 import threading
-import time
 from datetime import datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -133,23 +132,3 @@ def serve(cfg) -> None:
 def sync_now(cfg, kinds: list[str] | None = None, **options) -> list[dict]:
     """``edgenode sync now``: the chosen jobs immediately, ignoring windows and back-off."""
     return runner.run_in_order(cfg, kinds or list(ORDER), ignore_windows=True, **options)
-
-
-def status(cfg, conn) -> dict:
-    from edgenode.sync import client, enroll, outbox, probe
-    vconn = open_volatile(cfg)
-    try:
-        last = {k: (jobs.recent(vconn, k, limit=1) or [None])[0] for k in runner.KINDS}
-    finally:
-        vconn.close()
-    now = datetime.now()
-    ws = windows.parse_windows(cfg["sync.windows"])
-    return {"hub_url": client.hub_url(cfg, conn), "rsync_url": cfg["sync.rsync_url"],
-            "enrolment": enroll.enrolment(conn), "outbox": outbox.backlog(cfg), "outbox_state": outbox.state(conn),
-            "unsealed_events": outbox.unsealed_events(conn), "link": probe.link_state(conn),
-            "windows": {k: {"allowed": (a := windows.allowance(ws, k, now)).allowed, "reason": a.reason,
-                            "bwlimit": a.bwlimit, "next": (windows.next_opening(ws, k, now) or None)}
-                        for k in ORDER},
-            "jobs": {k: ({"state": j["state"], "message": j["message"], "started_at": j["started_at"],
-                          "finished_at": j["finished_at"]} if j else None) for k, j in last.items()},
-            "at": time.time()}

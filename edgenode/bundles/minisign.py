@@ -14,12 +14,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from edgenode.errors import EdgenodeError
+
+# cryptography is imported where keys are used, not here: listing trusted keys (the admin
+# imports page, in the web worker) needs only this module's file formats, and the library
+# would stay in the worker's memory for good (~5 MB; tests/test_process_footprint.py).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 LEGACY, PREHASHED = b"Ed", b"ED"
 MAX_SIG_FILE = 4096
@@ -51,6 +54,8 @@ class PublicKey:
         return f"untrusted comment: minisign public key {self.key_id_hex}\n{self.b64()}\n"
 
     def ed25519(self) -> Ed25519PublicKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         return Ed25519PublicKey.from_public_bytes(self.raw)
 
 
@@ -65,6 +70,8 @@ class SecretKey:
         return key_id_hex(self.key_id)
 
     def ed25519(self) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return Ed25519PrivateKey.from_private_bytes(self.seed)
 
 
@@ -80,6 +87,9 @@ class Signature:
 
 
 def generate_keypair() -> SecretKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     priv = Ed25519PrivateKey.generate()
     seed = priv.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                               serialization.NoEncryption())
@@ -149,6 +159,9 @@ def load_secret_key(path: Path | str) -> SecretKey:
     if chk != b"\0" * 32 and chk != hashlib.blake2b(b"Ed" + key_id + secret, digest_size=32).digest():
         raise SignatureError("E_KEY_INVALID", f"{path}: secret key checksum is wrong", zh="私钥文件已损坏")
     seed, raw = secret[:32], secret[32:]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     derived = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     if derived != raw:
@@ -213,6 +226,8 @@ def verify_bytes(data: bytes, sig_text: str, keys: dict[bytes, PublicKey] | Publ
 
     ``keys`` maps key ids to trusted public keys (or is a single key).
     """
+    from cryptography.exceptions import InvalidSignature
+
     algorithm, key_id, sig, comment, global_sig = parse_signature(sig_text)
     if isinstance(keys, PublicKey):
         keys = {keys.key_id: keys}

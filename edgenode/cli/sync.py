@@ -59,7 +59,7 @@ def sync_now_cmd(ctx, kinds, as_json):
 @domain_errors
 def sync_status_cmd(ctx, as_json):
     """Show enrolment, outbox backlog, link back-off, windows and the last run of each job."""
-    from edgenode.scheduler import status
+    from edgenode.sync.status import status
 
     st = status(ctx.cfg, ctx.conn)
     if as_json:

@@ -85,8 +85,8 @@ def minimal(cfg) -> dict:
 def node_info(cfg) -> dict:
     key = str(cfg.data_path)
     if key not in _identities:
-        from edgenode.identity import load_or_create
-        _identities[key] = load_or_create(cfg).node_id
+        from edgenode.identity import node_id
+        _identities[key] = node_id(cfg)
     return {"id": _identities[key], "name": cfg.node.name, "township": cfg.node.township}
 
 

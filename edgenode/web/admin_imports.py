@@ -12,7 +12,7 @@ import time
 from flask import Blueprint, jsonify, render_template
 
 from edgenode import jobs
-from edgenode.bundles import history
+from edgenode.bundles import history, trust
 from edgenode.db import connect
 from edgenode.web.auth import admin_nav, admin_required
 from edgenode.web.context import get_db, node
@@ -55,8 +55,6 @@ def _jobs(limit: int = 10) -> list[dict]:
 @admin_required
 def page():
     conn = get_db()
-    from edgenode.bundles import trust  # minisign pulls in cryptography: not at web-worker import time
-
     rows = history.recent(conn, 50)
     return render_template("admin/imports.html", jobs=_jobs(), history=rows, keys=trust.list_keys(conn),
                            channels=trust.all_channel_states(conn),

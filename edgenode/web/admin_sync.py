@@ -39,7 +39,7 @@ def _usb(cfg) -> list[dict]:
 @bp.route("/")
 @admin_required
 def page():
-    from edgenode.scheduler import status
+    from edgenode.sync.status import status
     n = node()
     return render_template("admin/sync.html", st=status(n.cfg, get_db()), usb=_usb(n.cfg), kinds=KIND_ZH,
                            states=STATE_ZH)
