@@ -75,6 +75,19 @@ def run(cfg, target: str, *args, kinds: tuple[str, ...] = ()):
     return {"state": "failed", "message": message}
 
 
+def call_or_raise(cfg, target: str, *args):
+    """``run`` for an admin action that waits for its answer: a refusal in the child is raised here
+    as the same ``EdgenodeError`` (code, message, Chinese text); a dead child as ``E_JOB_DIED``."""
+    from edgenode.errors import EdgenodeError
+
+    out = run(cfg, target, *args)
+    if isinstance(out, dict) and out.get("state") == "failed":
+        err = out.get("error") or {"code": "E_JOB_DIED", "message": out.get("message", ""),
+                                   "zh": "操作没有完成，请稍后再试。", "status": 500}
+        raise EdgenodeError(err["code"], err["message"], zh=err.get("zh"), status=err.get("status") or 500)
+    return out
+
+
 def _abandon(cfg, kinds, since: float, message: str) -> None:
     # A row of these kinds still 'running' and started after the child did is the dead child's.
     # (A `sync now` of the same kind started by hand in the same seconds would be marked too: rare
@@ -129,7 +142,12 @@ def main() -> int:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module, _, name = request["target"].partition(":")
     fn = getattr(importlib.import_module(module), name)
-    result = fn(cfg, *request["args"])
+    from edgenode.errors import EdgenodeError
+    try:
+        result = fn(cfg, *request["args"])
+    except EdgenodeError as e:  # a refusal with its stable code and Chinese text, for call_or_raise
+        result = {"state": "failed", "message": f"{e.code}: {e.message}",
+                  "error": {"code": e.code, "message": e.message, "zh": e.zh, "status": e.status}}
     result_out.write(json.dumps(result, ensure_ascii=False, default=str))
     result_out.close()
     return 0

@@ -31,3 +31,8 @@ def hang_with_a_grandchild(cfg, kind, pidfile):
 
 def crash(cfg):
     raise RuntimeError("a bug in a job")
+
+
+def refuse(cfg):
+    from edgenode.errors import EdgenodeError
+    raise EdgenodeError("E_TEST_REFUSED", "not today", zh="今天不行", status=409)

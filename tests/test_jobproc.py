@@ -97,3 +97,14 @@ def test_a_child_of_another_version_refuses_the_config(cfg):
     with pytest.raises(ConfigError):
         Config.from_json(doc)
     assert Config.from_json(cfg.to_json()).as_dict(masked=False) == cfg.as_dict(masked=False)
+
+
+def test_call_or_raise_brings_a_refusal_back_whole(cfg):
+    from edgenode.errors import EdgenodeError
+    with pytest.raises(EdgenodeError) as e:
+        jobproc.call_or_raise(cfg, "tests.helpers_jobproc:refuse")
+    assert (e.value.code, e.value.message, e.value.zh, e.value.status) == ("E_TEST_REFUSED", "not today", "今天不行", 409)
+    with pytest.raises(EdgenodeError) as e:
+        jobproc.call_or_raise(cfg, "tests.helpers_jobproc:crash")
+    assert e.value.code == "E_JOB_DIED"
+    assert jobproc.call_or_raise(cfg, "tests.helpers_jobproc:echo", 1)["args"] == [1]

@@ -71,3 +71,15 @@ def export_logs(cfg, conn: sqlite3.Connection, path) -> dict:
     outbox.write_atomic(dest / "node.json", json.dumps(node, ensure_ascii=False, indent=1).encode())
     return {"path": str(dest), "batches": n, "events": events, "bytes": size, "sealed_events": sealed,
             "outbox_busy": sealed is None}
+
+
+def export_to(cfg, path) -> dict:
+    """``export_logs`` with its own connection: what ``/admin/sync/export`` runs in a child process
+    (signing loads cryptography, which should not stay in the web worker)."""
+    from edgenode.db import open_main
+
+    conn = open_main(cfg)
+    try:
+        return export_logs(cfg, conn, path)
+    finally:
+        conn.close()

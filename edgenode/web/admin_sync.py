@@ -59,7 +59,7 @@ def now():
 @bp.route("/export", methods=["POST"])
 @admin_required
 def export():
-    from edgenode.sync.export import export_logs
+    from edgenode.jobproc import call_or_raise
     cfg = node().cfg
     targets = {t["mount"]: t for t in _usb(cfg)}
     target = targets.get(request.form.get("target", ""))
@@ -67,7 +67,7 @@ def export():
         flash("没有找到可写入的U盘，请重新插入后刷新页面。", "error")
         return redirect(url_for(".page"))
     try:
-        result = export_logs(cfg, get_db(), target["mount"])
+        result = call_or_raise(cfg, "edgenode.sync.export:export_to", target["mount"])
     except EdgenodeError as e:
         flash(e.zh, "error")
         return redirect(url_for(".page"))
