@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 from edgenode.errors import ConfigError
 
+log = logging.getLogger(__name__)
 SYSTEM_CONFIG = Path("/etc/edgenode/edgenode.toml")
 MASK = "********"
 
@@ -123,7 +125,8 @@ SETTINGS: list[Setting] = [
             "Run after each USB or spool import (status LED, beep); gets EDGENODE_IMPORT_RESULT=ok|failed "
             "and EDGENODE_IMPORT_SUMMARY. Empty: none."),
     Setting("usb.media_roots", list, ["/media", "/run/media", "/mnt"],
-            "Mount points under these folders are treated as sticks by `edgenode usb watch`."),
+            "Where USB sticks get mounted: `edgenode usb watch` imports new mounts under these, and the admin "
+            "pages offer writable mounts under these for usage logs and diagnostics.", check=_str_list),
     Setting("usb.poll_seconds", int, 5, "How often `edgenode usb watch` reads the mount table.", check=_positive),
     Setting("usb.mount_dir", str, "/run/edgenode/usb",
             "Where `edgenode usb import DEVICE` mounts a stick (read-only, nosuid, nodev, noexec)."),
@@ -147,9 +150,6 @@ SETTINGS: list[Setting] = [
             "Serve /metrics to anyone on the LAN. False: it needs the health.token bearer token."),
     Setting("health.log_files", list, [],
             "Log files or directories put into diagnostics when journald has nothing (DATA_DIR/logs always is).",
-            check=_str_list),
-    Setting("health.usb_roots", list, ["/media", "/run/media", "/mnt"],
-            "Where USB sticks are mounted; the admin page offers writable mounts under these for diagnostics.",
             check=_str_list),
     # LAN discovery (mDNS via python-zeroconf; docs/discovery.md)
     Setting("discovery.enabled", bool, True, "Advertise the portal on the LAN with mDNS (`edgenode advertise`)."),
@@ -237,6 +237,8 @@ SETTINGS: list[Setting] = [
 ]
 
 BY_NAME = {s.name: s for s in SETTINGS}
+# Old names still read, with a warning, so an existing edgenode.toml keeps working after an upgrade.
+RENAMED = {"health.usb_roots": "usb.media_roots"}  # one list of stick folders, not two that could disagree
 
 
 def _coerce(setting: Setting, value: Any, *, from_text: bool) -> Any:
@@ -359,7 +361,7 @@ class Config:
     def replace(self, **overrides: Any) -> "Config":
         values = dict(self._values)
         for name, value in overrides.items():
-            name = name.replace("__", ".")
+            name = RENAMED.get(name.replace("__", "."), name.replace("__", "."))
             if name not in BY_NAME:
                 raise ConfigError(f"override: unknown key {name!r}")
             values[name] = value
@@ -400,7 +402,15 @@ def load_config(path: Path | str | None = None, *, env: dict | None = None,
             raise ConfigError(f"{path}: not UTF-8 text") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        for name, value in _flatten(doc).items():
+        flat = _flatten(doc)
+        for old_name, new_name in RENAMED.items():
+            if old_name in flat:
+                if new_name in flat:
+                    raise ConfigError(f"{path}: key {old_name!r} is the old name of {new_name!r}; keep only "
+                                      f"{new_name!r}")
+                log.warning("W_CONFIG_RENAMED: %s: key %r is now %r; please rename it", path, old_name, new_name)
+                flat[new_name] = flat.pop(old_name)
+        for name, value in flat.items():
             setting = BY_NAME.get(name)
             if setting is None:
                 raise ConfigError(f"{path}: key {name!r}: unknown setting")
@@ -411,6 +421,11 @@ def load_config(path: Path | str | None = None, *, env: dict | None = None,
                 raise ConfigError(f"{path}: key {name!r}: {e}") from None
             values[name] = value
 
+    for old_name, new_name in RENAMED.items():
+        old_env, new_env = "EDGENODE_" + old_name.replace(".", "_").upper(), BY_NAME[new_name].env
+        if old_env in env and new_env not in env:
+            log.warning("W_CONFIG_RENAMED: environment %s is now %s", old_env, new_env)
+            env = {**env, new_env: env[old_env]}
     for setting in SETTINGS:
         if setting.env in env:
             try:
@@ -422,6 +437,7 @@ def load_config(path: Path | str | None = None, *, env: dict | None = None,
 
     for name, value in (overrides or {}).items():
         name = name.replace("__", ".")
+        name = RENAMED.get(name, name)
         setting = BY_NAME.get(name)
         if setting is None:
             raise ConfigError(f"override: key {name!r}: unknown setting")

@@ -91,3 +91,23 @@ def test_every_setting_is_documented():
     documented = set(re.findall(r"^\| `([a-z_.]+)` \|", doc, flags=re.M))
     assert {s.name for s in SETTINGS} <= documented, "run: python -m edgenode.docgen"
     assert documented <= {s.name for s in SETTINGS}
+
+
+def test_a_renamed_key_still_reads_with_a_warning(tmp_path, caplog):
+    """health.usb_roots became usb.media_roots (one list of stick folders): old files keep working."""
+    f = tmp_path / "old.toml"
+    f.write_text('[health]\nusb_roots = ["/srv/sticks"]\n')
+    cfg = load_config(f, env={})
+    assert cfg["usb.media_roots"] == ["/srv/sticks"]
+    assert "W_CONFIG_RENAMED" in caplog.text and "usb.media_roots" in caplog.text
+    assert load_config(env={"EDGENODE_HEALTH_USB_ROOTS": '["/srv/a"]'})["usb.media_roots"] == ["/srv/a"]
+    assert load_config(env={}, overrides={"health__usb_roots": ["/srv/b"]})["usb.media_roots"] == ["/srv/b"]
+    assert cfg.replace(health__usb_roots=["/srv/c"])["usb.media_roots"] == ["/srv/c"]
+
+
+def test_old_and_new_name_together_are_refused(tmp_path):
+    f = tmp_path / "both.toml"
+    f.write_text('[health]\nusb_roots = ["/a"]\n[usb]\nmedia_roots = ["/b"]\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env={})
+    assert "health.usb_roots" in str(e.value) and "usb.media_roots" in str(e.value)

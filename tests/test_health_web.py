@@ -132,7 +132,7 @@ def test_admin_writes_the_bundle_to_a_mounted_stick(admin, happ, demo_cfg, tmp_p
     stick.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(stick)], check=True)
     try:
-        happ.extensions["edgenode"].cfg = demo_cfg.replace(health__token=TOKEN, health__usb_roots=[str(root)])
+        happ.extensions["edgenode"].cfg = demo_cfg.replace(health__token=TOKEN, usb__media_roots=[str(root)])
         html = admin.get("/admin/health").get_data(as_text=True)
         assert "写入U盘" in html and str(stick) in html
         token = csrf_token(admin, "/admin/health")

@@ -27,7 +27,7 @@ def stick(tmp_path):
 @pytest.fixture
 def admin(demo_cfg, stick):
     from edgenode.app import create_app
-    cfg = demo_cfg.replace(health__usb_roots=[str(stick.parent)])
+    cfg = demo_cfg.replace(usb__media_roots=[str(stick.parent)])
     conn = open_main(cfg)
     set_admin(conn)
     add_events(conn, 250)

@@ -262,8 +262,8 @@ def _unescape_mount(path: str) -> str:
 
 
 def usb_targets(cfg, mounts_file: Path = Path("/proc/mounts")) -> list[dict]:
-    """Writable mounts under ``health.usb_roots``: where the admin page may write a bundle."""
-    roots = [Path(r) for r in cfg.health.usb_roots]
+    """Writable mounts under ``usb.media_roots``: where the admin page may write a bundle."""
+    roots = [Path(r) for r in cfg.usb.media_roots]
     out = []
     try:
         lines = mounts_file.read_text().splitlines()
