@@ -91,6 +91,10 @@ def test_cli_refuses_a_negative_age_and_changes_nothing(cfg, conn, runner):
     assert res.exit_code == 0 and '"pruned": 100' in res.output
 
 
+def _count(conn) -> int:
+    return conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
+
+
 def _prune_forever(cfg):
     retention.CHUNK = 100  # many small transactions: many moments to be killed between or inside them
     conn = open_main(cfg)
@@ -109,12 +113,17 @@ def test_a_kill_at_any_moment_loses_and_doubles_nothing(cfg, conn):
     for _ in range(40):
         p = ctx.Process(target=_prune_forever, args=(cfg,))
         p.start()
-        time.sleep(rnd.uniform(0.05, 0.3))
+        # Kill once the child has visibly made progress (so the kill lands mid-work on any machine),
+        # after a random extra moment: between transactions or inside one.
+        deadline = time.monotonic() + 30
+        while p.is_alive() and time.monotonic() < deadline and _count(conn) >= left[-1]:
+            time.sleep(0.002)
+        time.sleep(rnd.uniform(0, 0.02))
         if p.is_alive():
             os.kill(p.pid, signal.SIGKILL)
         p.join()
         assert _figures(conn, now) == before  # after every kill: nothing lost, nothing counted twice
-        left.append(conn.execute("SELECT count(*) FROM usage_events").fetchone()[0])
+        left.append(_count(conn))
         if left[-1] == 0:
             break
     killed_midway = [n for n in left[1:-1] if 0 < n < 30000]
