@@ -331,3 +331,22 @@ def test_a_real_node_heartbeat_fills_the_dashboard_row(cfg, conn, hub_db, hub_cf
     for key in ("disk_percent", "cpu_percent", "mem_percent", "uptime", "clock_skew", "outbox_batches"):
         assert row[key] is not None, key
     assert abs(row["clock_skew"]) < 60 and row["version"]
+
+
+def test_staff_ask_a_node_for_diagnostics_on_its_page(hub_app, hub_db):
+    client = login(hub_app.test_client(), hub_db)
+    n = FlaskNode(client)
+    n.enroll(registry.new_code(hub_db))
+    assert n.heartbeat().json["diagnostics_requested"] is False
+    html = client.get(f"/nodes/{n.node_id}").get_data(as_text=True)
+    assert "请求服务点上传诊断包" in html
+    url = f"/nodes/{n.node_id}/diagnostics/request"
+    assert client.post(url).status_code == 400  # no CSRF token
+    assert hub_app.test_client().post(url).status_code in (302, 401, 403)  # not signed in
+    r = client.post(url, data={"csrf_token": csrf_from(html)}, follow_redirects=True)
+    assert "已请求诊断包" in r.get_data(as_text=True)
+    assert n.heartbeat().json["diagnostics_requested"] is True
+    assert n.signed("/api/v1/diagnostics", _diag_bundle()).status_code == 200
+    assert n.heartbeat().json["diagnostics_requested"] is False  # answered
+    assert client.post("/nodes/" + "f" * 32 + "/diagnostics/request",
+                       data={"csrf_token": csrf_from(html)}).status_code == 404

@@ -103,12 +103,21 @@ def health(ctx, as_json, fresh):
 
 
 @click.command("diagnose")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=True, writable=True),
+@click.option("--out", "out", type=click.Path(dir_okay=True, writable=True),
               help="Where to write the .tar.gz (a directory gets a generated file name).")
+@click.option("--upload", is_flag=True, help="Send it to the county hub this node is enrolled with instead.")
 @pass_ctx
 @domain_errors
-def diagnose(ctx, out):
-    """Write a redacted diagnostics bundle (snapshot, config, logs, history, versions)."""
+def diagnose(ctx, out, upload):
+    """Write a redacted diagnostics bundle (snapshot, config, logs, history, versions), or upload it to the hub."""
+    if bool(out) == bool(upload):
+        raise click.UsageError("give exactly one of --out PATH or --upload")
+    if upload:
+        from edgenode.sync import client, heartbeat
+
+        sent = heartbeat.upload_diagnostics(ctx.cfg, ctx.conn, client.require_hub(ctx.cfg, ctx.conn))
+        click.echo(f"uploaded the diagnostics bundle ({_size(sent['bytes'])}); secrets are redacted")
+        return
     from edgenode.health.diagnostics import write
 
     path = write(ctx.cfg, ctx.conn, out)

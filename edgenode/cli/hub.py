@@ -124,6 +124,24 @@ def revoke(ctx, node, as_json):
     echo_json(row) if as_json else click.echo(f"revoked {row['node_id']} ({row['name']})")
 
 
+@hub_group.command("request-diagnostics")
+@click.argument("node")
+@json_option
+@pass_ctx
+@domain_errors
+def request_diagnostics(ctx, node, as_json):
+    """Ask NODE (id, id prefix or name) to upload a diagnostics bundle with its next heartbeat."""
+    from edgenode.errors import EdgenodeError
+    from edgenode.hub import diagnostics, registry
+    db = _hub(ctx)
+    row = registry.find_node(db, node)
+    if row.get("revoked_at"):
+        raise EdgenodeError("E_NODE_REVOKED", f"node {row['node_id']} is revoked", zh="这个节点已注销。")
+    out = diagnostics.request_bundle(db, row["node_id"], by="cli")
+    echo_json(out) if as_json else click.echo(f"requested diagnostics from {row['node_id']} ({row['name']}); "
+                                              "it uploads with its next heartbeat")
+
+
 @hub_group.command("rename")
 @click.argument("node")
 @click.option("--name", help="New name, e.g. 某某村文化服务点.")

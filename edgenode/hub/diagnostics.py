@@ -1,4 +1,9 @@
-"""The latest diagnostics bundle per node (``edgenode diagnostics``), uploaded for county staff.
+"""The latest diagnostics bundle per node, uploaded for county staff.
+
+Staff ask for one on the node's page (or ``edgenode hub request-diagnostics``); the
+node learns it from its next heartbeat's answer and uploads the redacted bundle
+(``edgenode diagnose``'s) over the signed API; the request is cleared when it arrives.
+A node's administrator can also push one with ``edgenode diagnose --upload``.
 
 Stored as ``DATA_DIR/hub_diagnostics/<node_id>.tar.gz``, replaced atomically by
 the next upload.  Checked to be a gzip tar holding ``manifest.json`` (listed,
@@ -32,7 +37,8 @@ def store(conn: sqlite3.Connection, cfg, node: dict, data: bytes) -> dict:
             raise tarfile.ReadError("not gzip")
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             names = tar.getnames()
-        if "manifest.json" not in names:
+        # `edgenode diagnose` puts its parts under one folder (edgenode-diagnose/); accept that or the root.
+        if not any(n == "manifest.json" or (n.count("/") == 1 and n.endswith("/manifest.json")) for n in names):
             raise tarfile.ReadError("no manifest.json")
     except (tarfile.TarError, EOFError, OSError) as e:
         log_event(conn, "warning", "E_DIAGNOSTICS", node["node_id"], f"refused diagnostics upload: {e}")
@@ -46,8 +52,25 @@ def store(conn: sqlite3.Connection, cfg, node: dict, data: bytes) -> dict:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
+    conn.execute("DELETE FROM hub_diag_requests WHERE node_id = ?", (node["node_id"],))
     log_event(conn, "info", "DIAGNOSTICS", node["node_id"], f"{len(data)} bytes, {len(names)} parts")
     return {"ok": True, "bytes": len(data)}
+
+
+def request_bundle(conn: sqlite3.Connection, node_id: str, *, by: str = "") -> dict:
+    """Ask the node for a bundle at its next heartbeat (asking again only moves the time)."""
+    now = time.time()
+    conn.execute("INSERT INTO hub_diag_requests (node_id, requested_at, requested_by) VALUES (?, ?, ?) "
+                 "ON CONFLICT (node_id) DO UPDATE SET requested_at = excluded.requested_at, "
+                 "requested_by = excluded.requested_by", (node_id, now, by))
+    log_event(conn, "info", "DIAGNOSTICS_REQUESTED", node_id, f"by {by or 'staff'}")
+    return {"node_id": node_id, "requested_at": now}
+
+
+def requested(conn: sqlite3.Connection, node_id: str) -> dict | None:
+    row = conn.execute("SELECT requested_at, requested_by FROM hub_diag_requests WHERE node_id = ?",
+                       (node_id,)).fetchone()
+    return dict(row) if row else None
 
 
 def latest(cfg, node_id: str) -> dict | None:

@@ -261,4 +261,13 @@ MIGRATIONS = [
     ) WITHOUT ROWID;
     INSERT OR IGNORE INTO hub_terminals_node SELECT month, node_id, terminal FROM hub_terminals_col;
     """),
+    (10, "diagnostics_requests", """
+    -- County staff asked this node for a diagnostics bundle; the heartbeat answer tells the node,
+    -- and the row goes when the bundle arrives (hub/diagnostics.py).
+    CREATE TABLE hub_diag_requests (
+        node_id TEXT PRIMARY KEY,
+        requested_at REAL NOT NULL,
+        requested_by TEXT NOT NULL DEFAULT ''
+    );
+    """),
 ]

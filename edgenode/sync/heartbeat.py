@@ -10,6 +10,7 @@ import time
 import psutil
 
 from edgenode import __version__
+from edgenode.errors import EdgenodeError
 from edgenode.identity import load_or_create
 from edgenode.sync import client, outbox
 from edgenode.usage.events import boot_id
@@ -54,9 +55,36 @@ def build(cfg, conn: sqlite3.Connection) -> dict:
     return _minimal(cfg, conn, ident.node_id)
 
 
+DIAGNOSTICS_PATH = "/api/v1/diagnostics"
+MAX_DIAGNOSTICS_BYTES = 32 * 1024 * 1024  # logs are tails; anything bigger is a bug, not worth the link
+
+
 def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
+    """One heartbeat; when the answer says county staff asked for it, the diagnostics bundle follows."""
     ident = load_or_create(cfg)
     body = build(cfg, conn)
     answer = client.post_json(cfg, base_url, PATH, body, ident=ident)
-    return {"server_time": answer.get("server_time"), "clock_offset": (
+    out = {"server_time": answer.get("server_time"), "clock_offset": (
         answer["server_time"] - time.time() if isinstance(answer.get("server_time"), (int, float)) else None)}
+    if answer.get("diagnostics_requested") is True:
+        try:
+            out["diagnostics_bytes"] = upload_diagnostics(cfg, conn, base_url, ident)["bytes"]
+        except EdgenodeError as e:  # the heartbeat itself went through: report, retry at the next one
+            log.warning("W_DIAGNOSTICS_UPLOAD: %s: %s", e.code, e.message)
+            out["diagnostics_error"] = e.code
+    return out
+
+
+def upload_diagnostics(cfg, conn: sqlite3.Connection, base_url: str, ident=None) -> dict:
+    """Build the redacted diagnostics bundle (as ``edgenode diagnose`` writes it) and POST it, signed."""
+    from edgenode.health.diagnostics import build as build_bundle
+
+    ident = ident or load_or_create(cfg)
+    data = build_bundle(cfg, conn)
+    if len(data) > MAX_DIAGNOSTICS_BYTES:
+        raise EdgenodeError("E_DIAGNOSTICS_TOO_BIG", f"diagnostics bundle is {len(data)} bytes (limit "
+                            f"{MAX_DIAGNOSTICS_BYTES})", zh="诊断包太大，没有上传。")
+    answer = client.call(cfg, base_url, "POST", DIAGNOSTICS_PATH, body=data, ident=ident,
+                         content_type="application/gzip")
+    log.info("diagnostics bundle uploaded: %d bytes", len(data))
+    return {"bytes": len(data), "answer": answer}

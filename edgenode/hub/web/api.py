@@ -49,7 +49,10 @@ def batches():
 @bp.post("/heartbeat", endpoint="heartbeat")
 def heartbeat_():
     node, ts, body = _signed()
-    return jsonify(heartbeat.record(get_db("NORMAL"), node, body, signed_ts=ts, keep=settings().heartbeat_history))
+    db = get_db("NORMAL")
+    answer = heartbeat.record(db, node, body, signed_ts=ts, keep=settings().heartbeat_history)
+    answer["diagnostics_requested"] = diag.requested(db, node["node_id"]) is not None
+    return jsonify(answer)
 
 
 @bp.post("/aggregates")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from edgenode.errors import EdgenodeError
 from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, registry
@@ -69,6 +69,7 @@ def node_detail(node_id: str):
     return render_template("hub/node.html", node=node, row=row, disk_chart=disk, beat_chart=beats,
                            usage_chart=usage, log=registry.recent_log(db, node_id, 30), gaps=ingest.gaps(db, node_id),
                            alerts=alerts.open_alerts(db, node_id), latest=latest, diag=diag.latest(cfg(), node_id),
+                           diag_requested=diag.requested(db, node_id),
                            batches=[dict(r) for r in db.execute(
                                "SELECT batch_no, kind, count, received_at, source FROM hub_batches WHERE node_id = ? "
                                "ORDER BY batch_no DESC LIMIT 20", (node_id,))])
@@ -83,6 +84,19 @@ def node_diagnostics(node_id: str):
         abort(404)
     return send_file(info["path"], mimetype="application/gzip", as_attachment=True,
                      download_name=f"diagnostics-{node_id[:8]}.tar.gz")
+
+
+@bp.post("/nodes/<node_id>/diagnostics/request")
+def node_diagnostics_request(node_id: str):
+    if not registry.NODE_ID.match(node_id):
+        abort(404)
+    db = get_db()
+    if registry.get_node(db, node_id).get("revoked_at"):  # unknown: E_NODE_UNKNOWN, a 404
+        flash("这个节点已注销，不能再请求诊断包。")
+        return redirect(url_for("hub_pages.node_detail", node_id=node_id))
+    diag.request_bundle(db, node_id, by=session.get("staff", ""))
+    flash("已请求诊断包：服务点下次发心跳时会上传（通常在15分钟内，断网时等到下次联网）。")
+    return redirect(url_for("hub_pages.node_detail", node_id=node_id))
 
 
 @bp.post("/nodes/<node_id>/edit")
