@@ -113,16 +113,27 @@ def build(cfg, *, blocking: bool = True, now: datetime | None = None):
     return sched
 
 
-def serve(cfg) -> None:
-    """Run until SIGTERM/SIGINT."""
-    sched = build(cfg, blocking=True)
+def stopper(sched):
+    """The SIGTERM/SIGINT handler: stop the timetable, then the running jobs' processes.  Safe to call
+    again (Ctrl-C twice, or a wrapper such as ``timeout`` passing its own SIGTERM on)."""
+    stopping = threading.Event()
 
     def stop(signum, frame):
+        if stopping.is_set():
+            return
+        stopping.set()
         log.info("scheduler: signal %d, shutting down", signum)
         sched.shutdown(wait=False)
         # Off the signal handler: stopping children waits for them (rsync flushing its partial file).
         threading.Thread(target=jobproc.stop_all, name="stop-jobs").start()
 
+    return stop
+
+
+def serve(cfg) -> None:
+    """Run until SIGTERM/SIGINT."""
+    sched = build(cfg, blocking=True)
+    stop = stopper(sched)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler: %d jobs: %s", len(sched.get_jobs()), ", ".join(j.id for j in sched.get_jobs()))

@@ -118,8 +118,23 @@ def test_scheduler_process_runs_jobs_and_stops_on_sigterm(cfg):
                 v.close()
         assert rows and rows[0]["state"] == "skipped" and "E_NOT_ENROLLED" in rows[0]["message"]
         p.send_signal(signal.SIGTERM)
-        assert p.wait(15) == 0
+        assert p.wait(15) == 0, p.stderr.read().decode()
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_a_second_stop_signal_is_harmless(cfg):
+    """Ctrl-C twice, or `timeout` passing its SIGTERM on after systemd's: no SchedulerNotRunningError."""
+    from edgenode import jobproc
+    from edgenode.scheduler import stopper
+    sched = build(cfg, blocking=False)
+    sched.start(paused=True)
+    stop = stopper(sched)
+    try:
+        stop(signal.SIGTERM, None)
+        stop(signal.SIGTERM, None)
+        assert not sched.running
+    finally:
+        jobproc._stopping.clear()
