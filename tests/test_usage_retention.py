@@ -131,3 +131,15 @@ def test_a_kill_at_any_moment_loses_and_doubles_nothing(cfg, conn):
     prune_usage(cfg, conn)
     assert conn.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0
     assert _figures(conn, now) == before
+
+
+def test_resources_only_viewed_stay_out_of_the_watched_list_after_pruning(cfg, conn):
+    now = time.time()
+    record(conn, [{"kind": "view", "terminal": "t", "resource_id": "pdf-only", "at": now - 500 * DAY},
+                  {"kind": "play_start", "terminal": "t", "resource_id": "video", "at": now - 500 * DAY},
+                  {"kind": "progress", "terminal": "t", "resource_id": "video", "seconds": 30, "at": now - 500 * DAY}])
+    uplink.seal(cfg, conn)
+    before = stats.most_watched(conn, limit=10)
+    assert [r["resource_id"] for r in before] == ["video"]
+    assert prune_usage(cfg, conn)["pruned"] == 3
+    assert stats.most_watched(conn, limit=10) == before

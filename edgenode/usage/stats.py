@@ -46,7 +46,8 @@ def most_watched(conn: sqlite3.Connection, *, since: float = 0, limit: int = 10)
     ``since=0`` means all time: the totals of events already pruned from the node
     (``usage/retention.py``) are added in.
     """
-    pruned = "UNION ALL SELECT resource_id, plays, seconds FROM usage_totals" if since <= 0 else ""
+    pruned = ("UNION ALL SELECT resource_id, plays, seconds FROM usage_totals WHERE plays > 0 OR seconds > 0"
+              if since <= 0 else "")  # a resource only ever viewed (a PDF) was never watched
     rows = conn.execute(f"""
         SELECT t.resource_id, sum(t.plays) AS plays, sum(t.seconds) AS seconds, r.title, r.kind, r.column_key
         FROM (SELECT resource_id, sum(kind = 'play_start') AS plays, sum(seconds) AS seconds
