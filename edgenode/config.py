@@ -186,6 +186,12 @@ SETTINGS: list[Setting] = [
             "Hosts allowed to pull from the hub's rsync module (rsyncd `hosts allow`)."),
     Setting("hub.rsync_port", int, 8730, "Port of the hub's rsync daemon.", check=_port),
     Setting("hub.upstream_url", str, "", "URL of the upstream (e.g. provincial) hub. Empty: this is the top tier."),
+    Setting("hub.upstream_rsync_url", str, "",
+            "The upstream hub's channels, e.g. rsync://province.example:8730/edgenode/channels/, pulled and "
+            "republished by `edgenode hub upstream pull` (edgenode-hub-pull.timer). Empty: no pull."),
+    Setting("hub.upstream_keys", list, [],
+            "The upstream hub's minisign public key files: only bundles signed by one of them are republished.",
+            check=_str_list),
     Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
             "Empty: staff login only.", secret=True),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",

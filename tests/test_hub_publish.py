@@ -188,3 +188,30 @@ def test_shipped_rsyncd_conf_matches_what_the_settings_generate():
 
     shipped = (Path(__file__).resolve().parent.parent / "systemd" / "rsyncd.conf").read_text()
     assert settings(shipped) == settings(publish.rsyncd_conf(load_config(env={})))
+
+
+def test_the_hourly_pull_reads_its_upstream_from_the_config(tmp_path, src):
+    """edgenode-hub-pull.timer runs `edgenode hub upstream pull` with no arguments."""
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    prov = make_config(tmp_path / "province", hub__rsync_port=_free_port())
+    pconn = open_hub(prov)
+    publish.publish(pconn, prov, src, "province")
+    county = tmp_path / "county"
+    (tmp_path / "w").mkdir()
+
+    def pull(**env):
+        r = CliRunner().invoke(cli, ["--data-dir", str(county), "hub", "upstream", "pull", "--json"],
+                               env={"EDGENODE_CONFIG": "", **env})
+        return r.exit_code, r.output
+
+    code, out = pull()  # a top-tier hub: nothing configured, nothing to do, not an error
+    assert code == 0 and json.loads(out) == {"status": "not configured"}
+    with rsyncd(prov, tmp_path / "w") as url:
+        code, out = pull(EDGENODE_HUB_UPSTREAM_RSYNC_URL=url + "/channels/")
+        assert code == 1 and "E_NO_UPSTREAM_KEYS" in out  # never republish what nobody can verify
+        keys = json.dumps([str(publish.county_public_key_path(prov))])
+        code, out = pull(EDGENODE_HUB_UPSTREAM_RSYNC_URL=url + "/channels/", EDGENODE_HUB_UPSTREAM_KEYS=keys)
+        assert code == 0, out
+        assert [(b["channel"], b["seq"]) for b in json.loads(out)["republished"]] == [("province", 1)]
+    pconn.close()

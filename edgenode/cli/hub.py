@@ -268,16 +268,29 @@ def upstream_enroll(ctx, url, code):
 
 
 @upstream.command("pull")
-@click.argument("rsync_url")
-@click.option("--trust-key", "keys", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The upstream's minisign public key file (repeatable).")
+@click.argument("rsync_url", required=False)
+@click.option("--trust-key", "keys", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="The upstream's minisign public key file (repeatable; default: hub.upstream_keys).")
 @json_option
 @pass_ctx
 @domain_errors
 def upstream_pull(ctx, rsync_url, keys, as_json):
-    """Pull the upstream's channels (rsync://HOST:PORT/edgenode/channels/) and republish them."""
+    """Pull the upstream's channels (RSYNC_URL, default hub.upstream_rsync_url) and republish them.
+
+    With neither set there is nothing to pull: says so and exits 0 (the hourly timer's case on a
+    top-tier hub)."""
     from edgenode.bundles import minisign
+    from edgenode.errors import EdgenodeError
     from edgenode.hub import publish
+    rsync_url = rsync_url or ctx.cfg.hub.upstream_rsync_url
+    keys = keys or tuple(ctx.cfg.hub.upstream_keys)
+    if not rsync_url:
+        echo_json({"status": "not configured"}) if as_json else \
+            click.echo("no upstream to pull from (hub.upstream_rsync_url is empty)")
+        return
+    if not keys:
+        raise EdgenodeError("E_NO_UPSTREAM_KEYS", "no upstream public key: give --trust-key or set hub.upstream_keys",
+                            zh="没有上级中心的公钥，无法校验内容。")
     r = publish.pull_upstream(_hub(ctx), ctx.cfg, rsync_url, trusted=[minisign.load_public_key(k) for k in keys])
     if as_json:
         echo_json(r)
