@@ -1,6 +1,4 @@
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -8,7 +6,7 @@ import time
 
 import pytest
 
-from edgenode.db import connect, migrations_state, open_main, open_volatile
+from edgenode.db import migrations_state, open_main, open_volatile
 from edgenode.errors import DatabaseError
 
 

@@ -11,7 +11,6 @@ import tarfile
 
 import pytest
 
-from edgenode.db import open_main
 from edgenode.hub import diagnostics as hub_diag
 from edgenode.identity import load_or_create
 from edgenode.sync.runner import run_job

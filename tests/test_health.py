@@ -16,7 +16,6 @@ from edgenode.db import open_volatile, transaction
 from edgenode.health import probes
 from edgenode.health.snapshot import SYNC_KINDS, compact, snapshot
 from edgenode.health.warnings import CODES, evaluate
-from tests.conftest import make_config
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "edgenode" / "health" / "schema.json").read_text())
 DAY = 86400

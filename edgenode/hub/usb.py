@@ -8,7 +8,6 @@ network upload; ``node.json``'s key is never trusted, only the enrolled one.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import sqlite3
 from pathlib import Path
