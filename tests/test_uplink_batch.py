@@ -131,8 +131,8 @@ def test_sql_and_python_lines_agree_and_odd_rows_are_made_safe(cfg):
                          "seconds, data) VALUES (?, 0, 'b', ?, ?, ?, ?, ?, ?)",
                          [(a, t, k, r, c, s, d) for a, k, t, r, c, s, d in rows])
     sql = [r[1] for r in conn.execute(outbox.EVENT_LINE_SQL, (0, 100))]
-    py = B.event_lines(conn.execute(f"SELECT seq, at, kind, terminal, resource_id, column_key, seconds, data "
-                                    f"FROM usage_events ORDER BY seq").fetchall())
+    py = B.event_lines(conn.execute("SELECT seq, at, kind, terminal, resource_id, column_key, seconds, data "
+                                    "FROM usage_events ORDER BY seq").fetchall())
     assert [json.loads(x) for x in sql] == [json.loads(x) for x in py]
     header, events = B.read_batch(B.seal_bytes(NODE, 1, sql, first_seq=1, last_seq=5))
     assert [e["x"] for e in events] == [{"q": "水稻"}, None, None, None, None]

@@ -19,6 +19,7 @@ unchanged channel moves only rsync's file list.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -288,10 +289,9 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
         if shutil.disk_usage(cfg.data_path).free < floor:
             raise EdgenodeError("E_DISK_FULL", "the data disk is at its free-space floor; pull stopped",
                                 zh="数据盘空间不足，已暂停下载。", status=507)
-        unwanted = None
+        unwanted = None  # or unwanted(root) -> paths this node does not keep (storage's subscriptions)
         if subs is not None and hasattr(subs, "unwanted_paths"):
-            def unwanted(root, channel=channel):
-                return subs.unwanted_paths(conn, cfg, channel, root)
+            unwanted = functools.partial(subs.unwanted_paths, conn, cfg, channel)
         res = rsync_channel(cfg, channel, bwlimit=bwlimit, deadline=deadline, retries=retries,
                             retry_delay=retry_delay, report=report, unwanted=unwanted)
         if res.state == "done":
