@@ -49,7 +49,9 @@ def run(cfg, target: str, *args, kinds: tuple[str, ...] = ()):
     child that dies mid-run does not leave them ``running`` forever.
     """
     if _stopping.is_set():
-        return {"state": "skipped", "message": "scheduler stopping"}
+        return {"state": "skipped", "message": "E_STOPPING: the scheduler is stopping",
+                "error": {"code": "E_STOPPING", "message": "the scheduler is stopping", "zh": "服务正在停止，请稍后再试。",
+                          "status": 503}}
     request = json.dumps({"config": cfg.to_json(), "target": target, "args": list(args)}, ensure_ascii=False)
     started = time.time()
     child = subprocess.Popen([sys.executable, "-m", "edgenode.jobproc"], stdin=subprocess.PIPE,
@@ -65,25 +67,30 @@ def run(cfg, target: str, *args, kinds: tuple[str, ...] = ()):
         try:
             return json.loads(out)
         except ValueError:
-            return {"state": "failed", "message": "E_JOB_ANSWER: the job process wrote no result"}
+            return _failed("E_JOB_ANSWER", "the job process wrote no result")
     _signal_group(child, signal.SIGTERM)  # its rsync or ffmpeg must not run on without it
     how = (f"signal {-child.returncode}" if child.returncode < 0 else f"exit status {child.returncode}")
-    message = f"E_JOB_DIED: the job process ended with {how}"
-    log.warning("job %s%s: %s", target, args, message)
+    out = _failed("E_JOB_DIED", f"the job process ended with {how}")
+    log.warning("job %s%s: %s", target, args, out["message"])
     if kinds:
-        _abandon(cfg, kinds, started, message)
-    return {"state": "failed", "message": message}
+        _abandon(cfg, kinds, started, out["message"])
+    return out
+
+
+def _failed(code: str, message: str) -> dict:
+    return {"state": "failed", "message": f"{code}: {message}",
+            "error": {"code": code, "message": message, "zh": "操作没有完成，请稍后再试。", "status": 500}}
 
 
 def call_or_raise(cfg, target: str, *args):
     """``run`` for an admin action that waits for its answer: a refusal in the child is raised here
-    as the same ``EdgenodeError`` (code, message, Chinese text); a dead child as ``E_JOB_DIED``."""
+    as the same ``EdgenodeError`` (code, message, Chinese text); a dead child as ``E_JOB_DIED``.
+    The target must not return a dict with an ``error`` key of its own."""
     from edgenode.errors import EdgenodeError
 
     out = run(cfg, target, *args)
-    if isinstance(out, dict) and out.get("state") == "failed":
-        err = out.get("error") or {"code": "E_JOB_DIED", "message": out.get("message", ""),
-                                   "zh": "操作没有完成，请稍后再试。", "status": 500}
+    err = out.get("error") if isinstance(out, dict) else None
+    if isinstance(err, dict):  # the child's refusal, or this module's own E_JOB_DIED / E_STOPPING
         raise EdgenodeError(err["code"], err["message"], zh=err.get("zh"), status=err.get("status") or 500)
     return out
 

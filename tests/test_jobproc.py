@@ -87,8 +87,12 @@ def test_stop_all_ends_the_child_and_its_grandchild(cfg, tmp_path):
     assert not t.is_alive()
     for pid in (child, grandchild):  # SIGTERM reached the whole session: rsync/ffmpeg do not outlive the scheduler
         _gone(pid)
-    # once stopping, no new child starts
+    # once stopping, no new child starts; an admin action waiting for one is told so
     assert jobproc.run(cfg, "tests.helpers_jobproc:echo")["state"] == "skipped"
+    from edgenode.errors import EdgenodeError
+    with pytest.raises(EdgenodeError) as e:
+        jobproc.call_or_raise(cfg, "tests.helpers_jobproc:echo")
+    assert e.value.code == "E_STOPPING"
 
 
 def test_a_child_of_another_version_refuses_the_config(cfg):

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -137,4 +138,7 @@ def test_a_second_stop_signal_is_harmless(cfg):
         stop(signal.SIGTERM, None)
         assert not sched.running
     finally:
-        jobproc._stopping.clear()
+        for t in threading.enumerate():
+            if t.name == "stop-jobs":
+                t.join(30)
+        jobproc._stopping.clear()  # this process goes on running other tests' jobs
