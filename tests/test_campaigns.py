@@ -284,3 +284,28 @@ def test_votes_exact_when_the_hub_dies_mid_ingest(tmp_path):
         assert got == local and sum(local.values()) == 6 * 10 * 2
     finally:
         hub.stop()
+
+
+def test_votes_survive_the_outbox_summarising_old_batches(tmp_path):
+    """A node offline so long that its outbox outgrew sync.outbox_cap_mb: the summarised batches
+    still bring every vote, with its campaign and item, to the county's ranking."""
+    hub = Hub(tmp_path / "hub").start()
+    try:
+        cfg = enrolled_node(tmp_path, hub, "node")
+        conn = open_main(cfg)
+        cid = _publish(conn)
+        expected = _cast(conn, cid, 0, terminals=4, round_=0)
+        ident = load_or_create(cfg)
+        uplink.seal(cfg, conn, ident)
+        assert outbox.enforce_cap(cfg, conn, ident, cap_bytes=1)["summarised"] >= 1
+        assert {outbox.read_header(p)["kind"] for _, p in outbox.batch_files(cfg)} == {"daily"}
+        assert uplink.send(cfg, conn, _hub_url(cfg), ident)["sent"] >= 1
+        hconn = hub.db()
+        from edgenode.hub import tally
+        r = tally.ranking(hconn, cid)
+        assert {i["item"]: i["votes"] for i in r["items"]} == dict(expected)
+        assert hconn.execute("SELECT count(*) FROM hub_votes").fetchone()[0] == sum(expected.values())
+        hconn.close()
+        conn.close()
+    finally:
+        hub.stop()

@@ -147,3 +147,41 @@ def test_daily_summary_uses_the_statistics_day_not_utc():
     events = [{"s": 1, "t": t, "k": "view", "m": "t1", "r": "r1", "c": "sannong", "d": 0.0, "x": None}]
     assert B.summarise({}, events)[0]["day"] == "2025-11-25"
     assert B.summarise({}, events, offset_hours=0)[0]["day"] == "2025-11-24"
+
+
+def _votes_batch(n=6):
+    rows = [(i + 1, 1764000000.0 + i, "vote", f"t{i}", None, None, 0.0,
+             json.dumps({"campaign": "county.qunwen", "item": str(10 + i % 2)})) for i in range(n)]
+    rows += [(n + 1, 1764000100.0, "play_start", "t0", "res-1", "sannong", 0.0, None)]
+    data = B.seal_bytes(NODE, 1, B.event_lines(rows), first_seq=1, last_seq=n + 1)
+    return B.read_batch(data)
+
+
+def test_summarising_keeps_votes_whole():
+    """Votes carry their campaign and item in x: a daily count alone would lose them (the hub's tally)."""
+    header, events = _votes_batch()
+    agg = B.summarise(header, events)
+    daily = B.seal_bytes(NODE, 1, agg, first_seq=1, last_seq=7, count=7, kind="daily")
+    _, lines = B.read_batch(daily)
+    (votes,) = [a for a in lines if a["k"] == "vote"]
+    assert [(e["s"], e["m"], e["x"]["item"]) for e in votes["e"]] == [(i + 1, f"t{i}", str(10 + i % 2))
+                                                                      for i in range(6)]
+    assert all("e" not in a for a in lines if a["k"] != "vote")  # plays stay counts
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda a: a.update(e=a["e"][:-1]), "n events"),  # fewer kept than counted
+    (lambda a: a.update(e="nope"), "n events"),
+    (lambda a: a.update(k="play_start"), "tally kind"),  # only tally kinds may keep events
+    (lambda a: a["e"][0].update(s="1"), "s (integer)"),
+    (lambda a: a["e"][0].update(t=float("nan")), "t (number)"),
+    (lambda a: a["e"][0].update(x=[1]), "x (object)"),
+    (lambda a: a["e"][0].pop("m"), "m (string)"),
+])
+def test_hostile_kept_events_are_refused(change, reason):
+    header, events = _votes_batch()
+    agg = B.summarise(header, events)
+    change(next(a for a in agg if a["k"] == "vote"))
+    data = B.seal_bytes(NODE, 1, agg, first_seq=1, last_seq=7, count=7, kind="daily")
+    with pytest.raises(B.BatchError):
+        B.read_batch(data)

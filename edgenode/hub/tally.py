@@ -36,7 +36,9 @@ def ingest(conn: sqlite3.Connection, node_id: str, header: dict, lines: list[dic
            offset_hours: float = 8.0) -> dict:
     """Store the votes, requests and feedback of one verified batch.  Joins the caller's transaction."""
     from edgenode.hub.ingest import local_day  # ingest calls us: import late, no cycle
-    if header.get("kind") != "events":
+    if header.get("kind") == "daily":  # a summarised batch keeps its tally events whole under "e"
+        lines = [{"k": a["k"], "r": a["r"], **e} for a in lines for e in a.get("e", ())]
+    elif header.get("kind") != "events":
         return {"votes": 0, "requests": 0}
     votes, reqs = [], []
     for e in lines:

@@ -212,6 +212,9 @@ def _check_events(events: list, h: dict) -> None:
         prev = s
 
 
+TALLY_KINDS = ("vote", "request", "feedback")  # meaning in x: kept whole when a batch is summarised
+
+
 def _check_daily(a) -> int:
     if not isinstance(a, dict) or any(k not in a for k in DAILY_KEYS):
         raise BatchError("daily line lacks keys")
@@ -226,6 +229,14 @@ def _check_daily(a) -> int:
     for k in ("r", "c"):
         if a[k] is not None and not isinstance(a[k], str):
             raise BatchError(f"daily line: {k} must be a string or null")
+    if "e" in a:  # tally events kept whole (see summarise): exactly the n events counted, each well-formed
+        kept = a["e"]
+        if a["k"] not in TALLY_KINDS or not isinstance(kept, list) or len(kept) != a["n"]:
+            raise BatchError("daily line: e must list the line's n events of a tally kind")
+        for e in kept:
+            if not isinstance(e, dict) or not _int(e.get("s")) or not _num_ok(e.get("t")) or not -INF < e["t"] < INF \
+                    or not isinstance(e.get("m"), str) or not (e.get("x") is None or isinstance(e.get("x"), dict)):
+                raise BatchError("daily line: a kept event needs s (integer), t (number), m (string), x (object)")
     return a["n"]
 
 
@@ -277,15 +288,27 @@ def summarise(header: dict, events: list[dict], *, offset_hours: float = 8.0) ->
     The day is a calendar day in the statistics time zone (``hub.utc_offset_hours``,
     China Standard Time by default), the same zone the hub counts its days in, so a
     summarised batch lands on the same days as its events would have.
+
+    Events of the ``TALLY_KINDS`` (votes, requests, feedback) carry their meaning in
+    ``x`` (which campaign and item, what text): a count alone would lose it, so their
+    aggregate line also keeps each one whole under ``"e"`` (``s``, ``t``, ``m``, ``x``).
+    They are a handful a day, so this costs the cap nothing.
     """
     groups: dict[tuple, list] = {}
     zone = timezone(timedelta(hours=offset_hours))
     for e in events:
         day = datetime.fromtimestamp(e["t"], zone).strftime("%Y-%m-%d")
-        g = groups.setdefault((day, e["r"], e["c"], e["k"]), [0, 0.0, set()])
+        g = groups.setdefault((day, e["r"], e["c"], e["k"]), [0, 0.0, set(), []])
         g[0] += 1
         g[1] += e["d"]
         g[2].add(e["m"])
-    return [{"day": day, "r": r, "c": c, "k": k, "n": n, "d": round(d, 3), "u": len(terms)}
-            for (day, r, c, k), (n, d, terms) in sorted(groups.items(), key=lambda kv: tuple(
-                "" if x is None else x for x in kv[0]))]
+        if e["k"] in TALLY_KINDS:
+            g[3].append({"s": e["s"], "t": e["t"], "m": e["m"], "x": e["x"]})
+    out = []
+    for (day, r, c, k), (n, d, terms, kept) in sorted(groups.items(), key=lambda kv: tuple(
+            "" if x is None else x for x in kv[0])):
+        line = {"day": day, "r": r, "c": c, "k": k, "n": n, "d": round(d, 3), "u": len(terms)}
+        if kept:
+            line["e"] = kept
+        out.append(line)
+    return out
