@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from edgenode import jobs  # noqa: E402
 from edgenode.config import load_config  # noqa: E402
 from edgenode.db import open_main, open_volatile, transaction  # noqa: E402
 from edgenode.health.snapshot import snapshot  # noqa: E402
+from tests.helpers_sync import free_port  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
 SCRAPE_INTERVAL = 15.0
@@ -67,12 +67,6 @@ def populate(cfg, n: int) -> None:
         j = jobs.start(v, ("pull", "uplink", "heartbeat", "spool_scan", "housekeeping")[i % 5])
         jobs.finish(v, j, "failed" if i % 7 == 0 else "done", "E_NET: unreachable" if i % 7 == 0 else "")
     v.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def time_calls(fn, repeat: int) -> list[float]:

@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,13 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.helpers_sync import free_port, wait_port  # noqa: E402
 
 
 def enroll_fleet(data_dir: Path, n: int) -> list[tuple[str, bytes]]:
@@ -289,16 +282,11 @@ def start_hub(data_dir: Path, port: int, workers: int, threads: int) -> subproce
                              "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                              "--threads", str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("hub did not start: " + proc.stderr.read().decode())
-            time.sleep(0.1)
-    raise RuntimeError("hub did not start in 30 s")
+    try:
+        wait_port(port, timeout=30, proc=proc)
+    except RuntimeError:  # it exited: say why
+        raise RuntimeError("hub did not start: " + proc.stderr.read().decode()) from None
+    return proc
 
 
 def wrk_heartbeats(port: int, fleet: list, seconds: float, connections: int, hub_pid: int, workdir: Path) -> dict:
@@ -502,7 +490,7 @@ def main(argv=None) -> dict:
     t0 = time.time()
     fleet = enroll_fleet(data_dir, args.nodes)
     enrol_s = time.time() - t0
-    port = _free_port()
+    port = free_port()
     hub = start_hub(data_dir, port, args.workers, args.threads)
     results = {"nodes": args.nodes, "enrol_seconds": round(enrol_s, 2), "cpus": os.cpu_count(), "phases": [],
                "loadavg_before": os.getloadavg()}

@@ -38,17 +38,13 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tests.helpers_sync import free_port  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SITE = REPO / "systemd" / "nginx-site.conf"
 GUNICORN_CONF = REPO / "systemd" / "gunicorn.conf.py"
 STATIC = REPO / "edgenode" / "web" / "static"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(path: Path, data_dir: Path, **web) -> Path:

@@ -7,7 +7,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,17 +17,10 @@ from edgenode.hub import registry, stats
 from edgenode.hub.database import open_hub
 from edgenode.hub.signing import sign_headers
 from tests.conftest import make_config
+from tests.helpers_sync import free_port, wait_port
 from tests.helpers_hub import expected_totals, make_events, new_identity, seal
 
 EDGENODE = str(Path(sys.executable).parent / "edgenode")
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _start(data_dir, port):
@@ -36,14 +28,8 @@ def _start(data_dir, port):
                              "--port", str(port), "--workers", "2", "--threads", "2"],
                             env={**os.environ, "EDGENODE_CONFIG": ""}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("hub did not start")
+    wait_port(port, timeout=30, proc=proc)
+    return proc
 
 
 def _upload(port, ident, no, data, sig):
@@ -67,7 +53,7 @@ def test_sigkill_during_ingest_loses_and_doubles_nothing(tmp_path):
     conn.close()
     batches = [make_events(300, first_seq=1 + 300 * i, seed=i) for i in range(40)]
     sealed = {i + 1: seal(ident, i + 1, evs) for i, evs in enumerate(batches)}
-    port = _free_port()
+    port = free_port()
     rnd = random.Random(7)
     pending = set(sealed)
     state = {"proc": _start(cfg.data_path, port), "kills": 0, "lost_answers": 0, "done": False}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 import json
@@ -17,19 +16,12 @@ from edgenode.errors import EdgenodeError
 from edgenode.hub import fleet, publish
 from edgenode.hub.database import open_hub
 from tests.conftest import make_config
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.helpers_sync import free_port
 
 
 @pytest.fixture
 def hub(tmp_path):
-    cfg = make_config(tmp_path / "hub", hub__rsync_port=_free_port(), hub__rsync_hosts_allow="127.0.0.1")
+    cfg = make_config(tmp_path / "hub", hub__rsync_port=free_port(), hub__rsync_hosts_allow="127.0.0.1")
     conn = open_hub(cfg)
     yield cfg, conn
     conn.close()
@@ -142,7 +134,7 @@ def test_accept_a_bundle_signed_upstream_unchanged(hub, src, tmp_path):
 def test_a_county_pulls_and_republishes_only_what_its_upstream_signed(tmp_path, src, runner):
     from click.testing import CliRunner
     from edgenode.cli import cli
-    prov = make_config(tmp_path / "province", hub__rsync_port=_free_port())
+    prov = make_config(tmp_path / "province", hub__rsync_port=free_port())
     pconn = open_hub(prov)
     publish.publish(pconn, prov, src, "province")
     county = make_config(tmp_path / "county")
@@ -194,7 +186,7 @@ def test_the_hourly_pull_reads_its_upstream_from_the_config(tmp_path, src):
     """edgenode-hub-pull.timer runs `edgenode hub upstream pull` with no arguments."""
     from click.testing import CliRunner
     from edgenode.cli import cli
-    prov = make_config(tmp_path / "province", hub__rsync_port=_free_port())
+    prov = make_config(tmp_path / "province", hub__rsync_port=free_port())
     pconn = open_hub(prov)
     publish.publish(pconn, prov, src, "province")
     county = tmp_path / "county"

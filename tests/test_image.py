@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests import helpers_provisioning as hp
+from tests.helpers_sync import free_port
 
 OVMF = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 pytestmark = [
@@ -47,12 +47,6 @@ def image(tmp_path_factory):
                         "--wheel", str(wheel), "--wheelhouse", str(hp.wheelhouse()),
                         "--mirror", hp.mirror()], check=True, cwd=work)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def boot(img: Path, work: Path, timeout: float = 900) -> dict:
