@@ -8,6 +8,17 @@ from contextlib import contextmanager
 
 
 @contextmanager
+def _exclusive(cfg, name: str):
+    # flock, not a pid file: the kernel drops it when the holder dies, even by SIGKILL.
+    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cfg.data_path / name, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def import_lock(cfg):
     """One store writer at a time: imports, eviction, transcoding and gc.
 
@@ -15,10 +26,9 @@ def import_lock(cfg):
     running in between would see them unreferenced; everything that adds or
     removes blobs takes this lock.
     """
-    cfg.data_path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cfg.data_path / "import.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return _exclusive(cfg, "import.lock")
+
+
+def storage_lock(cfg):
+    """One eviction at a time (the scheduler, the CLI and an import may all ask)."""
+    return _exclusive(cfg, "storage.lock")

@@ -42,7 +42,7 @@ from edgenode.bundles.minisign import MAX_SIG_FILE, verify_bytes
 from edgenode.bundles.locate import find_bundles
 from edgenode.catalog import media
 from edgenode.catalog import queries as q
-from edgenode.locks import import_lock  # noqa: F401  (re-exported: callers import it from here)
+from edgenode.locks import import_lock
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
 from edgenode.storage.quota import make_room

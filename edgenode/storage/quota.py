@@ -15,19 +15,18 @@ removes them on the next run.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from edgenode.catalog import queries as q
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
+from edgenode.locks import import_lock, storage_lock
 from edgenode.storage import eviction
 from edgenode.store import DiskFull, Store, fsync_dir
 
@@ -143,7 +142,6 @@ def evict_now(conn: sqlite3.Connection, store: Store, cfg, needed: int = 0, *, d
     An import decides which listed files it need not copy before it calls
     ``make_room``; an eviction from elsewhere in that window could remove one.
     """
-    from edgenode.bundles.pipeline import import_lock  # the pipeline imports this module
     with import_lock(cfg):
         return make_room(conn, store, cfg, needed, dry_run=dry_run)
 
@@ -244,15 +242,3 @@ def status(conn: sqlite3.Connection, store: Store, cfg) -> dict:
         "headroom_bytes": max(0, min(disk.free - floor, (quota - used) if quota else disk.free - floor)),
         "pinned": pinned, "on_request": on_request, "evicted_total": counts.get("evicted", 0),
     }
-
-
-@contextmanager
-def storage_lock(cfg):
-    """One eviction at a time (the scheduler, the CLI and an import may all ask)."""
-    cfg.data_path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cfg.data_path / "storage.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -37,6 +37,7 @@ from edgenode.catalog import media
 from edgenode.catalog import queries as q
 from edgenode.db import transaction
 from edgenode.errors import EdgenodeError
+from edgenode.locks import import_lock
 from edgenode.storage import quota
 from edgenode.storage.state import ON_REQUEST_SQL
 from edgenode.storage.windows import is_idle
@@ -209,7 +210,6 @@ def transcode_one(conn: sqlite3.Connection, store: Store, cfg, item: dict) -> di
         facts = _verify(cfg, out, kind, item.get("duration"))
         # Room, store and switch under the import lock: an import running now may be relying on a
         # blob it found in the store, which an eviction here must not pull from under it.
-        from edgenode.bundles.pipeline import import_lock
         with import_lock(cfg):
             quota.make_room(conn, store, cfg, out.stat().st_size)
             put = store.put_file(out)
