@@ -8,7 +8,6 @@ move a node's identity to a replacement PC (docs/operations.md).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 from edgenode.errors import EdgenodeError
+from edgenode.store import file_sha256
 
 MANIFEST = "manifest.json"
 
@@ -93,14 +93,6 @@ def prune(dest: Path, stem: str = "edgenode", keep: int = 5) -> list[Path]:
     return files[keep:]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def create(cfg, dest: Path, config_path: Path | None = None) -> Path:
     """Write a node backup directory: database, identity, session key, config, manifest."""
     from edgenode.identity import identity_dir, load_or_create
@@ -123,7 +115,7 @@ def create(cfg, dest: Path, config_path: Path | None = None) -> Path:
             shutil.copy2(src, work / rel)
             files[rel] = rel
     manifest = {"node_id": node_id, "created_at": time.time(),
-                "files": {rel: _sha256(work / rel) for rel in files}}
+                "files": {rel: file_sha256(work / rel) for rel in files}}
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2))
     for p in work.rglob("*"):
         os.chmod(p, 0o700 if p.is_dir() else 0o600)
@@ -147,7 +139,7 @@ def restore(cfg, src: Path, config_path: Path | None = None, *, force: bool = Fa
         raise EdgenodeError("E_BACKUP_BAD", f"{src}: not a node backup ({e})") from None
     for rel, digest in manifest.get("files", {}).items():
         p = src / rel
-        if ".." in Path(rel).parts or not p.is_file() or _sha256(p) != digest:
+        if ".." in Path(rel).parts or not p.is_file() or file_sha256(p) != digest:
             raise EdgenodeError("E_BACKUP_BAD", f"{src}: {rel} is missing or damaged; nothing restored")
     current = identity_dir(cfg) / "node_id"
     if current.exists() and current.read_text().strip() != manifest["node_id"] and not force:

@@ -52,6 +52,15 @@ class PutResult:
     existed: bool
 
 
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 hex of a file, read in CHUNK pieces (the store's, the bundle builder's, the spool's, backups')."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -171,11 +180,7 @@ class Store:
         return open(self.path_for(sha256), "rb")
 
     def hash_file(self, path: Path) -> str:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_sha256(path)
 
     def iter_blobs(self) -> Iterator[tuple[str, Path]]:
         if not self.root.is_dir():

@@ -14,16 +14,7 @@ from edgenode.bundles import minisign
 from edgenode.bundles.format import KEYLIST, MANIFEST, BundleError, check_path, manifest_dict, parse_manifest
 from edgenode.bundles.locate import is_junk
 from edgenode.catalog.media import EXT_KIND
-
-CHUNK = 1024 * 1024
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+from edgenode.store import file_sha256
 
 
 def _default_id(rel: str) -> str:
@@ -94,7 +85,7 @@ def build_bundle(src_dir, channel: str, seq: int, out_dir, *, secret_key: minisi
             shutil.copyfile(src, dest)
         e["path"] = "files/" + e["path"]
         e["size"] = dest.stat().st_size
-        e["sha256"] = _sha256(dest)
+        e["sha256"] = file_sha256(dest)
     kid = secret_key.key_id_hex if secret_key else key_id.upper()
     doc = manifest_dict(channel, seq, kid, entries, withdraw=withdraw, expires=expires)
     doc.update(__import__("edgenode.activities.published", fromlist=["_"]).sections_from_source(src_dir))

@@ -11,7 +11,6 @@ refused one is moved to ``.rejected/`` so it is not retried every scan.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,17 +23,9 @@ from edgenode.bundles.history import ImportResult, record, stale_reported
 from edgenode.bundles.locate import is_junk
 from edgenode.bundles.pipeline import import_bundle
 from edgenode.sources.hook import run_hook
+from edgenode.store import file_sha256
 
 log = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
-
-
-def _hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _HashCache:
@@ -53,7 +44,7 @@ class _HashCache:
         hit = self.data.get(key)
         if hit and hit[:2] == stamp:
             return hit[2]
-        digest = _hash(file)
+        digest = file_sha256(file)
         self.data[key] = [*stamp, digest]
         return digest
 
