@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from edgenode.admin import accounts
@@ -44,6 +46,12 @@ def password():
             session["admin_gen"] = account["generation"]
             return redirect(url_for("admin.dashboard", changed=1))
     return render_template("admin/password.html", error=error), status
+
+
+@bp.app_template_filter("admin_time")
+def admin_time(ts) -> str:
+    """A timestamp as the admin pages show it, in the node's local time; "-" for none."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
 @bp.app_template_filter("filesize")

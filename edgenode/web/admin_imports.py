@@ -67,11 +67,6 @@ def progress():
     return jsonify({"jobs": _jobs(), "running": any(j["state"] == "running" for j in _jobs(5))})
 
 
-@bp.app_template_filter("import_time")
-def import_time(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
 def init_app(app) -> None:
     app.register_blueprint(bp)
     admin_nav(app, "内容导入", "admin_imports.page")

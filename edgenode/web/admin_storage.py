@@ -7,7 +7,6 @@ Every action is a plain function of ``edgenode.storage`` that the CLI also calls
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
@@ -88,7 +87,3 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     storage_request.init_app(app)
     admin_nav(app, "存储", "admin_storage.page")
-
-    @app.template_filter("storage_time")
-    def storage_time(ts: float) -> str:
-        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")

@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
@@ -81,7 +80,3 @@ def export():
 def init_app(app) -> None:
     app.register_blueprint(bp)
     admin_nav(app, "同步", "admin_sync.page")
-
-    @app.template_filter("sync_time")
-    def sync_time(ts) -> str:
-        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"

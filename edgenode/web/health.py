@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
@@ -99,11 +98,6 @@ def admin_diagnostics():
     log.info("diagnostics bundle written to %s", path)
     flash(f"诊断包已写入U盘：{path.name}。现在可以拔出U盘。", "ok")
     return redirect(url_for("health.admin_page"))
-
-
-@bp.app_template_filter("health_time")
-def health_time(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def init_app(app) -> None:
