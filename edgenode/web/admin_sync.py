@@ -17,6 +17,7 @@ import sys
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from edgenode.errors import EdgenodeError
+from edgenode.health.diagnostics import usb_targets
 from edgenode.web.auth import admin_nav, admin_required
 from edgenode.web.context import get_db, node
 
@@ -27,20 +28,12 @@ KIND_ZH = {"uplink": "上传统计", "heartbeat": "心跳", "pull": "下载内�
            "housekeeping": "维护"}
 
 
-def _usb(cfg) -> list[dict]:
-    try:
-        from edgenode.health.diagnostics import usb_targets
-    except ImportError:
-        return []
-    return usb_targets(cfg)
-
-
 @bp.route("/")
 @admin_required
 def page():
     from edgenode.sync.status import status
     n = node()
-    return render_template("admin/sync.html", st=status(n.cfg, get_db()), usb=_usb(n.cfg), kinds=KIND_ZH,
+    return render_template("admin/sync.html", st=status(n.cfg, get_db()), usb=usb_targets(n.cfg), kinds=KIND_ZH,
                            states=STATE_ZH)
 
 
@@ -60,7 +53,7 @@ def now():
 def export():
     from edgenode.jobproc import call_or_raise
     cfg = node().cfg
-    targets = {t["mount"]: t for t in _usb(cfg)}
+    targets = {t["mount"]: t for t in usb_targets(cfg)}
     target = targets.get(request.form.get("target", ""))
     if target is None or not target["writable"]:
         flash("没有找到可写入的U盘，请重新插入后刷新页面。", "error")
