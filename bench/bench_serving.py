@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -137,12 +136,6 @@ def memory(pids: list[int]) -> dict:
             "uss_mb": round(uss / MIB, 1)}
 
 
-def start_scheduler(config: Path, data: Path) -> subprocess.Popen:
-    env = {**os.environ, "EDGENODE_CONFIG": str(config), "EDGENODE_DATA_DIR": str(data)}
-    return subprocess.Popen([sys.executable, "-m", "edgenode", "scheduler"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def wait_first_jobs(data: Path, seconds: float = 60) -> None:
     """Until the scheduler's first link jobs have run (in their child processes) and ended."""
     from edgenode.db import open_volatile
@@ -191,11 +184,11 @@ def main() -> None:
     print(f"video: {size / MIB:.1f} MiB", flush=True)
 
     results: dict = {"video_mib": round(size / MIB, 1), "seconds": args.seconds, "connections": 32}
-    prod = Production(work / "prod", data)
+    prod = Production(work / "prod", data, scheduler=True)
     bare, bare_port = bare_nginx(work / "bare", data / "store")
     builtin_port = free_port()
     builtin = start_builtin(write_config(work / "builtin.toml", data), builtin_port)
-    scheduler = start_scheduler(work / "prod" / "edgenode.toml", data)
+    scheduler = prod.scheduler
     try:
         # Idle memory first, after one warm-up request of each kind and the scheduler's first jobs.
         for base in (prod.url, f"http://127.0.0.1:{builtin_port}"):
@@ -247,7 +240,6 @@ def main() -> None:
         results["memory_after_load"] = {"gunicorn": memory(tree(prod.gunicorn)), "scheduler": memory(tree(scheduler)),
                                         "nginx": memory(tree(prod.nginx))}
     finally:
-        stop(scheduler)
         stop(builtin)
         stop(bare)
         prod.stop()

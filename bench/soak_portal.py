@@ -169,11 +169,8 @@ def main() -> None:
         media[rid] = (f"/media/{r['sha256']}.{r['ext']}", r["size"], r["kind"])
     conn.close()
 
-    prod = Production(work / "prod", cfg.data_path)
-    scheduler = subprocess.Popen([sys.executable, "-m", "edgenode", "scheduler"], cwd=ROOT,
-                                 env={**os.environ, "EDGENODE_CONFIG": str(work / "prod" / "edgenode.toml"),
-                                      "EDGENODE_DATA_DIR": str(cfg.data_path)},
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prod = Production(work / "prod", cfg.data_path, scheduler=True)
+    scheduler = prod.scheduler
     stats = {"clients": args.clients, "requests": 0, "errors": 0, "error_samples": []}
     lock = threading.Lock()
     series = []
@@ -204,8 +201,6 @@ def main() -> None:
         time.sleep(3)
         end = snapshot(prod, scheduler)
     finally:
-        scheduler.terminate()
-        scheduler.wait(30)
         prod.stop()
 
     measured = stats["requests"] - warm_requests

@@ -149,13 +149,21 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class Production:
-    """gunicorn on a UNIX socket behind nginx on a free port, for one data directory."""
+    """gunicorn on a UNIX socket behind nginx on a free port, for one data directory; with
+    ``scheduler=True`` also ``edgenode scheduler`` on the same config, as an appliance runs."""
 
-    def __init__(self, workdir: Path, data_dir: Path, *, workers: int | None = None, threads: int | None = None):
+    def __init__(self, workdir: Path, data_dir: Path, *, workers: int | None = None, threads: int | None = None,
+                 scheduler: bool = False):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.sock = workdir / "gunicorn.sock"
         config = write_config(workdir / "edgenode.toml", data_dir, accel_redirect=True)
+        self.scheduler = None
+        if scheduler:
+            env = {**os.environ, "EDGENODE_CONFIG": str(config)}
+            env.pop("EDGENODE_DATA_DIR", None)
+            self.scheduler = subprocess.Popen([str(VENV_BIN / "edgenode"), "scheduler"], env=env, cwd=REPO,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.gunicorn = start_gunicorn(config, f"unix:{self.sock}", workers=workers, threads=threads)
         deadline = time.monotonic() + 30
         while not self.sock.exists():
@@ -170,6 +178,8 @@ class Production:
     def stop(self) -> None:
         stop(self.nginx)
         stop(self.gunicorn)
+        if self.scheduler is not None:
+            stop(self.scheduler)
 
 
 def copy_data(src: Path, dst: Path) -> Path:
