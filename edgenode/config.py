@@ -247,6 +247,12 @@ BY_NAME = {s.name: s for s in SETTINGS}
 RENAMED = {"health.usb_roots": "usb.media_roots"}  # one list of stick folders, not two that could disagree
 
 
+def _override_name(name: str) -> str:
+    """``section__key`` (keyword arguments) → ``section.key``, old names → new ones."""
+    name = name.replace("__", ".")
+    return RENAMED.get(name, name)
+
+
 def _coerce(setting: Setting, value: Any, *, from_text: bool) -> Any:
     """Return the value in the setting's type, or raise ValueError with a reason."""
     t = setting.type
@@ -367,7 +373,7 @@ class Config:
     def replace(self, **overrides: Any) -> "Config":
         values = dict(self._values)
         for name, value in overrides.items():
-            name = RENAMED.get(name.replace("__", "."), name.replace("__", "."))
+            name = _override_name(name)
             if name not in BY_NAME:
                 raise ConfigError(f"override: unknown key {name!r}")
             values[name] = value
@@ -442,8 +448,7 @@ def load_config(path: Path | str | None = None, *, env: dict | None = None,
             values[setting.name] = value
 
     for name, value in (overrides or {}).items():
-        name = name.replace("__", ".")
-        name = RENAMED.get(name, name)
+        name = _override_name(name)
         setting = BY_NAME.get(name)
         if setting is None:
             raise ConfigError(f"override: key {name!r}: unknown setting")
