@@ -12,23 +12,31 @@ from edgenode.errors import EdgenodeError
 from edgenode.keyfile import read_or_create
 
 
-def _race(path, barrier, out):
+def _at_the_barrier(fn, args, barrier, out):
     barrier.wait()
-    out.put(read_or_create(path))
+    out.put(fn(*args))
+
+
+def _together(n: int, fn, *args) -> tuple[list, list[int]]:
+    """``fn(*args)`` in ``n`` forked processes released at the same moment: (results, exit codes)."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_at_the_barrier, args=(fn, args, barrier, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(10)
+    return results, [p.exitcode for p in procs]
 
 
 def test_processes_starting_together_agree_on_one_key(tmp_path):
-    ctx = multiprocessing.get_context("fork")
     for round_ in range(5):  # several rounds: the race is won by a different process each time
         path = tmp_path / f"r{round_}" / "secret_key"
-        barrier, out = ctx.Barrier(8), ctx.Queue()
-        procs = [ctx.Process(target=_race, args=(path, barrier, out)) for _ in range(8)]
-        for p in procs:
-            p.start()
-        keys = {out.get(timeout=30) for _ in procs}
-        for p in procs:
-            p.join(10)
-            assert p.exitcode == 0
+        results, codes = _together(8, read_or_create, path)
+        keys = set(results)
+        for code in codes:
+            assert code == 0
         assert keys == {path.read_text()} and len(path.read_text()) == 64
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert os.listdir(path.parent) == ["secret_key"]  # no temporary file left behind
@@ -66,22 +74,14 @@ def test_the_portal_survives_a_torn_session_key(tmp_path):
     assert app.test_client().get("/admin/login").status_code == 200
 
 
-def _identity(cfg, barrier, out):
+def _identity(cfg):
     from edgenode.identity import load_or_create
-    barrier.wait()
     ident = load_or_create(cfg)
-    out.put((ident.node_id, ident.public_b64()))
+    return ident.node_id, ident.public_b64()
 
 
 def test_jobs_starting_together_on_a_new_node_share_one_identity(tmp_path):
     from tests.conftest import make_config
-    ctx = multiprocessing.get_context("fork")
     cfg = make_config(tmp_path / "data")
-    barrier, out = ctx.Barrier(6), ctx.Queue()
-    procs = [ctx.Process(target=_identity, args=(cfg, barrier, out)) for _ in range(6)]
-    for p in procs:
-        p.start()
-    seen = {out.get(timeout=30) for _ in procs}
-    for p in procs:
-        p.join(10)
+    seen = set(_together(6, _identity, cfg)[0])
     assert len(seen) == 1  # one node id, one key
