@@ -29,11 +29,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from edgenode.activities import queries as aq  # noqa: E402
-from edgenode.campaigns import queries as cq  # noqa: E402
-from edgenode.config import load_config  # noqa: E402
-from edgenode.db import open_main  # noqa: E402
-from edgenode.usage import events  # noqa: E402
+from edgenode.node.activities import queries as aq  # noqa: E402
+from edgenode.node.campaigns import queries as cq  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main  # noqa: E402
+from edgenode.node.usage import events  # noqa: E402
 
 
 def phone(i: int) -> str:
@@ -97,8 +97,8 @@ def hub_figures(root: Path, batch: int, repeat: int = 5) -> dict:
     from edgenode.hub import registry
     from edgenode.hub.database import open_hub
     from edgenode.hub.ingest import ingest_batch
-    from edgenode.identity import Identity
-    from edgenode.usage.batch import seal_bytes, sign_batch
+    from edgenode.core.identity import Identity
+    from edgenode.protocol.usage_batch import seal_bytes, sign_batch
 
     cfg = load_config(env={}, overrides={"data_dir": str(root / "hub")})
     conn = open_hub(cfg)

@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from edgenode import backup  # noqa: E402
+from edgenode.core import backup  # noqa: E402
 
 
 def make_db(path: Path, mb: int) -> None:

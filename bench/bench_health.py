@@ -37,10 +37,10 @@ sys.path.insert(0, str(HERE))
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
-from edgenode import jobs  # noqa: E402
-from edgenode.config import load_config  # noqa: E402
-from edgenode.db import open_main, open_volatile, transaction  # noqa: E402
-from edgenode.health.snapshot import snapshot  # noqa: E402
+from edgenode.core import jobs  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main, open_volatile, transaction  # noqa: E402
+from edgenode.node.health.snapshot import snapshot  # noqa: E402
 from tests.helpers_sync import free_port  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
@@ -101,7 +101,7 @@ def main() -> int:
         port = free_port()
         env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_DATA_DIR": str(data), "EDGENODE_HEALTH_TOKEN": TOKEN}
         gunicorn = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-w", "1", "-b",
-                                     f"127.0.0.1:{port}", "edgenode.app:create_app()"], env=env,
+                                     f"127.0.0.1:{port}", "edgenode.node.app:create_app()"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -126,7 +126,7 @@ def main() -> int:
 
             conn = open_main(cfg)
             snapshot(cfg, conn)  # first call in this process: imports, identity, caches
-            from edgenode.health.snapshot import CONTENT_TTL, QUICK_CHECK_TTL, content
+            from edgenode.node.health.snapshot import CONTENT_TTL, QUICK_CHECK_TTL, content
             c0 = time.process_time()
             for _ in range(10):
                 content(conn)

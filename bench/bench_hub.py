@@ -34,8 +34,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--stat-nodes", type=int, default=500)
     args = ap.parse_args(argv)
 
-    from edgenode.config import load_config
-    from edgenode.db import transaction
+    from edgenode.core.config import load_config
+    from edgenode.core.db import transaction
     from edgenode.hub import heartbeat, registry, stats
     from edgenode.hub.database import open_hub
     from edgenode.hub.ingest import ingest_batch
@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
         key.verify(base64.b64decode(h["X-Edgenode-Signature"]),
                    request_message("POST", "/api/v1/heartbeat", h["X-Edgenode-Timestamp"], body))
     verify_s = time.perf_counter() - t
-    from edgenode.db import connect
+    from edgenode.core.db import connect
     hb_conn = connect(cfg.data_path / "hub.db", synchronous="NORMAL")
     t = time.perf_counter()
     for h in reqs:

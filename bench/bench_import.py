@@ -41,10 +41,10 @@ sys.path.insert(0, str(REPO))
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from edgenode.config import load_config
-from edgenode.db import open_main
-from edgenode.store import open_store
-from edgenode.bundles.pipeline import import_bundle
+from edgenode.core.config import load_config
+from edgenode.core.db import open_main
+from edgenode.core.store import open_store
+from edgenode.node.imports.pipeline import import_bundle
 cfg = load_config(env={}, overrides={"data_dir": sys.argv[2], "store__free_space_floor_mb": 0})
 conn = open_main(cfg)
 t = time.perf_counter()
@@ -105,10 +105,11 @@ def run_import(data_dir: Path, bundle: Path) -> dict:
 
 
 def measure(work: Path, size_mb: int, files: int) -> dict:
-    from edgenode.bundles import minisign, trust
-    from edgenode.bundles.build import build_bundle
-    from edgenode.config import load_config
-    from edgenode.db import open_main
+    from edgenode.protocol import minisign
+    from edgenode.node.imports import trust
+    from edgenode.protocol.build import build_bundle
+    from edgenode.core.config import load_config
+    from edgenode.core.db import open_main
 
     src = work / "src"
     make_payload(src, size_mb, files)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgenode.catalog import search as fts  # noqa: E402
-from edgenode.config import load_config  # noqa: E402
-from edgenode.db import open_main, transaction  # noqa: E402
+from edgenode.node.catalog import search as fts  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main, transaction  # noqa: E402
 
 CROPS = "水稻 小麦 玉米 大豆 棉花 油菜 马铃薯 红薯 花生 苹果 柑橘 葡萄 茶叶 蔬菜 辣椒 番茄 黄瓜 西瓜 香菇 中药材".split()
 ANIMALS = "生猪 肉牛 奶牛 山羊 肉鸡 蛋鸡 鸭子 鹅 淡水鱼 小龙虾 蜜蜂 兔子".split()

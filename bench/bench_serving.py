@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
-from edgenode.catalog import queries as q  # noqa: E402
-from edgenode.catalog.add import add_file  # noqa: E402
-from edgenode.config import load_config  # noqa: E402
-from edgenode.db import open_main  # noqa: E402
-from edgenode.demo import build_demo  # noqa: E402
-from edgenode.store import open_store  # noqa: E402
+from edgenode.node.catalog import queries as q  # noqa: E402
+from edgenode.node.imports.add import add_file  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main  # noqa: E402
+from edgenode.node.imports.demo import build_demo  # noqa: E402
+from edgenode.core.store import open_store  # noqa: E402
 from tests.helpers_portal import (Production, free_port, start_builtin, start_nginx, stop,  # noqa: E402
                                   write_config)
 
@@ -114,7 +114,7 @@ http {{
     client_body_temp_path {workdir}/client; proxy_temp_path {workdir}/proxy; fastcgi_temp_path {workdir}/client;
     uwsgi_temp_path {workdir}/client; scgi_temp_path {workdir}/client;
     open_file_cache max=2000 inactive=60s;
-    server {{ listen 127.0.0.1:{port}; location /static/ {{ alias {ROOT}/edgenode/web/static/; }}
+    server {{ listen 127.0.0.1:{port}; location /static/ {{ alias {ROOT}/edgenode/node/web/static/; }}
              location /f/ {{ alias {store}/; }} }}
 }}
 """)
@@ -138,7 +138,7 @@ def memory(pids: list[int]) -> dict:
 
 def wait_first_jobs(data: Path, seconds: float = 60) -> None:
     """Until the scheduler's first link jobs have run (in their child processes) and ended."""
-    from edgenode.db import open_volatile
+    from edgenode.core.db import open_volatile
     cfg = load_config(env={}, overrides={"data_dir": str(data)})
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -33,10 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgenode.config import load_config  # noqa: E402
-from edgenode.db import open_main, transaction  # noqa: E402
-from edgenode.storage import eviction, quota, transcode  # noqa: E402
-from edgenode.store import open_store  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main, transaction  # noqa: E402
+from edgenode.node.storage import eviction, quota, transcode  # noqa: E402
+from edgenode.core.store import open_store  # noqa: E402
 
 DAY = 86400
 
@@ -143,7 +143,7 @@ def bench_transcode(seconds: int, rounds: int) -> dict:
                         f"testsrc2=duration={seconds}:size=640x360:rate=25", "-f", "lavfi", "-i",
                         f"sine=frequency=440:duration={seconds}", "-shortest", "-c:v", "mpeg2video", "-q:v", "4",
                         "-c:a", "mp2", str(src)], check=True)
-        from edgenode.catalog.add import add_file
+        from edgenode.node.imports.add import add_file
         wrapper, plain, encode, wrapper_cpu, plain_cpu = [], [], [], [], []
         real_encode = transcode._encode
 

@@ -33,9 +33,10 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edgenode.db import open_main, transaction  # noqa: E402
-from edgenode.identity import load_or_create  # noqa: E402
-from edgenode.sync import outbox, pull, uplink  # noqa: E402
+from edgenode.core.db import open_main, transaction  # noqa: E402
+from edgenode.core.identity import load_or_create  # noqa: E402
+from edgenode.node.sync import outbox, uplink
+from edgenode.node.sources import pull  # noqa: E402
 from tests.conftest import make_config  # noqa: E402
 from tests.helpers_sync import TERMINALS, Hub, Rsyncd, enrolled_node  # noqa: E402
 
@@ -103,7 +104,7 @@ def bench_uplink(tmp: Path, n: int) -> dict:
         assert totals["events"] == n == result["sealed_events"], (totals, result)
         # HTTP overhead per request, measured on a real prepared request and a real answer
         import requests
-        from edgenode.sync import client
+        from edgenode.node.sync import client
         req = requests.Request("POST", hub.url + "/api/v1/batches", data=b"", headers={
             "User-Agent": client.USER_AGENT, "Content-Type": "application/octet-stream",
             "X-Edgenode-Batch-No": "1", "X-Edgenode-Batch-Signature": kept[0][2],

@@ -43,11 +43,11 @@ def enroll_fleet(data_dir: Path, n: int) -> list[tuple[str, bytes]]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edgenode.config import load_config
-    from edgenode.db import transaction
+    from edgenode.core.config import load_config
+    from edgenode.core.db import transaction
     from edgenode.hub import registry
     from edgenode.hub.database import open_hub
-    from edgenode.identity import Identity
+    from edgenode.core.identity import Identity
 
     cfg = load_config(env={}, overrides={"data_dir": str(data_dir)})
     conn = open_hub(cfg)
@@ -65,7 +65,7 @@ def enroll_fleet(data_dir: Path, n: int) -> list[tuple[str, bytes]]:
 
 
 def hub_totals(data_dir: Path) -> dict:
-    from edgenode.db import connect
+    from edgenode.core.db import connect
     conn = connect(data_dir / "hub.db")
     b, e = conn.execute("SELECT coalesce(sum(batches), 0), coalesce(sum(events), 0) FROM hub_nodes").fetchone()
     hb = conn.execute("SELECT count(*) FROM hub_latest").fetchone()[0]
@@ -80,8 +80,8 @@ def _client(idx: int, port: int, nodes: list, phase: str, seconds: float, interv
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edgenode.hub.signing import request_message
-    from edgenode.identity import Identity
-    from edgenode.usage.batch import seal_bytes, sign_batch
+    from edgenode.core.identity import Identity
+    from edgenode.protocol.usage_batch import seal_bytes, sign_batch
 
     import base64
 
@@ -300,7 +300,7 @@ def wrk_heartbeats(port: int, fleet: list, seconds: float, connections: int, hub
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edgenode.hub.signing import request_message
-    from edgenode.identity import Identity
+    from edgenode.core.identity import Identity
 
     def lua(s: str) -> str:
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -357,8 +357,8 @@ def _seal_chunk(args):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from edgenode.hub.signing import request_message
-    from edgenode.identity import Identity
-    from edgenode.usage.batch import seal_bytes, sign_batch
+    from edgenode.core.identity import Identity
+    from edgenode.protocol.usage_batch import seal_bytes, sign_batch
 
     nodes, rounds, per_batch, first_batch, seed = args
     rnd = random.Random(seed)

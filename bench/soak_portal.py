@@ -40,12 +40,12 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
-from edgenode.catalog import queries as q  # noqa: E402
-from edgenode.catalog.model import COLUMNS  # noqa: E402
-from edgenode.config import load_config  # noqa: E402
-from edgenode.db import open_main  # noqa: E402
-from edgenode.demo import DEMO, build_demo  # noqa: E402
-from edgenode.store import open_store  # noqa: E402
+from edgenode.node.catalog import queries as q  # noqa: E402
+from edgenode.protocol.metadata import COLUMNS  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main  # noqa: E402
+from edgenode.node.imports.demo import DEMO, build_demo  # noqa: E402
+from edgenode.core.store import open_store  # noqa: E402
 from tests.helpers_portal import Production  # noqa: E402
 
 WORDS = ["水稻", "养殖", "故事", "健康", "shuidao", "gs", "戏曲", "安全", "医保", "没有这个词"]

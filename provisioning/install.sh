@@ -139,7 +139,7 @@ step_release() {
     mv -Tf /usr/local/bin/edgenode.new /usr/local/bin/edgenode
 }
 
-# 4. The config: only keys from edgenode/config.py; the loader validates it.
+# 4. The config: only keys from edgenode/core/config.py; the loader validates it.
 step_config() {
     local args=(--set "data_dir=$DATA" --set "web.accel_redirect=true")
     if [ -n "$NAME" ]; then args+=(--set "node.name=$NAME"); fi

@@ -1,7 +1,7 @@
 """Shared fixtures: a config factory, a database, a store, a CLI runner and the demo library.
 
 Area-specific fixtures live in the area's own test module or in
-``tests/helpers_<area>.py``; seed data lives in ``edgenode.demo`` and
+``tests/helpers_<area>.py``; seed data lives in ``edgenode.node.imports.demo`` and
 ``tests/fixtures.py``.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgenode.config import load_config
+from edgenode.core.config import load_config
 
 
 def make_config(data_dir: Path, **overrides):
@@ -28,7 +28,7 @@ def cfg(tmp_path):
 
 @pytest.fixture
 def conn(cfg):
-    from edgenode.db import open_main
+    from edgenode.core.db import open_main
     c = open_main(cfg, check=True)
     yield c
     c.close()
@@ -36,7 +36,7 @@ def conn(cfg):
 
 @pytest.fixture
 def store(cfg):
-    from edgenode.store import open_store
+    from edgenode.core.store import open_store
     return open_store(cfg)
 
 
@@ -55,9 +55,9 @@ def runner(cfg):
 @pytest.fixture(scope="session")
 def demo_master(tmp_path_factory):
     """The demo library, built once per test worker.  Copy it before changing it."""
-    from edgenode.db import open_main
-    from edgenode.demo import build_demo
-    from edgenode.store import open_store
+    from edgenode.core.db import open_main
+    from edgenode.node.imports.demo import build_demo
+    from edgenode.core.store import open_store
 
     cfg = make_config(tmp_path_factory.mktemp("demo") / "data")
     conn = open_main(cfg, check=True)
@@ -77,7 +77,7 @@ def demo_cfg(demo_master, tmp_path):
 
 @pytest.fixture
 def demo_conn(demo_cfg):
-    from edgenode.db import open_main
+    from edgenode.core.db import open_main
     c = open_main(demo_cfg, check=True)
     yield c
     c.close()
@@ -85,7 +85,7 @@ def demo_conn(demo_cfg):
 
 @pytest.fixture
 def app(demo_cfg):
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     a = create_app(demo_cfg)
     a.config["TESTING"] = True
     return a

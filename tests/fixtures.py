@@ -43,7 +43,7 @@ def make_media(root: Path) -> dict[str, Path]:
     (root / "notes.docx").write_bytes(b"PK\x03\x04 not really")
     media["docx"] = root / "notes.docx"
     pdf = root / "doc.pdf"
-    from edgenode.demo import write_pdf
+    from edgenode.node.imports.demo import write_pdf
     write_pdf(pdf, "测试文档", "这是一个测试用的文档。")
     media["pdf"] = pdf
     (root / "broken.pdf").write_bytes(pdf.read_bytes()[:200])

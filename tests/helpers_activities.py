@@ -30,7 +30,7 @@ def csrf(html: str) -> str:
 
 def activity(conn, *, capacity: int = 20, audit: bool = False, start: float | None = None,
              end: float | None = None, **extra) -> dict:
-    from edgenode.activities.queries import create_activity
+    from edgenode.node.activities.queries import create_activity
     start = time.time() + 86400 if start is None else start
     end = start + 7200 if end is None else end
     return create_activity(conn, {"title": extra.pop("title", "农技讲座：水稻病虫害防治"), "place": "村文化室",
@@ -39,7 +39,7 @@ def activity(conn, *, capacity: int = 20, audit: bool = False, start: float | No
 
 def campaign(conn, cfg, *, cid: str = "qunwen-2026", start: float | None = None, end: float | None = None,
              daily_limit: int | None = None, items=("12", "31", "26")) -> dict:
-    from edgenode.campaigns.queries import create_campaign
+    from edgenode.node.campaigns.queries import create_campaign
     doc = {"id": cid, "title": "2026 群文杯 原创歌曲大赛", "rules": "每人每天限投两票。",
            "start": time.time() - 3600 if start is None else start,
            "end": time.time() + 86400 if end is None else end,
@@ -54,7 +54,7 @@ def live_app(cfg):
     """The node app under werkzeug's threaded server in this process, on a free port."""
     from werkzeug.serving import make_server
 
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     app = create_app(cfg)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -69,9 +69,9 @@ def live_app(cfg):
 @contextmanager
 def gunicorn_app(cfg, *, workers: int = 3, threads: int = 4):
     """The node app under real gunicorn: several worker processes writing one database."""
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     create_app(cfg)  # migrations, secret key and pickup-code key made once, before workers race
-    from edgenode.activities.codes import load_key
+    from edgenode.node.activities.codes import load_key
     load_key(cfg)
     port = free_port()
     env = {**os.environ, "EDGENODE_DATA_DIR": str(cfg.data_path), "EDGENODE_CONFIG": "",
@@ -79,7 +79,7 @@ def gunicorn_app(cfg, *, workers: int = 3, threads: int = 4):
     log = Path(cfg.data_path) / "gunicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads),
-                                 "-b", f"127.0.0.1:{port}", "edgenode.app:create_app()"],
+                                 "-b", f"127.0.0.1:{port}", "edgenode.node.app:create_app()"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_port(port, timeout=30, proc=proc)

@@ -7,9 +7,10 @@ import json
 import os
 from pathlib import Path
 
-from edgenode.bundles import minisign, trust
-from edgenode.bundles.build import build_bundle
-from edgenode.bundles.format import MANIFEST
+from edgenode.protocol import minisign
+from edgenode.node.imports import trust
+from edgenode.protocol.build import build_bundle
+from edgenode.protocol.bundle import MANIFEST
 
 
 def make_pdf(path: Path, size: int, seed: int = 0) -> Path:

@@ -10,9 +10,9 @@ import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgenode.identity import Identity
+from edgenode.core.identity import Identity
 from edgenode.hub.signing import sign_headers
-from edgenode.usage.batch import batch_name, seal_bytes, sign_batch
+from edgenode.protocol.usage_batch import batch_name, seal_bytes, sign_batch
 
 COLUMNS = ["sannong", "pushi", "xinchengshi", "shequ"]
 KINDS = ["view", "play_start", "progress", "play_end", "search"]
@@ -131,7 +131,7 @@ def login(client, conn, username: str = "county", password: str = "correct horse
 
 def seed_fleet(conn, *, now: float | None = None) -> dict:
     """Enrolled nodes with heartbeats: one healthy, one offline, one low on disk, one behind on content."""
-    from edgenode.db import transaction
+    from edgenode.core.db import transaction
     from edgenode.hub import heartbeat, registry
     now = time.time() if now is None else now
     with transaction(conn):

@@ -1,4 +1,4 @@
-"""Targets for edgenode.jobproc children in tests (importable as ``tests.helpers_jobproc``)."""
+"""Targets for edgenode.core.jobproc children in tests (importable as ``tests.helpers_jobproc``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def echo(cfg, *args):
 
 def hang_with_a_grandchild(cfg, kind, pidfile):
     """Record a running job of ``kind``, start a grandchild (like rsync or ffmpeg), then hang."""
-    from edgenode import jobs
-    from edgenode.db import open_volatile
+    from edgenode.core import jobs
+    from edgenode.core.db import open_volatile
     v = open_volatile(cfg)
     jobs.start(v, kind, "hangs")
     v.close()
@@ -34,5 +34,5 @@ def crash(cfg):
 
 
 def refuse(cfg):
-    from edgenode.errors import EdgenodeError
+    from edgenode.core.errors import EdgenodeError
     raise EdgenodeError("E_TEST_REFUSED", "not today", zh="今天不行", status=409)

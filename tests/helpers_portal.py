@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from edgenode.admin import accounts
+from edgenode.node.web import accounts
 
 PASSWORD = "correct horse 1"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SITE = REPO / "systemd" / "nginx-site.conf"
 GUNICORN_CONF = REPO / "systemd" / "gunicorn.conf.py"
-STATIC = REPO / "edgenode" / "web" / "static"
+STATIC = REPO / "edgenode" / "node" / "web" / "static"
 
 
 def write_config(path: Path, data_dir: Path, **web) -> Path:
@@ -125,7 +125,7 @@ def start_gunicorn(config: Path, bind: str, *, workers: int | None = None, threa
         else:
             env[f"EDGENODE_GUNICORN_{name}"] = str(value)
     env.pop("EDGENODE_DATA_DIR", None)
-    return subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "edgenode.wsgi:app"],
+    return subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "edgenode.node.wsgi:app"],
                             env=env, cwd=REPO, start_new_session=True)
 
 

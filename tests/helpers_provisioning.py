@@ -337,7 +337,7 @@ def group_members(root: Root, name: str) -> list[str]:
 
 def check_installed(root: Root, tmp: Path, *, image: bool = False) -> dict:
     """Assert what a finished install leaves; returns facts the caller may compare."""
-    from edgenode.config import load_config
+    from edgenode.core.config import load_config
 
     r = root.path
     user = passwd_entry(root, "edgenode")
@@ -364,7 +364,7 @@ def check_installed(root: Root, tmp: Path, *, image: bool = False) -> dict:
     for exe in ("bin/edgenode", "bin/gunicorn", "bin/python"):
         assert os.access(r / link.lstrip("/") / exe, os.X_OK), exe
     assert root.run("/opt/edgenode/bin/edgenode", "--version").stdout.startswith("edgenode")
-    assert root.run("/opt/edgenode/bin/python", "-c", "import edgenode.app, gunicorn").returncode == 0
+    assert root.run("/opt/edgenode/bin/python", "-c", "import edgenode.node.app, gunicorn").returncode == 0
 
     # Units: the repo's files, enabled for multi-user.target, accepted by systemd-analyze verify
     # against the real binaries in the root.
@@ -403,7 +403,7 @@ def check_installed(root: Root, tmp: Path, *, image: bool = False) -> dict:
 
 
 def admin_password_works(root: Root, tmp: Path, password: str) -> bool:
-    from edgenode.admin import accounts
+    from edgenode.node.web import accounts
     conn = read_db(root, tmp)
     try:
         accounts.login(conn, "admin", password, max_failures=5, lockout_seconds=900)
@@ -431,7 +431,7 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
 def add_migration(sql_steps: list[tuple[int, str, str]]):
     """A patch for build_edgenode_wheel: a next release whose usage area has more migrations."""
     def patch(src: Path) -> None:
-        schema = src / "edgenode" / "usage" / "schema.py"
+        schema = src / "edgenode" / "node" / "usage" / "schema.py"
         schema.write_text(schema.read_text() + f"\nMIGRATIONS += {sql_steps!r}\n")
         init = src / "edgenode" / "__init__.py"
         init.write_text(init.read_text() + "\n# next release\n")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.bundles.build import build_bundle
-from edgenode.bundles.pipeline import import_bundle
+from edgenode.protocol.build import build_bundle
+from edgenode.node.imports.pipeline import import_bundle
 from tests.helpers_bundles import make_pdf
 
 KIB = 1024
@@ -56,7 +56,7 @@ def age(conn, resource_ids: list[str], days: float) -> None:
 
 
 def play(conn, resource_id: str, days_ago: float) -> None:
-    from edgenode.usage.events import record
+    from edgenode.node.usage.events import record
     record(conn, [{"kind": "play_start", "terminal": "t-test", "resource_id": resource_id,
                    "at": time.time() - days_ago * DAY}])
 

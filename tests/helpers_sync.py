@@ -116,8 +116,8 @@ class Hub:
 
 def enrolled_node(tmp: Path, hub: Hub, name: str = "node", **overrides):
     """A node config enrolled with ``hub`` through the real endpoint."""
-    from edgenode.db import open_main
-    from edgenode.sync.enroll import enroll
+    from edgenode.core.db import open_main
+    from edgenode.node.sync.enroll import enroll
     cfg = make_config(tmp / name, **overrides)
     conn = open_main(cfg)
     try:
@@ -132,7 +132,7 @@ TERMINALS = [f"{random.Random(i).getrandbits(64):016x}" for i in range(40)]
 
 def add_events(conn, n: int, seed: int = 0, start_at: float = 1764000000.0) -> float:
     """Record ``n`` realistic events (as the portal does); returns their total seconds."""
-    from edgenode.usage.events import record
+    from edgenode.node.usage.events import record
     rnd = random.Random(seed)
     events, total = [], 0.0
     for i in range(n):
@@ -258,7 +258,7 @@ def publish_bundle(tmp: Path, channel_root: Path, sk, channel: str, seq: int, n:
     """A signed bundle of ``n`` incompressible PDFs (rsync's delta finds nothing to reuse inside them),
     moved into the hub's rsync tree ``channel_root``."""
     import json
-    from edgenode.bundles.build import build_bundle
+    from edgenode.protocol.build import build_bundle
     src = tmp / f"src-{channel}-{seq}"
     src.mkdir(parents=True)
     rnd = random.Random(seed)

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from edgenode.activities import codes, published
-from edgenode.activities import queries as aq
-from edgenode.errors import EdgenodeError
+from edgenode.node.activities import codes, published
+from edgenode.node.activities import queries as aq
+from edgenode.core.errors import EdgenodeError
 from tests.helpers_activities import PHONES, activity
 
 
@@ -251,7 +251,7 @@ def test_bundle_sections_publish_update_and_cancel(cfg, conn):
         {"activities": 1, "campaigns": 1}
     a = aq.get_activity(conn, "county.lecture-12")
     assert a["origin"] == "county" and a["resource_id"] == "county.rice-01" and a["source"] == "bundle:county:3"
-    from edgenode.campaigns.queries import get_campaign
+    from edgenode.node.campaigns.queries import get_campaign
     c = get_campaign(conn, "county.qunwen")
     assert c["daily_limit"] == 2 and c["items"][0]["resource_id"] == "county.choir-12"
     assert c["county"]["items"][0]["votes"] == 3266
@@ -296,7 +296,7 @@ def test_cli_admin_actions(cfg, runner):
     out = runner("activity", "create", "--title", "农机培训", "--start", "2030-05-01 09:00", "--end",
                  "2030-05-01 11:00", "--capacity", "5", "--audit", "--json").output
     aid = json.loads(out)["id"]
-    from edgenode.db import open_main
+    from edgenode.core.db import open_main
     conn = open_main(cfg)
     b = _book(conn, cfg, aid)
     conn.close()
@@ -316,7 +316,7 @@ def test_cli_admin_actions(cfg, runner):
 
 
 def test_signed_bundle_publishes_through_the_import_pipeline(cfg, conn, store, tmp_path):
-    from edgenode.bundles.pipeline import import_bundle
+    from edgenode.node.imports.pipeline import import_bundle
     from tests.helpers_bundles import make_bundle, new_key, rewrite_manifest, trust_key
     sk = new_key(tmp_path)
     trust_key(conn, sk, "county")
@@ -351,8 +351,8 @@ def test_screening_links_a_cached_resource(demo_cfg, demo_conn, client):
 
 def test_county_publishes_with_build_bundle(cfg, conn, store, tmp_path):
     """The publisher's path: programme.json beside the media goes into the signed manifest."""
-    from edgenode.bundles.build import build_bundle
-    from edgenode.bundles.pipeline import import_bundle
+    from edgenode.protocol.build import build_bundle
+    from edgenode.node.imports.pipeline import import_bundle
     from tests.helpers_bundles import make_source, new_key, trust_key
     sk = new_key(tmp_path)
     trust_key(conn, sk, "county")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgenode.db import open_main
+from edgenode.core.db import open_main
 from tests.helpers_activities import activity, live_app
 from tests.helpers_portal import PASSWORD, set_admin
 

@@ -7,7 +7,7 @@ import threading
 
 import requests
 
-from edgenode.db import open_main
+from edgenode.core.db import open_main
 from tests.helpers_activities import ERROR_RE, PHONES, activity, csrf, gunicorn_app
 
 N, SEATS = 50, 20

@@ -17,11 +17,11 @@ from tests.helpers_sync import ROOT
 
 CHILD = """
 import sys, time
-from edgenode.config import load_config
-from edgenode.db import open_main
-from edgenode.activities import queries as aq
-from edgenode.campaigns import queries as cq
-from edgenode.errors import EdgenodeError
+from edgenode.core.config import load_config
+from edgenode.core.db import open_main
+from edgenode.node.activities import queries as aq
+from edgenode.node.campaigns import queries as cq
+from edgenode.core.errors import EdgenodeError
 cfg = load_config(env={}, overrides={"data_dir": sys.argv[1], "activities.terminal_daily_bookings": 10 ** 6})
 conn = open_main(cfg)
 start = int(sys.argv[3])

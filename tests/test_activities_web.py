@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgenode.activities import queries as aq
+from edgenode.node.activities import queries as aq
 from tests.helpers_activities import CODE_RE, ERROR_RE, PHONES, activity, campaign, csrf
 from tests.helpers_portal import login, set_admin
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from edgenode.admin import accounts
-from edgenode.errors import EdgenodeError
+from edgenode.node.web import accounts
+from edgenode.core.errors import EdgenodeError
 
 
 def test_hash_is_scrypt_salted_and_verifies():
@@ -73,7 +73,7 @@ def test_cli_set_password_unlock_status(runner, cfg, caplog):
     assert "cli password 1" not in r.output and "cli password 1" not in caplog.text
     r = runner("admin", "set-password", "--password-stdin", input="short\n")
     assert r.exit_code == 1 and "E_WEAK_PASSWORD" in r.output
-    from edgenode.db import open_main
+    from edgenode.core.db import open_main
     c = open_main(cfg)
     try:
         assert accounts.login(c, "admin", "cli password 1", max_failures=5, lockout_seconds=60)

@@ -66,7 +66,7 @@ def test_every_form_endpoint_refuses_a_post_without_csrf(app, admin_client):
     POST; the exemption list is the app's own, not one kept here.
     """
     assert login(admin_client).status_code == 302
-    from edgenode.web.auth import csrf
+    from edgenode.node.web.auth import csrf
     exempt = {f"{v}" for v in csrf._exempt_views}
     checked = 0
     for rule in app.url_map.iter_rules():

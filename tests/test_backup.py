@@ -1,4 +1,4 @@
-"""Node backups (edgenode/backup.py) and the installer's config writer (edgenode/provision.py)."""
+"""Node backups (edgenode/core/backup.py) and the installer's config writer (edgenode/node/sync/provision.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import threading
 
 import pytest
 
-from edgenode import backup, provision
-from edgenode.config import load_config
-from edgenode.errors import ConfigError, EdgenodeError
-from edgenode.identity import load_or_create
+from edgenode.core import backup
+from edgenode.node.sync import provision
+from edgenode.core.config import load_config
+from edgenode.core.errors import ConfigError, EdgenodeError
+from edgenode.core.identity import load_or_create
 from tests.conftest import make_config
 
 
@@ -146,7 +147,7 @@ def test_retry_pending_waits_while_hub_unreachable_and_sets_aside_a_refused_code
     r = provision.retry_pending(cfg, conn)
     assert r["status"] == "waiting" and provision.read_pending(cfg) is not None
 
-    import edgenode.sync.enroll as enroll_mod
+    import edgenode.node.sync.enroll as enroll_mod
 
     def refuse(*a, **k):
         raise EdgenodeError("E_ENROLL_CODE", "the enrolment code is unknown, used, expired or revoked")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.config import load_config
-from edgenode.db import open_main
-from edgenode.catalog.add import add_file
-from edgenode.store import open_store
+from edgenode.core.config import load_config
+from edgenode.core.db import open_main
+from edgenode.node.imports.add import add_file
+from edgenode.core.store import open_store
 from tests.fixtures import ffmpeg
 from tests.helpers_portal import PASSWORD, Production, copy_data, set_admin
 

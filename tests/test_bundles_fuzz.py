@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgenode.bundles.format import BundleError, Manifest, parse_manifest
+from edgenode.protocol.bundle import BundleError, Manifest, parse_manifest
 
 TRIED = {"bytes": 0, "json": 0, "mutated": 0}
 VALID = {

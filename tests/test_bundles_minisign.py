@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from edgenode.bundles import minisign
-from edgenode.bundles.minisign import SignatureError
+from edgenode.protocol import minisign
+from edgenode.protocol.minisign import SignatureError
 
 MINISIGN = shutil.which("minisign")
 pytestmark = pytest.mark.skipif(MINISIGN is None, reason="minisign is not installed (apt-get install minisign)")
@@ -105,9 +105,9 @@ def test_password_protected_key_is_refused_with_advice(tmp_path, tool_key):
 @pytest.mark.parametrize("legacy", [False, True], ids=["prehashed", "legacy"])
 def test_bundle_signed_with_stock_minisign_imports(tool_key, tmp_path, cfg, conn, store, legacy):
     """A publisher with only the minisign tool: build unsigned, sign with minisign, the node imports it."""
-    from edgenode.bundles import trust
-    from edgenode.bundles.build import build_bundle
-    from edgenode.bundles.pipeline import import_bundle
+    from edgenode.node.imports import trust
+    from edgenode.protocol.build import build_bundle
+    from edgenode.node.imports.pipeline import import_bundle
     from tests.helpers_bundles import make_source
 
     pub, key = tool_key

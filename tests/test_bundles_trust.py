@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from edgenode.bundles import minisign, trust
-from edgenode.bundles.build import write_keylist
-from edgenode.bundles.pipeline import import_bundle
-from edgenode.bundles.trust import TrustError
+from edgenode.protocol import minisign
+from edgenode.node.imports import trust
+from edgenode.protocol.build import write_keylist
+from edgenode.node.imports.pipeline import import_bundle
+from edgenode.node.imports.trust import TrustError
 from tests.helpers_bundles import make_bundle, trust_key
 
 

@@ -10,13 +10,13 @@ from collections import Counter
 
 import pytest
 
-from edgenode.activities import published
-from edgenode.campaigns import queries as cq
-from edgenode.campaigns.ranking import fetch_rankings
-from edgenode.db import open_main
-from edgenode.errors import EdgenodeError
-from edgenode.identity import load_or_create
-from edgenode.sync import client, outbox, uplink
+from edgenode.node.activities import published
+from edgenode.node.campaigns import queries as cq
+from edgenode.node.campaigns.ranking import fetch_rankings
+from edgenode.core.db import open_main
+from edgenode.core.errors import EdgenodeError
+from edgenode.core.identity import load_or_create
+from edgenode.node.sync import client, outbox, uplink
 from tests.helpers_activities import ERROR_RE, campaign, csrf
 from tests.helpers_sync import Hub, enrolled_node
 
@@ -172,7 +172,7 @@ def test_three_nodes_votes_reach_the_hub_exactly_once(tmp_path):
         cfg0, conn0 = nodes[0]
         expected += _cast(conn0, "county.qunwen", 0, terminals=2, round_=1)
         # Through the scheduler's uplink job, which also brings the county ranking back.
-        from edgenode.sync.runner import run_job
+        from edgenode.node.sync.runner import run_job
         job = run_job(cfg0, "uplink", ignore_windows=True)
         assert job["state"] == "done" and job["result"]["sent"] == 1, job
         assert job["result"]["rankings"]["stored"] == ["county.qunwen"]
@@ -203,7 +203,7 @@ def test_three_nodes_votes_reach_the_hub_exactly_once(tmp_path):
         county = cq.get_campaign(conn1, "county.qunwen")["county"]
         assert {i["item"]: i["votes"] for i in county["items"]} == dict(expected)
         assert county["items"][0]["title"] in {"黄河之歌", "山海夕阳红", "你的名字是春天"} and county["nodes"] == 3
-        from edgenode.app import create_app
+        from edgenode.node.app import create_app
         page = create_app(cfg1).test_client().get("/campaigns/county.qunwen").get_data(as_text=True)
         assert 'id="county"' in page and f"<td>{county['items'][0]['votes']}</td>" in page
         for _cfg, conn in nodes:

@@ -1,10 +1,10 @@
 import pytest
 
-from edgenode.catalog import queries as q
-from edgenode.catalog.add import add_file
-from edgenode.catalog.media import MediaError
-from edgenode.catalog.model import MetadataError
-from edgenode.errors import EdgenodeError
+from edgenode.node.catalog import queries as q
+from edgenode.node.imports.add import add_file
+from edgenode.node.catalog.media import MediaError
+from edgenode.protocol.metadata import MetadataError
+from edgenode.core.errors import EdgenodeError
 
 META = {"title": "测试视频", "column": "三农", "description": "说明", "tags": ["农技"]}
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.config import MASK, SETTINGS, load_config
-from edgenode.errors import ConfigError
+from edgenode.core.config import MASK, SETTINGS, load_config
+from edgenode.core.errors import ConfigError
 
 
 def write(tmp_path, text):

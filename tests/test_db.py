@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from edgenode.db import migrations_state, open_main, open_volatile
-from edgenode.errors import DatabaseError
+from edgenode.core.db import migrations_state, open_main, open_volatile
+from edgenode.core.errors import DatabaseError
 
 
 def test_migrations_apply_once(cfg):
@@ -57,8 +57,8 @@ def test_volatile_database_is_rebuilt_when_corrupt(cfg):
 
 KILLER = textwrap.dedent("""
     import sys, time
-    from edgenode.config import load_config
-    from edgenode.db import open_main, transaction
+    from edgenode.core.config import load_config
+    from edgenode.core.db import open_main, transaction
     cfg = load_config(env={}, overrides={"data_dir": sys.argv[1]})
     conn = open_main(cfg)
     conn.execute("CREATE TABLE IF NOT EXISTS t (i INTEGER, pad TEXT)")

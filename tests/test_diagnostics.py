@@ -8,10 +8,10 @@ import tarfile
 
 import pytest
 
-from edgenode import jobs
-from edgenode.config import MASK
-from edgenode.db import open_volatile
-from edgenode.health import diagnostics
+from edgenode.core import jobs
+from edgenode.core.config import MASK
+from edgenode.core.db import open_volatile
+from edgenode.node.health import diagnostics
 
 SECRET_TOKEN = "PLANTED-health-token-7f3a9c"
 SECRET_KEY = "PLANTED-session-key-b81d02"

@@ -12,8 +12,8 @@ import tarfile
 import pytest
 
 from edgenode.hub import diagnostics as hub_diag
-from edgenode.identity import load_or_create
-from edgenode.sync.runner import run_job
+from edgenode.core.identity import load_or_create
+from edgenode.node.sync.runner import run_job
 from tests.helpers_sync import Hub
 
 SECRET = "hub-token-that-must-not-leak-7f3a9c"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.health import discovery
+from edgenode.node.health import discovery
 from tests.conftest import make_config
 from tests.helpers_health import can_use_netns, mdns_pair
 

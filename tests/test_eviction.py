@@ -2,7 +2,7 @@
 
 The store lives on a tmpfs mounted by the test; the quota and the free-space
 floor are real limits on it.  The order checked here is the one documented in
-``edgenode/storage/eviction.py`` and ``docs/storage.md``.
+``edgenode/node/storage/eviction.py`` and ``docs/storage.md``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import shutil
 
 import pytest
 
-from edgenode.bundles.build import build_bundle
-from edgenode.bundles.pipeline import import_bundle
-from edgenode.db import open_main
-from edgenode.storage import eviction, quota, state, subscriptions
-from edgenode.store import open_store
+from edgenode.protocol.build import build_bundle
+from edgenode.node.imports.pipeline import import_bundle
+from edgenode.core.db import open_main
+from edgenode.node.storage import eviction, quota, state, subscriptions
+from edgenode.core.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import make_pdf, new_key, snapshot, trust_key
 from tests.helpers_storage import KIB, age, blob_present, bundle, import_ok, play, small_fs

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.errors import EdgenodeError
-from edgenode.feedback import queries as fq
-from edgenode.sync import uplink
+from edgenode.core.db import open_main
+from edgenode.core.errors import EdgenodeError
+from edgenode.node.feedback import queries as fq
+from edgenode.node.sync import uplink
 from tests.helpers_activities import ERROR_RE, csrf
 from tests.helpers_sync import Hub, enrolled_node
 
@@ -87,11 +87,11 @@ def test_hub_lists_requests_per_node_and_keyword(tmp_path):
         for i in (0, 1):
             cfg = enrolled_node(tmp_path, hub, f"n{i}")
             conn = open_main(cfg)
-            from edgenode.identity import load_or_create
+            from edgenode.core.identity import load_or_create
             node_ids.append(load_or_create(cfg).node_id)
             for t in texts[i]:
                 fq.submit_request(conn, cfg, t, terminal=f"t{i}")
-            from edgenode.sync.client import hub_url
+            from edgenode.node.sync.client import hub_url
             uplink.run(cfg, conn, hub_url(cfg, conn))
             conn.close()
         from edgenode.hub import tally

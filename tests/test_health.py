@@ -11,13 +11,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from edgenode import jobs
-from edgenode.db import open_volatile, transaction
-from edgenode.health import probes
-from edgenode.health.snapshot import SYNC_KINDS, compact, snapshot
-from edgenode.health.warnings import CODES, evaluate
+from edgenode.core import jobs
+from edgenode.core.db import open_volatile, transaction
+from edgenode.node.health import probes
+from edgenode.node.health.snapshot import SYNC_KINDS, compact, snapshot
+from edgenode.node.health.warnings import CODES, evaluate
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "edgenode" / "health" / "schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parent.parent / "edgenode" / "node" / "health" / "schema.json").read_text())
 DAY = 86400
 
 
@@ -245,9 +245,9 @@ def test_quick_check_is_shared_between_processes_and_fresh_reruns_it(cfg, conn):
 
 
 def test_outbox_backlog_comes_from_the_sync_area(demo_cfg, demo_conn):
-    outbox = pytest.importorskip("edgenode.sync.outbox")
-    from edgenode.identity import load_or_create
-    from edgenode.usage.events import record
+    outbox = pytest.importorskip("edgenode.node.sync.outbox")
+    from edgenode.core.identity import load_or_create
+    from edgenode.node.usage.events import record
 
     assert snapshot(demo_cfg, demo_conn)["sync"]["outbox"]["batches"] == 0
     record(demo_conn, [{"kind": "view", "terminal": "t1"}, {"kind": "view", "terminal": "t2"}])
@@ -263,8 +263,8 @@ def test_outbox_backlog_comes_from_the_sync_area(demo_cfg, demo_conn):
 
 def test_heartbeat_reports_channel_sequences_not_counts(cfg, conn):
     # The hub compares these with the latest published sequence ("behind on content").
-    from edgenode.db import transaction
-    from edgenode.health.snapshot import compact, snapshot
+    from edgenode.core.db import transaction
+    from edgenode.node.health.snapshot import compact, snapshot
     with transaction(conn):
         conn.execute("INSERT INTO channel_state (channel, seq, manifest_sha256, imported_at) "
                      "VALUES ('county-sannong', 42, 'x', 0)")

@@ -12,11 +12,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from edgenode.app import create_app
+from edgenode.node.app import create_app
 from tests.helpers_portal import csrf_token, login, set_admin
 
 TOKEN = "county-token-0123456789abcdef"
-SCHEMA = json.loads((Path(__file__).parent.parent / "edgenode" / "health" / "schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parent.parent / "edgenode" / "node" / "health" / "schema.json").read_text())
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def test_expired_and_revoked_codes_are_refused(hub_client, hub_db):
 
 
 def test_a_known_node_id_with_another_key_is_refused(hub_client, hub_db, node):
-    from edgenode.identity import Identity
+    from edgenode.core.identity import Identity
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     thief = FlaskNode(hub_client, Identity(node.node_id, Ed25519PrivateKey.generate()))
     r = thief.enroll(registry.new_code(hub_db))
@@ -209,7 +209,7 @@ def _tamper(data: bytes) -> bytes:
 @pytest.mark.parametrize("case", ["tampered", "forged_key", "garbage", "not_gzip_sig_ok", "wrong_header",
                                   "bad_number", "missing_sig", "truncated"])
 def test_hostile_batches_are_refused_logged_and_change_nothing(node, hub_db, case):
-    from edgenode.usage.batch import sign_batch
+    from edgenode.protocol.usage_batch import sign_batch
     evs = make_events(20, seed=5)
     data, sig = seal(node.ident, 1, evs)
     no = "1"

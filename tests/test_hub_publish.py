@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from edgenode.bundles import minisign
-from edgenode.bundles.format import MANIFEST
-from edgenode.errors import EdgenodeError
+from edgenode.protocol import minisign
+from edgenode.protocol.bundle import MANIFEST
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import fleet, publish
 from edgenode.hub.database import open_hub
 from tests.conftest import make_config
@@ -56,7 +56,7 @@ def rsyncd(hub_cfg, workdir):
 
 
 def _trust_county(node_conn, hub_cfg):
-    from edgenode.bundles import trust
+    from edgenode.node.imports import trust
     trust.add_key(node_conn, minisign.load_public_key(publish.county_public_key_path(hub_cfg)), ["county"])
 
 
@@ -92,7 +92,7 @@ def test_a_real_rsync_daemon_serves_the_tree_and_the_node_imports_it(hub, src, t
         # Read-only: an upload is refused by the daemon.
         up = subprocess.run(["rsync", "-a", str(src) + "/", url + "/x/"], capture_output=True, text=True)
         assert up.returncode != 0
-    from edgenode.bundles.pipeline import import_tree
+    from edgenode.node.imports.pipeline import import_tree
     _trust_county(conn, hub_cfg)
     results = import_tree(cfg, conn, store, tmp_path / "pulled", source="rsync")
     assert [r.result for r in results] == ["imported"], [r.error for r in results]
@@ -109,7 +109,7 @@ def test_usb_tree_is_importable_and_idempotent(hub, src, tmp_path, cfg, conn, st
     assert (tmp_path / "stick" / "edgenode-bundles" / "county.pub").exists()
     again = publish.usb_tree(hub_conn, hub_cfg, tmp_path / "stick")
     assert [b["status"] for b in again["bundles"]] == ["present"]
-    from edgenode.bundles.pipeline import import_tree
+    from edgenode.node.imports.pipeline import import_tree
     _trust_county(conn, hub_cfg)
     assert [x.result for x in import_tree(cfg, conn, store, tmp_path / "stick", source="usb")] == ["imported"]
 
@@ -173,7 +173,7 @@ def test_a_county_pulls_and_republishes_only_what_its_upstream_signed(tmp_path, 
 
 def test_shipped_rsyncd_conf_matches_what_the_settings_generate():
     from pathlib import Path
-    from edgenode.config import load_config
+    from edgenode.core.config import load_config
 
     def settings(text):
         return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import registry, stats, tiers
 from edgenode.hub.database import open_hub
 from edgenode.hub.ingest import ingest_batch
@@ -121,7 +121,7 @@ def test_a_lost_answer_resends_the_same_bytes_and_a_changed_report_is_refused(tm
     assert conn.execute("SELECT pending_no, last_report_no FROM hub_upstream").fetchone()[:] == (None, 1)
     _assert_matches(pconn, [conn])
     # The same number with other content (a buggy or malicious county) is refused and raises an alert.
-    from edgenode.identity import load_or_create
+    from edgenode.core.identity import load_or_create
     fake = gzip.compress(json.dumps({"v": 1, "hub_id": load_or_create(cfg).node_id, "report_no": 1, "nodes": [],
                                      "daily": [["x", "y", "2026-11-01", "", "view", 10 ** 6, 0.0]],
                                      "terminals": []}).encode())
@@ -141,7 +141,7 @@ def test_only_enrolled_hubs_may_send_aggregates(tmp_path, province):
     with pytest.raises(EdgenodeError) as e:  # never enrolled upstream
         tiers.forward(conn, cfg)
     assert e.value.code == "E_NODE_UNKNOWN"
-    from edgenode.identity import load_or_create
+    from edgenode.core.identity import load_or_create
     ident = load_or_create(cfg)  # enrolled, but as a village node, not as a hub
     registry.enroll(pconn, code=registry.new_code(pconn), node_id=ident.node_id, public_key=ident.public_b64())
     with pytest.raises(EdgenodeError) as e:

@@ -174,7 +174,7 @@ def test_clock_and_integrity_rules(hub_db, hub_cfg):
     heartbeat.record(hub_db, registry.get_node(hub_db, ident.node_id), json.dumps(snap).encode(), signed_ts=None)
     rules = {p["rule"] for p in fleet.fleet(hub_db, hub_cfg)[0]["problems"]}
     assert rules == {"clock", "integrity"}
-    # The compact heartbeat of edgenode.health reports a failed verify as a warning code.
+    # The compact heartbeat of edgenode.node.health reports a failed verify as a warning code.
     for warnings, failed in ((["W_STORE_BAD"], True), (["W_DB_CHECK", "W_DISK_FULL"], True),
                              (["W_SYNC_STALE"], False), ("W_STORE_BAD", False)):
         assert fleet.integrity_failed({"warnings": warnings}) is failed
@@ -318,10 +318,10 @@ def test_diagnostics_upload_is_signed_and_shown_to_staff_only(hub_app, hub_db):
 
 
 def test_a_real_node_heartbeat_fills_the_dashboard_row(cfg, conn, hub_db, hub_cfg):
-    """The body edgenode.sync.heartbeat builds on a real node, read by the hub's fleet view."""
+    """The body edgenode.node.sync.heartbeat builds on a real node, read by the hub's fleet view."""
     from edgenode.hub import fleet, heartbeat
-    from edgenode.identity import load_or_create
-    from edgenode.sync.heartbeat import build
+    from edgenode.core.identity import load_or_create
+    from edgenode.node.sync.heartbeat import build
     ident = load_or_create(cfg)
     registry.enroll(hub_db, code=registry.new_code(hub_db), node_id=ident.node_id, public_key=ident.public_b64())
     body = json.dumps(build(cfg, conn)).encode()

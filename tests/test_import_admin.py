@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from edgenode.bundles.history import summary_zh
-from edgenode.bundles.pipeline import import_bundle
-from edgenode.store import open_store
+from edgenode.node.imports.history import summary_zh
+from edgenode.node.imports.pipeline import import_bundle
+from edgenode.core.store import open_store
 from tests.helpers_bundles import make_bundle, new_key, trust_key
 from tests.helpers_portal import login, set_admin
 
@@ -17,7 +17,7 @@ from tests.helpers_portal import login, set_admin
 @pytest.fixture
 def client(cfg, conn):
     """An app on an empty node (no demo library needed here)."""
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     app = create_app(cfg)
     app.config["TESTING"] = True
     return app.test_client()
@@ -54,7 +54,7 @@ def test_page_shows_live_progress_then_history(client, cfg, conn, tmp_path):
             paused.set()
             resume.wait(10)
 
-    from edgenode.db import open_main
+    from edgenode.core.db import open_main
     worker_conn = open_main(cfg)
     t = threading.Thread(target=lambda: seen.setdefault("result", import_bundle(
         cfg, worker_conn, store, bundle, source="usb:sdb1", progress=progress)))

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.store import open_store
+from edgenode.core.db import open_main
+from edgenode.core.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import check_consistent, make_bundle, new_key, trust_key
 
@@ -34,8 +34,8 @@ from tests.helpers_bundles import check_consistent, make_bundle, new_key, trust_
 def _child(cfg, bundle, kill_at, log_path, chunk):
     """Run in the forked child: import with kill points; never returns."""
     try:
-        import edgenode.store as store_mod
-        from edgenode.bundles.pipeline import import_bundle
+        import edgenode.core.store as store_mod
+        from edgenode.node.imports.pipeline import import_bundle
 
         store_mod.CHUNK = chunk
         labels = []
@@ -94,7 +94,7 @@ def template(request, tmp_path):
     store = open_store(cfg)
     sk = new_key(tmp_path)
     trust_key(conn, sk, "sannong")
-    from edgenode.bundles.pipeline import import_bundle
+    from edgenode.node.imports.pipeline import import_bundle
     first = make_bundle(tmp_path / "b1", sk, seq=1, n=3, size=50_000, seed=1)
     assert import_bundle(cfg, conn, store, first, source="setup").result == "imported"
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -147,7 +147,7 @@ def _kill_run(tmp_path, sk, n_files, size, chunk, min_points, max_points, slow=F
                 assert seq == 1 and not present, (k, labels[k - 1], "half-applied bundle")
                 outcomes["old"] += 1
 
-            from edgenode.bundles.pipeline import import_bundle
+            from edgenode.node.imports.pipeline import import_bundle
             again = import_bundle(cfg, conn, store, bundle, source="rerun")
             assert again.result in ("imported", "unchanged"), (k, labels[k - 1], again.error)
             assert (again.result == "unchanged") == (seq == 2)
@@ -157,7 +157,7 @@ def _kill_run(tmp_path, sk, n_files, size, chunk, min_points, max_points, slow=F
             for sha in new_shas:
                 assert store.hash_file(store.path_for(sha)) == sha
 
-            from edgenode.catalog import queries as q
+            from edgenode.node.catalog import queries as q
             store.gc(q.referenced_hashes(conn), staging_older_than=0)
             leftovers = [p for p in store.staging.rglob("*") if not p.is_dir()]
             assert not leftovers, (k, labels[k - 1], leftovers)

@@ -10,10 +10,11 @@ import subprocess
 
 import pytest
 
-from edgenode.bundles import minisign, trust
-from edgenode.bundles.format import MANIFEST, SIGNATURE
-from edgenode.bundles.history import recent
-from edgenode.bundles.pipeline import import_bundle
+from edgenode.protocol import minisign
+from edgenode.node.imports import trust
+from edgenode.protocol.bundle import MANIFEST, SIGNATURE
+from edgenode.node.imports.history import recent
+from edgenode.node.imports.pipeline import import_bundle
 from tests.conftest import make_config
 from tests.helpers_bundles import make_bundle, new_key, rewrite_manifest, snapshot, trust_key
 
@@ -244,8 +245,8 @@ CASES = [
 
 @pytest.fixture
 def node(tmp_path):
-    from edgenode.db import open_main
-    from edgenode.store import open_store
+    from edgenode.core.db import open_main
+    from edgenode.core.store import open_store
     cfg = make_config(tmp_path / "data", bundles__max_manifest_kb=8, store__free_space_floor_mb=0)
     conn = open_main(cfg)
     store = open_store(cfg)
@@ -293,8 +294,8 @@ def test_extra_unlisted_file_is_ignored(node):
 
 def test_disk_full_during_copy_on_a_small_tmpfs(tmp_path):
     """A real filesystem fills up mid-copy (another writer takes the space): refused, nothing changed."""
-    from edgenode.db import open_main
-    from edgenode.store import open_store
+    from edgenode.core.db import open_main
+    from edgenode.core.store import open_store
 
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs")
@@ -354,7 +355,7 @@ def test_expired_bundle_only_warns(node):
 
 
 def test_channel_cannot_touch_other_channels_or_local_resources(node, media_dir):
-    from edgenode.catalog.add import add_file
+    from edgenode.node.imports.add import add_file
     cfg, conn, store, sk = node["cfg"], node["conn"], node["store"], node["sk"]
     add_file(conn, store, cfg, media_dir["pdf"], {"title": "本地", "column": "pushi"}, resource_id="sannong.doc000")
     before = snapshot(conn, store)
@@ -394,7 +395,7 @@ def test_blob_removed_by_a_concurrent_gc_before_commit_is_never_made_visible(nod
         if p.phase == "move":
             moves.append(1)
             if len(moves) == 2:  # the first blob is in the store now, still unreferenced
-                from edgenode.catalog import queries as q
+                from edgenode.node.catalog import queries as q
                 store.gc(q.referenced_hashes(conn), staging_older_than=3600)  # as `store gc` does
 
     before = snapshot(conn, store)[:3]

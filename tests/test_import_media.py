@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from edgenode.bundles.build import build_bundle
-from edgenode.bundles.pipeline import import_bundle
+from edgenode.protocol.build import build_bundle
+from edgenode.node.imports.pipeline import import_bundle
 from tests.helpers_bundles import check_consistent, new_key, trust_key
 
 

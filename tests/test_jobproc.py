@@ -1,4 +1,4 @@
-"""Scheduled jobs in their own processes (edgenode/jobproc.py): results, config hand-over, deaths, stopping."""
+"""Scheduled jobs in their own processes (edgenode/core/jobproc.py): results, config hand-over, deaths, stopping."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 import psutil
 import pytest
 
-from edgenode import jobproc, jobs
-from edgenode.db import open_volatile
+from edgenode.core import jobproc, jobs
+from edgenode.core.db import open_volatile
 from tests.conftest import make_config
 from tests.helpers_sync import ROOT
 
@@ -89,14 +89,14 @@ def test_stop_all_ends_the_child_and_its_grandchild(cfg, tmp_path):
         _gone(pid)
     # once stopping, no new child starts; an admin action waiting for one is told so
     assert jobproc.run(cfg, "tests.helpers_jobproc:echo")["state"] == "skipped"
-    from edgenode.errors import EdgenodeError
+    from edgenode.core.errors import EdgenodeError
     with pytest.raises(EdgenodeError) as e:
         jobproc.call_or_raise(cfg, "tests.helpers_jobproc:echo")
     assert e.value.code == "E_STOPPING"
 
 
 def test_a_child_of_another_version_refuses_the_config(cfg):
-    from edgenode.config import Config, ConfigError
+    from edgenode.core.config import Config, ConfigError
     doc = cfg.to_json().replace('"data_dir"', '"data_dir_renamed"')
     with pytest.raises(ConfigError):
         Config.from_json(doc)
@@ -104,7 +104,7 @@ def test_a_child_of_another_version_refuses_the_config(cfg):
 
 
 def test_call_or_raise_brings_a_refusal_back_whole(cfg):
-    from edgenode.errors import EdgenodeError
+    from edgenode.core.errors import EdgenodeError
     with pytest.raises(EdgenodeError) as e:
         jobproc.call_or_raise(cfg, "tests.helpers_jobproc:refuse")
     assert (e.value.code, e.value.message, e.value.zh, e.value.status) == ("E_TEST_REFUSED", "not today", "今天不行", 409)

@@ -1,4 +1,4 @@
-"""Key files made once (edgenode/keyfile.py): racing processes agree, nothing half-written is ever used."""
+"""Key files made once (edgenode/core/keyfile.py): racing processes agree, nothing half-written is ever used."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from edgenode.errors import EdgenodeError
-from edgenode.keyfile import read_or_create
+from edgenode.core.errors import EdgenodeError
+from edgenode.core.keyfile import read_or_create
 
 
 def _at_the_barrier(fn, args, barrier, out):
@@ -64,7 +64,7 @@ def test_a_crash_leftover_temporary_file_is_ignored(tmp_path):
 
 def test_the_portal_survives_a_torn_session_key(tmp_path):
     """A session key file emptied by a power cut (older versions wrote in place) no longer stops the portal."""
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     from tests.conftest import make_config
     cfg = make_config(tmp_path / "data")
     cfg.data_path.mkdir(parents=True)
@@ -75,7 +75,7 @@ def test_the_portal_survives_a_torn_session_key(tmp_path):
 
 
 def _identity(cfg):
-    from edgenode.identity import load_or_create
+    from edgenode.core.identity import load_or_create
     ident = load_or_create(cfg)
     return ident.node_id, ident.public_b64()
 

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from edgenode.app import create_app
-from edgenode.health.metrics import CONTENT_TYPE, render
-from edgenode.health.snapshot import snapshot
+from edgenode.node.app import create_app
+from edgenode.node.health.metrics import CONTENT_TYPE, render
+from edgenode.node.health.snapshot import snapshot
 
 TOKEN = "metrics-token-0123456789"
 

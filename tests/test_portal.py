@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from edgenode.catalog import queries as q
-from edgenode.db import transaction
-from edgenode.usage import stats
+from edgenode.node.catalog import queries as q
+from edgenode.core.db import transaction
+from edgenode.node.usage import stats
 from tests.helpers_portal import login, set_admin
 
 BEACON = "/api/v1/usage/beacon"
@@ -82,7 +82,7 @@ def test_epub_reader_pages_and_parts(client):
 
 
 def test_friendly_chinese_errors(demo_cfg):
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     app = create_app(demo_cfg)
     client = app.test_client()
 
@@ -157,7 +157,7 @@ def test_recording_failure_never_breaks_the_page(client, demo_conn, caplog):
     with transaction(demo_conn):
         demo_conn.execute("CREATE TEMP TABLE x (a)")  # keep the write lock held by another connection
         demo_conn.execute("INSERT INTO usage_events (at, mono, boot_id, terminal, kind) VALUES (0, 0, 'b', 't', 'view')")
-        import edgenode.db as db
+        import edgenode.core.db as db
         old = db.connect
 
         def impatient(path, **kw):
@@ -165,7 +165,7 @@ def test_recording_failure_never_breaks_the_page(client, demo_conn, caplog):
             c.execute("PRAGMA busy_timeout = 50")
             return c
         db.connect = impatient
-        import edgenode.web.context as ctx
+        import edgenode.node.web.context as ctx
         ctx.connect = impatient
         try:
             r = client.get("/r/demo-03")
@@ -209,7 +209,7 @@ def test_group_commit_keeps_each_requests_events_together(demo_cfg, demo_conn):
     """Many threads at once: everything lands, and one request's events stay contiguous."""
     import threading
 
-    from edgenode.web.recorder import Recorder
+    from edgenode.node.usage.recorder import Recorder
     rec = Recorder(demo_cfg.db_path)
 
     def request(n):

@@ -7,9 +7,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-import edgenode.web
+import edgenode.node.web
 
-WEB = Path(edgenode.web.__file__).parent
+WEB = Path(edgenode.node.web.__file__).parent
+NODE = WEB.parent  # every area's templates and views
 PO = WEB / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
 METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 
@@ -21,7 +22,7 @@ def catalog():
 
 def test_every_message_id_has_a_chinese_translation():
     cat = catalog()
-    used = {msg for _f, _l, msg, *_ in extract_from_dir(str(WEB), METHODS, keywords={"_": None, "_l": None,
+    used = {msg for _f, _l, msg, *_ in extract_from_dir(str(NODE), METHODS, keywords={"_": None, "_l": None,
                                                                                       "gettext": None})}
     missing = sorted(m for m in used if isinstance(m, str) and (m not in cat or not cat[m].string))
     assert missing == [], "run pybabel extract/update (docs/portal.md) and translate: " + repr(missing)
@@ -30,7 +31,7 @@ def test_every_message_id_has_a_chinese_translation():
 def test_compiled_catalogue_is_current():
     buf = io.BytesIO()
     write_mo(buf, catalog())
-    assert (PO.with_suffix(".mo")).read_bytes() == buf.getvalue(), "run: pybabel compile -d edgenode/web/translations"
+    assert (PO.with_suffix(".mo")).read_bytes() == buf.getvalue(), "run: pybabel compile -d edgenode/node/web/translations"
 
 
 def test_english_is_one_cookie_away(client):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import gzip
 import time
 
-from edgenode.activities import privacy
-from edgenode.activities import queries as aq
-from edgenode.db import open_main
-from edgenode.feedback import queries as fq
-from edgenode.sync import outbox, uplink
+from edgenode.node.activities import privacy
+from edgenode.node.activities import queries as aq
+from edgenode.core.db import open_main
+from edgenode.node.feedback import queries as fq
+from edgenode.node.sync import outbox, uplink
 from tests.conftest import make_config
 from tests.helpers_activities import PHONES, activity, campaign
 
@@ -99,7 +99,7 @@ def test_no_phone_number_in_any_upstream_batch(cfg, conn):
     aq.cancel(conn, cfg, made[1]["order_id"])
     aq.check_in(conn, cfg, made[0]["code"])
     campaign(conn, cfg)
-    from edgenode.campaigns.queries import vote
+    from edgenode.node.campaigns.queries import vote
     vote(conn, "qunwen-2026", "12", terminal="term0")
     fq.submit_request(conn, cfg, "想看果树修剪", terminal="term0")
     uplink.seal(cfg, conn)
@@ -128,7 +128,7 @@ def test_contacts_upstream_only_for_county_activities_when_configured(tmp_path):
 
 
 def test_scheduler_housekeeping_purges(tmp_path):
-    from edgenode.sync.runner import run_job
+    from edgenode.node.sync.runner import run_job
     cfg = make_config(tmp_path / "d", activities__retention_days=0)
     conn = open_main(cfg)
     a = activity(conn, capacity=5, start=time.time() + 1, end=time.time() + 2)

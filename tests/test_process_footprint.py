@@ -32,14 +32,14 @@ def _loaded(code: str, data_dir, extra=()) -> list[str]:
 def test_a_web_worker_loads_no_heavy_library(demo_cfg):
     # What the gunicorn worker loads (systemd/gunicorn.conf.py), after the villagers' pages and the
     # administrator's (signed in): none of them may leave APScheduler or a heavy library behind.
-    from edgenode.admin import accounts
-    from edgenode.db import open_main
-    from edgenode.identity import load_or_create
+    from edgenode.node.web import accounts
+    from edgenode.core.db import open_main
+    from edgenode.core.identity import load_or_create
     conn = open_main(demo_cfg)
     accounts.set_password(conn, "a long enough password 1")
     conn.close()
     load_or_create(demo_cfg)  # a provisioned node has its identity (provisioning/install.sh makes it)
-    code = ("from edgenode.wsgi import app\n"
+    code = ("from edgenode.node.wsgi import app\n"
             "c = app.test_client()\n"
             "for p in ('/', '/search?q=%E6%B0%B4%E7%A8%BB', '/r/demo-01', '/admin/login', '/api/health'):\n"
             "    assert c.get(p).status_code < 500, p\n"
@@ -54,9 +54,9 @@ def test_a_web_worker_loads_no_heavy_library(demo_cfg):
     assert _loaded(code, demo_cfg.data_path, extra=["apscheduler"]) == []
 
 
-@pytest.mark.parametrize("what", ["import edgenode.cli, edgenode.scheduler",
-                                  "from edgenode.scheduler import build\n"
-                                  "from edgenode.config import load_config\n"
+@pytest.mark.parametrize("what", ["import edgenode.cli, edgenode.core.scheduler",
+                                  "from edgenode.core.scheduler import build\n"
+                                  "from edgenode.core.config import load_config\n"
                                   "build(load_config(), blocking=False)"])
 def test_the_scheduler_loads_no_heavy_library(cfg, what):
     assert _loaded(what, cfg.data_path) == []

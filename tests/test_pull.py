@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.errors import EdgenodeError
-from edgenode.store import open_store
-from edgenode.sync import pull
-from edgenode.sync.runner import run_job
+from edgenode.core.db import open_main
+from edgenode.core.errors import EdgenodeError
+from edgenode.core.store import open_store
+from edgenode.node.sources import pull
+from edgenode.node.sync.runner import run_job
 from tests.conftest import make_config
 from tests.helpers_bundles import new_key, trust_key
 from tests.helpers_sync import CuttingProxy, Rsyncd, publish_bundle
@@ -69,7 +69,7 @@ def test_pull_imports_and_unchanged_repull_moves_almost_nothing(tmp_path, publis
     assert ratio < 0.001
     assert _visible(conn) == 6
     assert all(p.stat().st_nlink == 2 for p in linked)  # the re-pull left the shared files alone
-    from edgenode.store import open_store
+    from edgenode.core.store import open_store
     assert open_store(cfg).verify()["bad"] == []
     # the hub drops a superseded bundle from its tree: the mirror follows (the marker is there), the
     # catalogue keeps what was imported (only a signed withdraw hides a resource)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from edgenode.catalog.search import grams, plan, search
+from edgenode.node.catalog.search import grams, plan, search
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -65,8 +65,8 @@ def test_grams_and_plan():
 
 
 def test_hidden_resources_leave_the_index_and_return(demo_conn):
-    from edgenode.catalog import queries as q
-    from edgenode.db import transaction
+    from edgenode.node.catalog import queries as q
+    from edgenode.core.db import transaction
     sha = q.get(demo_conn, "demo-01")["sha256"]
     with transaction(demo_conn):
         q.record_verify(demo_conn, {"checked": 1, "bad": [sha], "missing": []})

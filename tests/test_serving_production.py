@@ -13,9 +13,9 @@ import re
 import pytest
 import requests
 
-from edgenode.catalog import queries as q
-from edgenode.config import load_config
-from edgenode.db import open_main
+from edgenode.node.catalog import queries as q
+from edgenode.core.config import load_config
+from edgenode.core.db import open_main
 from tests.helpers_portal import Production, copy_data, free_port, raw_unix_get, start_builtin, stop, write_config
 
 MODES = ["production", "builtin"]
@@ -183,7 +183,7 @@ def test_content_types_agree(base, site, rid, ctype):
 
 
 def test_withdrawn_resource_is_not_served(site):
-    from edgenode.db import transaction
+    from edgenode.core.db import transaction
     url, data, _ = media(site, "demo-03")
     with transaction(site["conn"]):
         q.withdraw(site["conn"], "demo-03")

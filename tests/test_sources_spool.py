@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from edgenode.bundles.history import recent
-from edgenode.db import open_main
-from edgenode.sources.satellite import scan_spool
-from edgenode.store import open_store
+from edgenode.node.imports.history import recent
+from edgenode.core.db import open_main
+from edgenode.node.sources.satellite import scan_spool
+from edgenode.core.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import check_consistent, make_bundle, new_key, trust_key
 
@@ -107,7 +107,7 @@ def test_refused_bundle_is_set_aside_and_hook_runs(node, tmp_path):
                       "+ os.environ['EDGENODE_IMPORT_SUMMARY'] + '\\n')\n" % str(hook_out))
     cfg, conn, store = node["make"](spool__after_import="remove",
                                     bundles__hook_command=f"{sys.executable} {script}")
-    from edgenode.bundles import minisign
+    from edgenode.protocol import minisign
     stranger = minisign.generate_keypair()
     bad = make_bundle(tmp_path / "bad", stranger, seq=1, n=1)
     good = make_bundle(tmp_path / "good", node["sk"], seq=2, n=1, seed=4)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.bundles.pipeline import import_bundle
-from edgenode.db import open_main
-from edgenode.sources import usb
-from edgenode.store import open_store
+from edgenode.node.imports.pipeline import import_bundle
+from edgenode.core.db import open_main
+from edgenode.node.sources import usb
+from edgenode.core.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import check_consistent, make_bundle, new_key, snapshot, trust_key
 

@@ -12,10 +12,10 @@ import re
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.errors import EdgenodeError
-from edgenode.storage import eviction, requests, state, subscriptions
-from edgenode.store import open_store
+from edgenode.core.db import open_main
+from edgenode.core.errors import EdgenodeError
+from edgenode.node.storage import eviction, requests, state, subscriptions
+from edgenode.core.store import open_store
 from tests.conftest import make_config
 from tests.helpers_bundles import new_key, trust_key
 from tests.helpers_portal import CSRF_RE, login, set_admin
@@ -49,7 +49,7 @@ def _evicted_library(cfg, conn, store, sk, tmp):
 
 
 def _client(cfg):
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     app = create_app(cfg)
     app.config["TESTING"] = True
     return app.test_client()
@@ -82,9 +82,9 @@ def test_request_goes_upstream_and_the_next_bundle_restores(node):
     assert subscriptions.decide(conn, cfg, "old", "old.o1") == "metadata"
 
     # Upstream: the request is in the next sealed, signed usage batch as kind "request" with x.
-    from edgenode.identity import load_or_create
-    from edgenode.sync import outbox, uplink
-    from edgenode.usage.batch import read_batch
+    from edgenode.core.identity import load_or_create
+    from edgenode.node.sync import outbox, uplink
+    from edgenode.protocol.usage_batch import read_batch
     sealed = uplink.seal(cfg, conn, load_or_create(cfg))
     assert sealed["sealed_batches"] >= 1
     lines = []
@@ -212,7 +212,7 @@ def test_on_demand_channel_is_listed_without_files_until_requested(node):
     assert len(state.on_request_nums(conn)) == 2
     client = _client(cfg)
     assert 'id="request-download"' in client.get("/r/old.a").get_data(as_text=True)
-    from edgenode.catalog.search import search
+    from edgenode.node.catalog.search import search
     assert search(conn, "资料").total == 2
 
     requests.request(conn, "old.a", "t1")
@@ -245,8 +245,8 @@ def test_never_channel_keeps_nothing_even_from_a_stick(node):
 
 def test_eviction_frees_the_pull_mirror_too_and_the_pull_can_skip_unwanted_files(tmp_path):
     """The content pull hard-links its rsync mirror to store blobs; evicting must drop both names."""
-    from edgenode.storage import quota
-    from edgenode.sync.pull import share_with_store, staging_root
+    from edgenode.node.storage import quota
+    from edgenode.node.sources.pull import share_with_store, staging_root
     cfg = make_config(tmp_path / "data", store__quota_gb=2 / 1024, store__free_space_floor_mb=0,
                       storage__on_demand=["old"])
     conn = open_main(cfg, check=True)
@@ -279,7 +279,7 @@ def test_eviction_frees_the_pull_mirror_too_and_the_pull_can_skip_unwanted_files
 
 
 def test_pull_from_a_real_rsync_daemon_skips_a_never_channel(tmp_path):
-    from edgenode.sync import pull
+    from edgenode.node.sources import pull
     from tests.helpers_sync import Rsyncd, publish_bundle
     sk = new_key(tmp_path)
     publish_bundle(tmp_path / "pub", tmp_path / "hub" / "rsync" / "channels" / "sannong", sk, "sannong", 1,
@@ -306,8 +306,8 @@ def test_pull_from_a_real_rsync_daemon_skips_a_never_channel(tmp_path):
 
 def test_requested_file_comes_back_with_the_next_real_pull(tmp_path):
     """Evict → villager requests → the hub publishes a bundle carrying it → `sync pull` restores it."""
-    from edgenode.storage import quota
-    from edgenode.sync import pull
+    from edgenode.node.storage import quota
+    from edgenode.node.sources import pull
     from tests.helpers_sync import Rsyncd
     sk = new_key(tmp_path)
     hub = tmp_path / "hub" / "rsync" / "channels" / "old"

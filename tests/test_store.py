@@ -3,8 +3,8 @@ import io
 
 import pytest
 
-from edgenode.catalog import queries as q
-from edgenode.store import HashMismatch, Store, StoreError
+from edgenode.node.catalog import queries as q
+from edgenode.core.store import HashMismatch, Store, StoreError
 
 
 def test_put_is_content_addressed_and_fanned_out(store):
@@ -66,7 +66,7 @@ def test_disk_floor_is_checked_before_copy(tmp_path):
 def test_cli_verify_hides_resource_and_gc_keeps_referenced(demo_cfg, runner):
     from click.testing import CliRunner
     from edgenode.cli import cli
-    from edgenode.db import open_main
+    from edgenode.core.db import open_main
 
     def run(*args):
         return CliRunner().invoke(cli, ["--data-dir", str(demo_cfg.data_path), *args])
@@ -83,7 +83,7 @@ def test_cli_verify_hides_resource_and_gc_keeps_referenced(demo_cfg, runner):
     assert q.get(conn, "demo-01", include_hidden=True)["visible"] == 0
     assert q.get(conn, "demo-02")["visible"] == 1
     # An orphan blob goes, referenced ones stay.
-    from edgenode.store import open_store
+    from edgenode.core.store import open_store
     orphan = open_store(demo_cfg).put_bytes(b"orphan")
     before = {s for s, _ in open_store(demo_cfg).iter_blobs()}
     r = run("store", "gc", "--json")

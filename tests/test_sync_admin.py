@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from edgenode import jobs
-from edgenode.db import open_main, open_volatile
-from edgenode.identity import load_or_create
+from edgenode.core import jobs
+from edgenode.core.db import open_main, open_volatile
+from edgenode.core.identity import load_or_create
 from tests.helpers_portal import csrf_token, login, set_admin
 from tests.helpers_sync import add_events
 
@@ -26,7 +26,7 @@ def stick(tmp_path):
 
 @pytest.fixture
 def admin(demo_cfg, stick):
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     cfg = demo_cfg.replace(usb__media_roots=[str(stick.parent)])
     conn = open_main(cfg)
     set_admin(conn)

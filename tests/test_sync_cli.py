@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from edgenode import jobs
-from edgenode.db import open_main, open_volatile
-from edgenode.identity import load_or_create
-from edgenode.scheduler import MISFIRE_GRACE_SECONDS, build, first_run
+from edgenode.core import jobs
+from edgenode.core.db import open_main, open_volatile
+from edgenode.core.identity import load_or_create
+from edgenode.core.scheduler import MISFIRE_GRACE_SECONDS, build, first_run
 from tests.helpers_sync import ROOT, Hub, add_events
 
 
@@ -128,8 +128,8 @@ def test_scheduler_process_runs_jobs_and_stops_on_sigterm(cfg):
 
 def test_a_second_stop_signal_is_harmless(cfg):
     """Ctrl-C twice, or `timeout` passing its SIGTERM on after systemd's: no SchedulerNotRunningError."""
-    from edgenode import jobproc
-    from edgenode.scheduler import stopper
+    from edgenode.core import jobproc
+    from edgenode.core.scheduler import stopper
     sched = build(cfg, blocking=False)
     sched.start(paused=True)
     stop = stopper(sched)

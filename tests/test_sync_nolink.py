@@ -11,11 +11,11 @@ from datetime import datetime
 
 import pytest
 
-from edgenode import jobs
-from edgenode.db import open_main, open_volatile
-from edgenode.identity import load_or_create
-from edgenode.sync import outbox, probe, uplink
-from edgenode.sync.runner import run_job
+from edgenode.core import jobs
+from edgenode.core.db import open_main, open_volatile
+from edgenode.core.identity import load_or_create
+from edgenode.node.sync import outbox, probe, uplink
+from edgenode.node.sync.runner import run_job
 from tests.conftest import make_config
 from tests.helpers_sync import ROOT, Hub, add_events, enrolled_node, free_port
 
@@ -138,7 +138,7 @@ def test_summary_of_a_batch_the_hub_already_has_is_dropped_not_doubled(tmp_path)
 NS_SCRIPT = """
 import json, sys
 from tests.conftest import make_config
-from edgenode.sync.runner import run_job
+from edgenode.node.sync.runner import run_job
 cfg = make_config(sys.argv[1], sync__hub_url=sys.argv[2])
 print(json.dumps([run_job(cfg, "uplink"), run_job(cfg, "heartbeat")]))
 """
@@ -176,7 +176,7 @@ def test_no_default_route_in_a_network_namespace(tmp_path):
 
 
 def test_old_job_rows_are_pruned_but_the_latest_kept(cfg):
-    from edgenode.sync.runner import prune_jobs
+    from edgenode.node.sync.runner import prune_jobs
     v = open_volatile(cfg)
     for i in range(50):
         jid = jobs.start(v, "uplink")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.catalog import media
-from edgenode.catalog.add import add_file
-from edgenode.db import open_main
-from edgenode.storage import eviction, transcode
-from edgenode.store import open_store
+from edgenode.node.catalog import media
+from edgenode.node.imports.add import add_file
+from edgenode.core.db import open_main
+from edgenode.node.storage import eviction, transcode
+from edgenode.core.store import open_store
 from tests.conftest import make_config
 from tests.fixtures import ffmpeg
 
@@ -135,7 +135,7 @@ def test_legacy_file_is_transcoded_in_the_window_and_plays_in_chromium(node, leg
     assert not conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (res["sha256"],)).fetchone()
     assert not any(store.staging.iterdir())
 
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     server = _serve(create_app(cfg))
     try:
         got = _plays_in_chromium(f"http://127.0.0.1:{server.server_port}/r/{res['id']}")
@@ -177,7 +177,7 @@ def test_failure_leaves_the_original_with_the_error_shown(node, legacy_files):
     assert job["resource_id"] == res["id"] and job["error"] and job["attempts"] == 1
     assert not any(store.staging.iterdir())
     # The error is shown where the administrator looks: the admin page and `transcode status`.
-    from edgenode.app import create_app
+    from edgenode.node.app import create_app
     from tests.helpers_portal import login, set_admin
     app = create_app(cfg)
     app.config["TESTING"] = True
@@ -290,7 +290,7 @@ def test_one_job_at_a_time(node, legacy_files):
 
 
 def test_the_scheduler_runs_transcoding_in_its_own_thread(cfg):
-    from edgenode.scheduler import build
+    from edgenode.core.scheduler import build
     sched = build(cfg, blocking=False)
     job = sched.get_job("edgenode-transcode")
     assert job is not None and job.executor == "storage"
@@ -300,8 +300,8 @@ def test_the_scheduler_runs_transcoding_in_its_own_thread(cfg):
 
 def test_scheduler_tick_reconciles_folds_plays_and_respects_the_window(node, legacy_files):
     cfg, conn, store = node
-    from edgenode.storage.jobs import transcode_tick
-    from edgenode.usage.events import record
+    from edgenode.node.storage.jobs import transcode_tick
+    from edgenode.node.usage.events import record
     res = _add(cfg, conn, store, legacy_files["wmv"], "定时")
     record(conn, [{"kind": "play_start", "terminal": "t", "resource_id": res["id"]}])
     out = transcode_tick(cfg.replace(transcode__idle_hours=[]))  # no idle hours configured: never
@@ -322,12 +322,12 @@ def test_crash_between_store_and_switch_changes_nothing_visible(node, legacy_fil
     assert (row["sha256"], row["playable"]) == (res["sha256"], 0)  # the catalogue never saw the new file
     orphan = {sha for sha, _ in store.iter_blobs()} - {res["sha256"], res["poster_sha256"]}
     assert len(orphan) == 1  # the verified MP4, referenced by nothing: gc material
-    from edgenode.catalog import queries as q
+    from edgenode.node.catalog import queries as q
     assert not orphan & q.referenced_hashes(conn)
     out = transcode.run(conn, store, cfg, force_window=True)
     assert out["done"] == [res["id"]]
     row = _row(conn, res["id"])
     assert row["playable"] == 1 and store.has(row["sha256"])
-    from edgenode.catalog import queries as q2
+    from edgenode.node.catalog import queries as q2
     store.gc(q2.referenced_hashes(conn))  # whatever the crash left is collectable; nothing needed goes
     assert store.has(row["sha256"]) and store.verify()["bad"] == []

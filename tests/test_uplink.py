@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.identity import load_or_create
-from edgenode.sync import outbox, uplink
-from edgenode.sync.runner import run_job
+from edgenode.core.db import open_main
+from edgenode.core.identity import load_or_create
+from edgenode.node.sync import outbox, uplink
+from edgenode.node.sync.runner import run_job
 from tests.helpers_sync import Hub, add_events, enrolled_node
 
 
@@ -96,13 +96,13 @@ def test_usb_round_trip_matches_network_totals(tmp_path, hub):
     try:
         cfg = enrolled_node(tmp_path, hub2, sync__batch_max_events=300)
         conn = open_main(cfg)
-        from edgenode.sync.enroll import enroll
+        from edgenode.node.sync.enroll import enroll
         enroll(cfg, conn, hub.url, hub.new_code())  # the network hub is the node's hub from now on
         add_events(conn, 1000, seed=3)
         node = load_or_create(cfg)
         stick = tmp_path / "stick"
         stick.mkdir()
-        from edgenode.sync.export import export_logs
+        from edgenode.node.sync.export import export_logs
         exported = export_logs(cfg, conn, stick)
         assert exported["events"] == 1000 and exported["batches"] == 4
         d = stick / "edgenode-logs" / node.node_id
@@ -121,7 +121,7 @@ def test_usb_round_trip_matches_network_totals(tmp_path, hub):
 
 
 def test_export_while_an_upload_holds_the_outbox(tmp_path, monkeypatch):
-    from edgenode.sync import export
+    from edgenode.node.sync import export
     from tests.conftest import make_config
     cfg = make_config(tmp_path / "node", sync__batch_max_events=100)
     conn = open_main(cfg)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from edgenode.identity import load_or_create
-from edgenode.usage import batch as B
+from edgenode.core.identity import load_or_create
+from edgenode.protocol import usage_batch as B
 
 NODE = "0123456789abcdef0123456789abcdef"
 
@@ -118,8 +118,8 @@ def test_daily_summary_keeps_counts():
 
 def test_sql_and_python_lines_agree_and_odd_rows_are_made_safe(cfg):
     """One odd row must never block the uplink: x only as an object, seconds and time clamped."""
-    from edgenode.db import open_main, transaction
-    from edgenode.sync import outbox
+    from edgenode.core.db import open_main, transaction
+    from edgenode.node.sync import outbox
     conn = open_main(cfg)
     rows = [(1764000000.25, "view", "t1", "r1", "sannong", 0.0, '{"q": "水稻"}'),
             (1764000001.0, "progress", "t2", "r2", "pushi", 15.0, None),

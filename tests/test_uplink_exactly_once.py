@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.identity import load_or_create
-from edgenode.sync import outbox
-from edgenode.sync.runner import run_job
+from edgenode.core.db import open_main
+from edgenode.core.identity import load_or_create
+from edgenode.node.sync import outbox
+from edgenode.node.sync.runner import run_job
 from tests.helpers_sync import ROOT, Hub, add_events, enrolled_node
 
 NAMED = ["seal:before_write", "seal:after_batch", "seal:after_sig", "seal:after_commit",
@@ -175,7 +175,7 @@ def _crash_child(fn, crash_at: str) -> None:
 
 
 def test_batch_written_but_not_committed_is_adopted_not_resealed(cfg):
-    from edgenode.sync import uplink
+    from edgenode.node.sync import uplink
     conn = open_main(cfg)
     add_events(conn, 90)
     ident = load_or_create(cfg)
@@ -191,8 +191,8 @@ def test_batch_written_but_not_committed_is_adopted_not_resealed(cfg):
 
 
 def test_crash_between_summary_and_its_signature_is_repaired(cfg):
-    from edgenode.usage import batch as B
-    from edgenode.sync import uplink
+    from edgenode.protocol import usage_batch as B
+    from edgenode.node.sync import uplink
     conn = open_main(cfg)
     add_events(conn, 300)
     ident = load_or_create(cfg)

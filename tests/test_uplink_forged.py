@@ -10,10 +10,10 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgenode.db import open_main
-from edgenode.identity import Identity, load_or_create
-from edgenode.sync import client, outbox, uplink
-from edgenode.usage import batch as B
+from edgenode.core.db import open_main
+from edgenode.core.identity import Identity, load_or_create
+from edgenode.node.sync import client, outbox, uplink
+from edgenode.protocol import usage_batch as B
 from tests.conftest import make_config
 from tests.helpers_sync import Hub, add_events, enrolled_node
 
@@ -109,7 +109,7 @@ def test_unenrolled_node_is_refused_and_logged(world):
     assert hub.totals(ident.node_id)["events"] == 0
     assert any(e["code"] == "E_NODE_UNKNOWN" for e in hub.log(ident.node_id))
     # the scheduler's job records the refusal as a failure, with the hub's code
-    from edgenode.sync.runner import run_job
+    from edgenode.node.sync.runner import run_job
     r = run_job(cfg, "uplink", ignore_windows=True)
     assert r["state"] == "failed" and "E_NODE_UNKNOWN" in r["message"]
     conn.close()

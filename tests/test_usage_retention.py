@@ -1,4 +1,4 @@
-"""Old usage events leave the node (edgenode/usage/retention.py) without changing any figure the node shows."""
+"""Old usage events leave the node (edgenode/node/usage/retention.py) without changing any figure the node shows."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from edgenode.db import open_main
-from edgenode.sync import uplink
-from edgenode.sync.runner import prune_usage, run_job
-from edgenode.usage import retention, stats
-from edgenode.usage.events import record
+from edgenode.core.db import open_main
+from edgenode.node.sync import uplink
+from edgenode.node.sync.runner import prune_usage, run_job
+from edgenode.node.usage import retention, stats
+from edgenode.node.usage.events import record
 from tests.helpers_sync import add_events
 
 DAY = 86400

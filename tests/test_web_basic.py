@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgenode.catalog import queries as q
+from edgenode.node.catalog import queries as q
 
 
 def media_url(conn, rid):

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from edgenode.config import load_config
-from edgenode.errors import ConfigError
-from edgenode.sync.windows import allowance, next_opening, parse_windows
+from edgenode.core.config import load_config
+from edgenode.core.errors import ConfigError
+from edgenode.core.windows import allowance, next_opening, parse_windows
 
 # 2026-11-25 is a Wednesday
 WED = datetime(2026, 11, 25)

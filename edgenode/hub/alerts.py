@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from edgenode.db import transaction
+from edgenode.core.db import transaction
 
 
 def raise_alert(conn: sqlite3.Connection, rule: str, node_id: str, subject: str = "", detail: str = "") -> bool:

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from flask import Flask
 
-from edgenode.config import Config, load_config
+from edgenode.core.config import Config, load_config
 from edgenode.hub.database import open_hub
-from edgenode.keyfile import read_or_create
+from edgenode.core.keyfile import read_or_create
 
 
 class Hub:

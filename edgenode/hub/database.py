@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from edgenode.db import open_migrated
+from edgenode.core.db import open_migrated
+from edgenode.hub import schema, tally_schema
 
-SCHEMAS = ["edgenode.hub.schema", "edgenode.hub.tally_schema"]
+SCHEMAS = [schema, tally_schema]
 
 
 def hub_db_path(cfg) -> Path:

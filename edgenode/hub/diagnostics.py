@@ -19,7 +19,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub.registry import log_event
 
 

@@ -33,7 +33,7 @@ def latest_channels(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute("SELECT channel, latest_seq FROM hub_channels ORDER BY channel")}
 
 
-INTEGRITY_WARNINGS = {"W_STORE_BAD", "W_DB_CHECK"}  # edgenode/health/warnings.py
+INTEGRITY_WARNINGS = {"W_STORE_BAD", "W_DB_CHECK"}  # edgenode/node/health/warnings.py
 
 
 def integrity_failed(snap: dict) -> bool:

@@ -13,8 +13,8 @@ import json
 import sqlite3
 import time
 
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub.registry import log_event
 
 MAX_BYTES = 64 * 1024

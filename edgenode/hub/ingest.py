@@ -14,44 +14,15 @@ import base64
 import hashlib
 import sqlite3
 import time
-from datetime import datetime, timezone
 
 from cryptography.exceptions import InvalidSignature
 
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import tally
+from edgenode.hub.days import day_or_today as _day_or_today
 from edgenode.hub.registry import key_object, log_event, revoked_error
-from edgenode.usage.batch import batch_message, read_batch
-
-_DAY_CACHE: dict[int, str] = {}
-
-
-def _day(day_number: int) -> str:
-    s = _DAY_CACHE.get(day_number)
-    if s is None:
-        s = datetime.fromtimestamp(day_number * 86400, timezone.utc).strftime("%Y-%m-%d")
-        if len(_DAY_CACHE) < 100_000:
-            _DAY_CACHE[day_number] = s
-    return s
-
-
-def local_day(t: float, offset_hours: float) -> str:
-    """The statistics day (YYYY-MM-DD) of a unix time in the hub's time zone."""
-    try:
-        return _day(int((t + offset_hours * 3600) // 86400))
-    except (OverflowError, ValueError, OSError):
-        # A wildly wrong village clock: count the event on the day it reached the hub.
-        return _day(int((time.time() + offset_hours * 3600) // 86400))
-
-
-def _day_or_today(dn: int, offset_hours: float) -> str:
-    try:
-        return _day(dn)
-    except (OverflowError, ValueError, OSError):
-        # A wildly wrong village clock: count the event on the day it reached the hub.
-        return local_day(time.time(), offset_hours)
-
+from edgenode.protocol.usage_batch import batch_message, read_batch
 
 def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[list[tuple], list[tuple]]:
     """Per-day aggregate rows ``(day, column, resource, kind, n, seconds, u)`` and

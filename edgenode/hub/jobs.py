@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import alerts, heartbeat, tiers
 from edgenode.hub.registry import LOG_KEEP, log_event
 

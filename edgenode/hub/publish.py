@@ -16,11 +16,11 @@ import sqlite3
 import time
 from pathlib import Path
 
-from edgenode.bundles import minisign
-from edgenode.bundles.build import build_bundle
-from edgenode.bundles.format import MANIFEST, parse_manifest
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.protocol import minisign
+from edgenode.protocol.build import build_bundle
+from edgenode.protocol.bundle import MANIFEST, parse_manifest
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 
 
 def rsync_root(cfg) -> Path:

@@ -19,8 +19,8 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import sqlite3
 
 from cryptography.exceptions import InvalidSignature
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub.registry import NODE_ID, key_object, log_event, revoked_error
 
 H_NODE, H_TS, H_SIG = "X-Edgenode-Node", "X-Edgenode-Timestamp", "X-Edgenode-Signature"

@@ -9,8 +9,8 @@ import secrets
 import sqlite3
 import time
 
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub.registry import log_event
 
 N, R, P = 2 ** 14, 8, 1

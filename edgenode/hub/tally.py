@@ -21,7 +21,8 @@ import re
 import sqlite3
 import time
 
-from edgenode.db import transaction
+from edgenode.core.db import transaction
+from edgenode.hub.days import local_day
 
 VOTE, REQUEST, FEEDBACK = "vote", "request", "feedback"
 MAX_TEXT = 400
@@ -35,7 +36,6 @@ def _text(v) -> str:
 def ingest(conn: sqlite3.Connection, node_id: str, header: dict, lines: list[dict], *,
            offset_hours: float = 8.0) -> dict:
     """Store the votes, requests and feedback of one verified batch.  Joins the caller's transaction."""
-    from edgenode.hub.ingest import local_day  # ingest calls us: import late, no cycle
     if header.get("kind") == "daily":  # a summarised batch keeps its tally events whole under "e"
         lines = [{"k": a["k"], "r": a["r"], **e} for a in lines for e in a.get("e", ())]
     elif header.get("kind") != "events":

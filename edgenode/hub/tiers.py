@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 
 from edgenode import __version__
-from edgenode.db import transaction
-from edgenode.errors import EdgenodeError
+from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub.registry import log_event
 
 OVERLAP_SECONDS = 120  # rows committed while a report was being built are resent next time
@@ -46,7 +46,7 @@ def _post(url: str, body: bytes, headers: dict, timeout: float = 60.0) -> tuple[
 
 def enroll_upstream(conn: sqlite3.Connection, cfg, url: str, code: str) -> dict:
     """Register this hub's key at the upstream hub with a code issued there."""
-    from edgenode.identity import load_or_create
+    from edgenode.core.identity import load_or_create
     ident = load_or_create(cfg)
     url = url.rstrip("/")
     body = json.dumps({"code": code, "node_id": ident.node_id, "public_key": ident.public_b64(),
@@ -101,7 +101,7 @@ def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no
 def forward(conn: sqlite3.Connection, cfg) -> dict:
     """Send (or resend) one report to the upstream hub; returns what happened."""
     from edgenode.hub.signing import sign_headers
-    from edgenode.identity import load_or_create
+    from edgenode.core.identity import load_or_create
 
     up = conn.execute("SELECT * FROM hub_upstream WHERE id = 1").fetchone()
     if up is None:

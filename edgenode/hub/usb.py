@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import heartbeat
 from edgenode.hub.ingest import ingest_batch
 from edgenode.hub.registry import NODE_ID, key_object, log_event

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import diagnostics as diag, heartbeat, ingest, registry, tiers
 from edgenode.hub.signing import verify_request
 from edgenode.hub.web.context import cfg, get_db, settings

@@ -11,11 +11,11 @@ from flask_wtf.csrf import CSRFProtect
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import staff
 from edgenode.hub.web.api import NODE_FACING
 from edgenode.hub.web.context import cfg, get_db
-from edgenode.web.errors import error_payload
+from edgenode.core.errors import error_payload
 
 bp = Blueprint("hub_auth", __name__)
 csrf = CSRFProtect()

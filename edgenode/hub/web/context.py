@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
-from edgenode.db import connect
+from edgenode.core.db import connect
 
 _local = threading.local()
 

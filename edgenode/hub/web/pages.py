@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
-from edgenode.errors import EdgenodeError
+from edgenode.core.errors import EdgenodeError
 from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, registry
 from edgenode.hub.web.context import cfg, get_db
 

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from edgenode.catalog.model import COLUMNS
+from edgenode.protocol.metadata import COLUMNS
 from edgenode.hub import charts, stats
 from edgenode.hub.web.context import get_db
 

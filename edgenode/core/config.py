@@ -1,0 +1,463 @@
+"""The one configuration schema.
+
+Every setting is declared once in ``SETTINGS`` with its type, default and help
+text; ``docs/configuration.md`` is checked against this list by a test.
+
+Load order (later wins): defaults → TOML file → ``EDGENODE_*`` environment
+variables → explicit overrides (CLI ``--data-dir``, test config).
+
+The TOML file is the first of ``$EDGENODE_CONFIG`` and
+``/etc/edgenode/edgenode.toml`` that exists; with neither, the built-in
+defaults are the development default.  A wrong key or value stops start-up
+with a message naming the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from edgenode.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+SYSTEM_CONFIG = Path("/etc/edgenode/edgenode.toml")
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted: "section.key", or a bare top-level key
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a reason when invalid
+
+    @property
+    def env(self) -> str:
+        return "EDGENODE_" + self.name.replace(".", "_").upper()
+
+
+def _positive(v):
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must not be negative"
+
+
+def _port(v):
+    return None if 0 < v < 65536 else "must be a TCP port between 1 and 65535"
+
+
+def _str_list(v):
+    return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
+
+
+def _windows(v):
+    from edgenode.core.windows import check_windows  # the window grammar lives with its parser
+    return check_windows(v)
+
+
+def _idle_hours(v):
+    from edgenode.core.idle import check_idle_hours  # the grammar lives with its parser
+    return check_idle_hours(v)
+
+
+def _percent(v):
+    return None if 0 <= v <= 100 else "must be a percentage between 0 and 100"
+
+
+SETTINGS: list[Setting] = [
+    Setting("data_dir", str, "/var/lib/edgenode", "Where the database, content store and outbox live."),
+    # node identity
+    Setting("node.name", str, "文化服务点", "The point's name as villagers see it, e.g. 某某村文化服务点."),
+    Setting("node.township", str, "", "The township (乡镇) this point belongs to; shown at the hub."),
+    # web
+    Setting("web.host", str, "0.0.0.0", "Address the built-in server listens on."),
+    Setting("web.port", int, 8080, "Port the built-in server listens on.", check=_port),
+    Setting("web.secret_key", str, "", "Session signing key. Empty: generated once into DATA_DIR/secret_key.", secret=True),
+    Setting("web.accel_redirect", bool, False,
+            "Production mode: answer media with X-Accel-Redirect so nginx, not Python, sends the bytes."),
+    Setting("web.page_size", int, 20, "Items per page in columns, tags and search.", check=_positive),
+    Setting("web.login_max_failures", int, 5, "Failed admin logins before the account locks.", check=_positive),
+    Setting("web.login_lockout_seconds", int, 900, "How long the admin login stays locked.", check=_positive),
+    Setting("web.beacon_interval_seconds", int, 15, "How often the player reports progress.", check=_positive),
+    # content store
+    Setting("store.free_space_floor_mb", int, 250,
+            "Imports stop before the data disk's free space would fall below this.", check=_non_negative),
+    Setting("store.quota_gb", float, 0.0, "Maximum content store size in GB; 0 means no quota.",
+            check=_non_negative),
+    # storage: subscriptions, eviction, transcoding (edgenode/node/storage/, docs/storage.md)
+    Setting("storage.default_subscription", str, "always", "Subscription of a channel not listed below.",
+            choices=("always", "on_demand", "never")),
+    Setting("storage.always", list, [], "Channels kept in full and pinned: never evicted.", check=_str_list),
+    Setting("storage.on_demand", list, [],
+            "Channels imported as metadata only; a file is fetched once a villager requests it.", check=_str_list),
+    Setting("storage.never", list, [], "Channels not kept at all (a USB stick may still carry them).",
+            check=_str_list),
+    Setting("storage.fresh_days", float, 14.0, "Never evict a resource added fewer than this many days ago.",
+            check=_non_negative),
+    Setting("transcode.enabled", bool, True, "Convert video and audio browsers cannot play to H.264/AAC MP4."),
+    Setting("transcode.idle_hours", list, ["22:00-07:00"],
+            "Local times when transcoding may run (reading room closed), e.g. [\"22:00-07:00\"]; empty: never.",
+            check=_idle_hours),
+    Setting("transcode.keep_original", bool, False, "Keep the original file after a successful transcode."),
+    Setting("transcode.preset", str, "veryfast", "libx264 preset (speed against size).",
+            choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")),
+    Setting("transcode.crf", int, 23, "libx264 quality (lower is better and larger).", check=_non_negative),
+    Setting("transcode.max_attempts", int, 3, "Give up on a file after this many failed transcodes.",
+            check=_positive),
+    # media
+    Setting("media.ffmpeg", str, "ffmpeg", "The ffmpeg executable."),
+    Setting("media.ffprobe", str, "ffprobe", "The ffprobe executable."),
+    Setting("media.probe_timeout_seconds", int, 60, "Give up probing a file after this long.", check=_positive),
+    # bundles and their sources (USB sticks, satellite spool)
+    Setting("bundles.max_manifest_kb", int, 4096, "Largest manifest.json accepted, in KiB.", check=_positive),
+    Setting("bundles.hook_command", str, "",
+            "Run after each USB or spool import (status LED, beep); gets EDGENODE_IMPORT_RESULT=ok|failed "
+            "and EDGENODE_IMPORT_SUMMARY. Empty: none."),
+    Setting("usb.media_roots", list, ["/media", "/run/media", "/mnt"],
+            "Where USB sticks get mounted: `edgenode usb watch` imports new mounts under these, and the admin "
+            "pages offer writable mounts under these for usage logs and diagnostics.", check=_str_list),
+    Setting("usb.poll_seconds", int, 5, "How often `edgenode usb watch` reads the mount table.", check=_positive),
+    Setting("usb.mount_dir", str, "/run/edgenode/usb",
+            "Where `edgenode usb import DEVICE` mounts a stick (read-only, nosuid, nodev, noexec)."),
+    Setting("spool.dir", str, "", "The satellite receiver's drop directory. Empty: no spool."),
+    Setting("spool.stale_hours", float, 48.0,
+            "An incomplete bundle untouched this long is reported (never deleted).", check=_positive),
+    Setting("spool.after_import", str, "archive", "What to do with an imported bundle in the spool.",
+            choices=("archive", "remove", "keep")),
+    Setting("spool.archive_dir", str, "", "Where imported spool bundles go. Empty: SPOOL_DIR/.imported."),
+    # health
+    Setting("health.token", str, "", "Bearer token county staff use for the full /api/health. Empty: only the minimal form.",
+            secret=True),
+    Setting("health.disk_warn_percent", float, 90.0, "Warn when the data disk is fuller than this.", check=_percent),
+    Setting("health.sync_warn_days", float, 3.0, "Warn when no sync succeeded for this many days.", check=_positive),
+    Setting("health.clock_warn_unsynced", bool, True,
+            "Warn 时钟未同步 when the kernel (or timedatectl) says the clock is not NTP-synchronised."),
+    Setting("health.clock_behind_warn_seconds", float, 600.0,
+            "Warn when the wall clock is this far behind the newest time the node has recorded (clock went back).",
+            check=_positive),
+    Setting("health.metrics_public", bool, False,
+            "Serve /metrics to anyone on the LAN. False: it needs the health.token bearer token."),
+    Setting("health.log_files", list, [],
+            "Log files or directories put into diagnostics when journald has nothing (DATA_DIR/logs always is).",
+            check=_str_list),
+    # LAN discovery (mDNS via python-zeroconf; docs/discovery.md)
+    Setting("discovery.enabled", bool, True, "Advertise the portal on the LAN with mDNS (`edgenode advertise`)."),
+    Setting("discovery.hostname", str, "edgenode",
+            "Fixed mDNS host name, without .local: terminals can open http://edgenode.local/."),
+    Setting("discovery.port", int, 0, "Port advertised for the portal; 0 means web.port (nginx in production: 80).",
+            check=_non_negative),
+    Setting("discovery.path", str, "/", "Portal path advertised in the TXT record."),
+    Setting("discovery.interfaces", list, [], "Interfaces whose addresses are advertised; empty: every LAN interface.",
+            check=_str_list),
+    Setting("discovery.poll_seconds", float, 5.0, "How often the advertiser looks for address changes.",
+            check=_positive),
+    # county hub (edgenode hub ...)
+    Setting("hub.name", str, "县级支中心", "The hub's name as county staff and enrolling nodes see it."),
+    Setting("hub.host", str, "0.0.0.0", "Address `edgenode hub serve` listens on."),
+    Setting("hub.port", int, 8090, "Port `edgenode hub serve` listens on.", check=_port),
+    Setting("hub.late_hours", float, 26.0, "A node whose last heartbeat is older than this shows as late.",
+            check=_positive),
+    Setting("hub.offline_days", float, 3.0, "A node silent for longer than this shows as offline and raises an alert.",
+            check=_positive),
+    Setting("hub.alert_disk_percent", float, 90.0, "Alert when a node's data disk is fuller than this.", check=_percent),
+    Setting("hub.alert_behind", int, 2, "Alert when a node is more than this many sequences behind on a channel.",
+            check=_non_negative),
+    Setting("hub.alert_clock_minutes", float, 10.0,
+            "Alert when a node's clock differs from the hub's by more than this many minutes.", check=_positive),
+    Setting("hub.webhook_url", str, "", "POST new alerts as JSON to this URL. Empty: no webhook."),
+    Setting("hub.heartbeat_history", int, 200, "Heartbeats kept per node for trend charts.", check=_positive),
+    Setting("hub.enroll_code_days", float, 14.0, "A one-time enrolment code expires after this many days.",
+            check=_positive),
+    Setting("hub.max_batch_mb", int, 16, "Largest usage batch the hub accepts in one upload.", check=_positive),
+    Setting("hub.utc_offset_hours", float, 8.0,
+            "Time zone of the statistics days (China: 8); nodes use it too when they summarise old batches."),
+    Setting("hub.rsync_hosts_allow", str, "127.0.0.1",
+            "Hosts allowed to pull from the hub's rsync module (rsyncd `hosts allow`)."),
+    Setting("hub.rsync_port", int, 8730, "Port of the hub's rsync daemon.", check=_port),
+    Setting("hub.upstream_url", str, "", "URL of the upstream (e.g. provincial) hub. Empty: this is the top tier."),
+    Setting("hub.upstream_rsync_url", str, "",
+            "The upstream hub's channels, e.g. rsync://province.example:8730/edgenode/channels/, pulled and "
+            "republished by `edgenode hub upstream pull` (edgenode-hub-pull.timer). Empty: no pull."),
+    Setting("hub.upstream_keys", list, [],
+            "The upstream hub's minisign public key files: only bundles signed by one of them are republished.",
+            check=_str_list),
+    Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
+            "Empty: staff login only.", secret=True),
+    Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",
+            secret=True),
+    # sync with the county hub (node side: edgenode/node/sync/, docs/sync.md)
+    Setting("sync.hub_url", str, "", "The county hub's URL. Empty: the one recorded by `edgenode enroll` (none: no uplink)."),
+    Setting("sync.rsync_url", str, "",
+            "The hub's rsync module, e.g. rsync://hub.example:8730/edgenode. Empty: no content pull."),
+    Setting("sync.channels", list, [], "Channels to pull from the hub, e.g. [\"sannong\"].", check=_str_list),
+    Setting("sync.windows", list, [],
+            "Allowed link windows: tables with start, end (HH:MM), days, bwlimit (KiB/s), jobs. Empty: any time.",
+            check=_windows),
+    Setting("sync.outbox_cap_mb", float, 64.0,
+            "Above this outbox size the oldest batches are summarised into daily aggregates, never dropped.",
+            check=_positive),
+    Setting("sync.batch_max_events", int, 50000, "Most events sealed into one usage batch.", check=_positive),
+    Setting("sync.http_timeout_seconds", int, 60, "Give up on one hub request after this long.", check=_positive),
+    Setting("sync.rsync_timeout_seconds", int, 120, "rsync --timeout: stop a pull that moves no data for this long.",
+            check=_positive),
+    Setting("sync.rsync_retries", int, 3, "Retries of a pull cut off by the link within one window.",
+            check=_non_negative),
+    Setting("sync.backoff_initial_seconds", int, 60, "Wait after the first failed link probe.", check=_positive),
+    Setting("sync.backoff_max_seconds", int, 3600, "The longest wait between link probes.", check=_positive),
+    Setting("sync.pull_minutes", int, 60, "How often the scheduler tries a content pull.", check=_positive),
+    Setting("sync.uplink_minutes", int, 30, "How often the scheduler seals and sends usage batches.", check=_positive),
+    Setting("sync.heartbeat_minutes", int, 15, "How often the scheduler sends a heartbeat.", check=_positive),
+    Setting("sync.spool_scan_minutes", int, 5, "How often the scheduler scans the satellite spool.", check=_positive),
+    Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
+            check=_positive),
+    Setting("usage.keep_days", int, 400,
+            "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
+            "by housekeeping. 0: keep every event.", check=_non_negative),
+    # activities, campaigns, feedback (the villagers' side; docs/activities.md, docs/privacy.md)
+    Setting("activities.retention_days", int, 30,
+            "Names and phone numbers of bookings are deleted this many days after the activity ends.",
+            check=_non_negative),
+    Setting("activities.max_seats", int, 5, "Most seats one booking may take.", check=_positive),
+    Setting("activities.terminal_daily_bookings", int, 5,
+            "Most bookings one terminal may make in 24 hours (stops flooding).", check=_positive),
+    Setting("activities.contacts_upstream", bool, False,
+            "Send the name and phone number of bookings for the county's own activities to the hub. "
+            "False: only counts go upstream."),
+    Setting("campaigns.daily_votes", int, 2, "Per-terminal daily vote limit of a campaign that sets none.",
+            check=_positive),
+    Setting("feedback.terminal_daily_limit", int, 10, "Most requests and feedback one terminal may send per day.",
+            check=_positive),
+    # logging
+    Setting("log.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+]
+
+BY_NAME = {s.name: s for s in SETTINGS}
+# Old names still read, with a warning, so an existing edgenode.toml keeps working after an upgrade.
+RENAMED = {"health.usb_roots": "usb.media_roots"}  # one list of stick folders, not two that could disagree
+
+
+def _override_name(name: str) -> str:
+    """``section__key`` (keyword arguments) → ``section.key``, old names → new ones."""
+    name = name.replace("__", ".")
+    return RENAMED.get(name, name)
+
+
+def _coerce(setting: Setting, value: Any, *, from_text: bool) -> Any:
+    """Return the value in the setting's type, or raise ValueError with a reason."""
+    t = setting.type
+    if from_text:
+        if t is bool:
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if t is list:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON list") from None
+        else:
+            try:
+                return t(value)
+            except ValueError:
+                raise ValueError(f"must be {t.__name__}") from None
+    if t is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if t is int and isinstance(value, bool) or not isinstance(value, t):
+        raise ValueError(f"must be {t.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _validate(setting: Setting, value: Any) -> None:
+    if setting.choices and value not in setting.choices:
+        raise ValueError("must be one of " + ", ".join(map(str, setting.choices)))
+    if setting.check:
+        reason = setting.check(value)
+        if reason:
+            raise ValueError(reason)
+
+
+def _flatten(doc: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in doc.items():
+        name = prefix + key
+        if isinstance(value, dict) and name not in BY_NAME:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+class Config:
+    """Effective configuration: ``cfg["web.port"]`` or ``cfg.web.port``."""
+
+    def __init__(self, values: dict[str, Any], source: str):
+        self._values = values
+        self.source = source
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __getattr__(self, section: str):
+        if section.startswith("_"):
+            raise AttributeError(section)
+        if section in self._values:
+            return self._values[section]
+        keys = {n.split(".", 1)[1]: v for n, v in self._values.items() if n.startswith(section + ".")}
+        if not keys:
+            raise AttributeError(section)
+        return _Section(keys)
+
+    def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = self._values[s.name]
+            if masked and s.secret and value:
+                value = MASK
+            node = out
+            *parents, last = s.name.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[last] = value
+        return out
+
+    def digest(self) -> str:
+        """A short fingerprint of the effective config (secrets included, never shown)."""
+        blob = json.dumps(self._values, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def secrets(self) -> list[str]:
+        return [self._values[s.name] for s in SETTINGS if s.secret and self._values[s.name]]
+
+    # Paths under the data directory, named once here so every area agrees.
+    @property
+    def data_path(self) -> Path:
+        return Path(self._values["data_dir"])
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / "edgenode.db"
+
+    @property
+    def volatile_db_path(self) -> Path:
+        return self.data_path / "volatile.db"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_path / "store"
+
+    def to_json(self) -> str:
+        """The effective values, secrets included: only for handing to a child process, never for display."""
+        return json.dumps({"source": self.source, "values": self._values}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        doc = json.loads(text)
+        if set(doc["values"]) != set(BY_NAME):  # a child of another version: refuse rather than guess
+            raise ConfigError("config handed over by the parent process does not match this version's settings")
+        return cls(doc["values"], doc["source"])
+
+    def replace(self, **overrides: Any) -> "Config":
+        values = dict(self._values)
+        for name, value in overrides.items():
+            name = _override_name(name)
+            if name not in BY_NAME:
+                raise ConfigError(f"override: unknown key {name!r}")
+            values[name] = value
+        return Config(values, self.source)
+
+
+class _Section:
+    def __init__(self, keys: dict[str, Any]):
+        self.__dict__.update(keys)
+
+
+def config_file(env: dict | None = None) -> Path | None:
+    env = os.environ if env is None else env
+    if env.get("EDGENODE_CONFIG"):
+        path = Path(env["EDGENODE_CONFIG"])
+        if not path.exists():
+            raise ConfigError(f"{path}: EDGENODE_CONFIG names a file that does not exist")
+        return path
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return None
+
+
+def load_config(path: Path | str | None = None, *, env: dict | None = None,
+                overrides: dict[str, Any] | None = None) -> Config:
+    env = os.environ if env is None else env
+    values = {s.name: s.default for s in SETTINGS}
+    path = Path(path) if path else config_file(env)
+    source = str(path) if path else "built-in defaults"
+
+    if path:
+        try:
+            raw = path.read_bytes()
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        flat = _flatten(doc)
+        for old_name, new_name in RENAMED.items():
+            if old_name in flat:
+                if new_name in flat:
+                    raise ConfigError(f"{path}: key {old_name!r} is the old name of {new_name!r}; keep only "
+                                      f"{new_name!r}")
+                log.warning("W_CONFIG_RENAMED: %s: key %r is now %r; please rename it", path, old_name, new_name)
+                flat[new_name] = flat.pop(old_name)
+        for name, value in flat.items():
+            setting = BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"{path}: key {name!r}: unknown setting")
+            try:
+                value = _coerce(setting, value, from_text=False)
+                _validate(setting, value)
+            except ValueError as e:
+                raise ConfigError(f"{path}: key {name!r}: {e}") from None
+            values[name] = value
+
+    for old_name, new_name in RENAMED.items():
+        old_env, new_env = "EDGENODE_" + old_name.replace(".", "_").upper(), BY_NAME[new_name].env
+        if old_env in env and new_env not in env:
+            log.warning("W_CONFIG_RENAMED: environment %s is now %s", old_env, new_env)
+            env = {**env, new_env: env[old_env]}
+    for setting in SETTINGS:
+        if setting.env in env:
+            try:
+                value = _coerce(setting, env[setting.env], from_text=True)
+                _validate(setting, value)
+            except ValueError as e:
+                raise ConfigError(f"environment {setting.env}: {e}") from None
+            values[setting.name] = value
+
+    for name, value in (overrides or {}).items():
+        name = _override_name(name)
+        setting = BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"override: key {name!r}: unknown setting")
+        try:
+            value = _coerce(setting, value, from_text=isinstance(value, str) and setting.type is not str)
+            _validate(setting, value)
+        except ValueError as e:
+            raise ConfigError(f"override: key {name!r}: {e}") from None
+        values[name] = value
+
+    values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
+    return Config(values, source)

@@ -1,0 +1,2 @@
+"""Where bundles come from (USB sticks, the satellite spool).  Sources only find bundles;
+the one import pipeline in ``edgenode.node.imports.pipeline`` decides and imports."""

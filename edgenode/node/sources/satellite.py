@@ -1,0 +1,161 @@
+"""The satellite spool: a directory where a receiver drops bundle files, slowly and out of order.
+
+A bundle (a folder holding ``manifest.json``) is handed to the pipeline once it is
+complete: manifest and signature present and every listed file at its size and
+hash.  Incomplete bundles wait; one untouched for ``spool.stale_hours`` is
+reported (once, in the import history and the log), never deleted.  Loose files
+and folders without a manifest are not bundles and are ignored.  After a
+successful import the bundle is archived or removed (``spool.after_import``); a
+refused one is moved to ``.rejected/`` so it is not retried every scan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from edgenode.protocol.bundle import MANIFEST, SIGNATURE, check_path
+from edgenode.node.imports.history import ImportResult, record, stale_reported
+from edgenode.protocol.bundle import is_junk
+from edgenode.node.imports.pipeline import import_bundle
+from edgenode.node.sources.hook import run_hook
+from edgenode.core.store import file_sha256
+
+log = logging.getLogger(__name__)
+
+
+class _HashCache:
+    """Hashes of spool files by (size, mtime), so a slow download is not re-hashed every scan."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+
+    def sha(self, file: Path) -> str:
+        st = file.stat()
+        key, stamp = str(file), [st.st_size, st.st_mtime_ns]
+        hit = self.data.get(key)
+        if hit and hit[:2] == stamp:
+            return hit[2]
+        digest = file_sha256(file)
+        self.data[key] = [*stamp, digest]
+        return digest
+
+    def save(self, keep_prefix: str) -> None:
+        self.data = {k: v for k, v in self.data.items() if k.startswith(keep_prefix) and os.path.exists(k)}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data))
+        os.replace(tmp, self.path)
+
+
+def completeness(bundle: Path, cache: _HashCache, max_manifest: int) -> str | None:
+    """None when complete, else why it is not (yet)."""
+    manifest, sig = bundle / MANIFEST, bundle / SIGNATURE
+    if not sig.is_file():
+        return "signature not yet received"
+    try:
+        if manifest.stat().st_size > max_manifest:
+            return None  # let the pipeline refuse it with its stable code
+        doc = json.loads(manifest.read_bytes())
+        entries = doc["resources"]
+        assert isinstance(entries, list)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError, RecursionError):
+        return "manifest not yet complete"
+    for e in entries:
+        try:
+            rel = check_path(e.get("path"))
+            size, sha = int(e["size"]), str(e["sha256"])
+        except Exception:
+            return None  # malformed entry: complete as far as waiting goes; the pipeline refuses it
+        f = bundle / rel
+        try:
+            if not f.is_file() or f.stat().st_size != size:
+                return f"{rel}: not yet complete"
+            if cache.sha(f) != sha:
+                return f"{rel}: content does not match yet"
+        except OSError:
+            return f"{rel}: not readable yet"
+    return None
+
+
+def _newest_mtime(bundle: Path) -> float:
+    newest = bundle.stat().st_mtime
+    for dirpath, _, names in os.walk(bundle):
+        for n in names:
+            try:
+                newest = max(newest, os.lstat(os.path.join(dirpath, n)).st_mtime)
+            except OSError:
+                pass
+    return newest
+
+
+def _archive(cfg, spool: Path, bundle: Path) -> str:
+    mode = cfg.spool.after_import
+    if mode == "keep":
+        return "kept"
+    if mode == "remove":
+        shutil.rmtree(bundle)
+        return "removed"
+    archive = Path(cfg.spool.archive_dir) if cfg.spool.archive_dir else spool / ".imported"
+    return _move_aside(bundle, archive)
+
+
+def _move_aside(bundle: Path, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / bundle.name
+    if target.exists():
+        target = folder / f"{bundle.name}.{int(time.time())}"
+    shutil.move(str(bundle), str(target))
+    return str(target)
+
+
+def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> dict:
+    """One pass over the spool (the scheduler calls this; so does ``edgenode spool scan``)."""
+    out = {"imported": [], "unchanged": [], "waiting": [], "stale": [], "rejected": [], "ignored": []}
+    if not cfg.spool.dir:
+        return out
+    spool = Path(cfg.spool.dir)
+    if not spool.is_dir():
+        log.warning("E_SPOOL_MISSING: spool directory %s does not exist", spool)
+        return out
+    now = time.time() if now is None else now
+    cache = _HashCache(cfg.data_path / "spool-hashes.json")
+    max_manifest = cfg.bundles.max_manifest_kb * 1024
+    results: list[ImportResult] = []
+    for entry in sorted(spool.iterdir()):
+        if is_junk(entry.name) or entry.is_symlink() or not entry.is_dir() or not (entry / MANIFEST).exists():
+            out["ignored"].append(entry.name)
+            continue
+        why = completeness(entry, cache, max_manifest)
+        if why:
+            age_h = (now - _newest_mtime(entry)) / 3600
+            if age_h >= cfg.spool.stale_hours:
+                out["stale"].append({"bundle": entry.name, "reason": why, "idle_hours": round(age_h, 1)})
+                if not stale_reported(conn, str(entry)):
+                    log.warning("E_SPOOL_STALE: %s incomplete for %.0f h (%s); left in place", entry, age_h, why)
+                    record(conn, ImportResult(bundle=str(entry), source="spool", result="stale",
+                                              error_code="E_SPOOL_STALE", error=why, started_at=now), now)
+            else:
+                out["waiting"].append({"bundle": entry.name, "reason": why})
+            continue
+        result = import_bundle(cfg, conn, store, entry, source="spool", progress=progress)
+        results.append(result)
+        if result.ok:
+            where = _archive(cfg, spool, entry)
+            out[result.result].append({"bundle": entry.name, "summary": result.summary_zh(), "now": where})
+        elif result.error_code == "E_SOURCE_IO":
+            out["waiting"].append({"bundle": entry.name, "reason": result.error})
+        else:
+            where = _move_aside(entry, spool / ".rejected")
+            out["rejected"].append({"bundle": entry.name, "code": result.error_code, "error": result.error,
+                                    "now": where})
+    cache.save(str(spool))
+    run_hook(cfg, results)
+    return out

@@ -1,0 +1,89 @@
+"""Heartbeat: the compact health snapshot, signed and POSTed to the hub."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+import psutil
+
+from edgenode import __version__
+from edgenode.core import registry
+from edgenode.core.errors import EdgenodeError
+from edgenode.core.identity import load_or_create
+from edgenode.node.sync import client, outbox
+from edgenode.node.usage.events import boot_id
+
+log = logging.getLogger(__name__)
+PATH = "/api/v1/heartbeat"
+
+
+def _minimal(cfg, conn: sqlite3.Connection, node_id: str) -> dict:
+    """The protocol's keys from psutil and the catalogue, when the health area is absent."""
+    disk = psutil.disk_usage(str(cfg.data_path))
+    channels = {}
+    try:
+        channels = {r[0]: r[1] for r in conn.execute("SELECT channel, seq FROM channel_state")}
+        resources = conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0]
+    except sqlite3.Error:
+        resources = None
+    ob = outbox.backlog(cfg)
+    return {"node_id": node_id, "version": __version__, "at": time.time(), "boot_id": boot_id(),
+            "uptime": time.time() - psutil.boot_time(),
+            "disk": {"total": disk.total, "used": disk.used, "free": disk.free, "percent": disk.percent},
+            "cpu_percent": psutil.cpu_percent(interval=None), "mem_percent": psutil.virtual_memory().percent,
+            "catalog": {"resources": resources, "channels": channels},
+            "outbox": {"batches": ob["batches"], "bytes": ob["bytes"]}, "last_pull": None, "last_uplink": None,
+            "clock": {"ntp_synced": None, "wall": time.time(), "monotonic": time.monotonic(), "boot_count": None}}
+
+
+def build(cfg, conn: sqlite3.Connection) -> dict:
+    ident = load_or_create(cfg)
+    for payload in registry.hooks(SNAPSHOT_HOOK):  # health's compact snapshot, when that area is installed
+        try:
+            body = payload(cfg, conn)
+            body["node_id"] = ident.node_id
+            return body
+        except Exception:  # a broken probe must not stop the heartbeat; the minimal one still goes out
+            log.exception("W_HEARTBEAT_SNAPSHOT: health snapshot failed; sending the minimal heartbeat")
+    return _minimal(cfg, conn, ident.node_id)
+
+
+# Hook points the health area registers on (health sits above sync: it reads the outbox).
+SNAPSHOT_HOOK = "sync.heartbeat_snapshot"    # (cfg, conn) -> the heartbeat body
+DIAGNOSTICS_HOOK = "sync.diagnostics_bundle"  # (cfg, conn) -> the redacted .tar.gz bytes
+DIAGNOSTICS_PATH = "/api/v1/diagnostics"
+MAX_DIAGNOSTICS_BYTES = 32 * 1024 * 1024  # logs are tails; anything bigger is a bug, not worth the link
+
+
+def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
+    """One heartbeat; when the answer says county staff asked for it, the diagnostics bundle follows."""
+    ident = load_or_create(cfg)
+    body = build(cfg, conn)
+    answer = client.post_json(cfg, base_url, PATH, body, ident=ident)
+    out = {"server_time": answer.get("server_time"), "clock_offset": (
+        answer["server_time"] - time.time() if isinstance(answer.get("server_time"), (int, float)) else None)}
+    if answer.get("diagnostics_requested") is True:
+        try:
+            out["diagnostics_bytes"] = upload_diagnostics(cfg, conn, base_url, ident)["bytes"]
+        except EdgenodeError as e:  # the heartbeat itself went through: report, retry at the next one
+            log.warning("W_DIAGNOSTICS_UPLOAD: %s: %s", e.code, e.message)
+            out["diagnostics_error"] = e.code
+    return out
+
+
+def upload_diagnostics(cfg, conn: sqlite3.Connection, base_url: str, ident=None) -> dict:
+    """Build the redacted diagnostics bundle (as ``edgenode diagnose`` writes it) and POST it, signed."""
+    builders = registry.hooks(DIAGNOSTICS_HOOK)
+    if not builders:
+        raise EdgenodeError("E_NO_DIAGNOSTICS", "no area builds a diagnostics bundle", zh="无法生成诊断包。")
+    ident = ident or load_or_create(cfg)
+    data = builders[0](cfg, conn)
+    if len(data) > MAX_DIAGNOSTICS_BYTES:
+        raise EdgenodeError("E_DIAGNOSTICS_TOO_BIG", f"diagnostics bundle is {len(data)} bytes (limit "
+                            f"{MAX_DIAGNOSTICS_BYTES})", zh="诊断包太大，没有上传。")
+    answer = client.call(cfg, base_url, "POST", DIAGNOSTICS_PATH, body=data, ident=ident,
+                         content_type="application/gzip")
+    log.info("diagnostics bundle uploaded: %d bytes", len(data))
+    return {"bytes": len(data), "answer": answer}

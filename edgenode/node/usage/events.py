@@ -1,0 +1,36 @@
+"""Recording usage events: one transaction per call, never raising into playback."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from edgenode.core.db import transaction
+
+KINDS = {"view", "play_start", "progress", "play_end", "search", "download", "request"}  # request: 可预约下载 (storage)
+
+
+@lru_cache(maxsize=1)
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def record(conn: sqlite3.Connection, events: list[dict]) -> int:
+    """Append events in one transaction; returns how many were stored.
+
+    Each event: kind, terminal, and optionally resource_id, column_key, seconds, data.
+    """
+    now, mono, boot = time.time(), time.monotonic(), boot_id()
+    rows = [(e.get("at", now), mono, boot, e["terminal"], e["kind"], e.get("resource_id"), e.get("column_key"),
+             float(e.get("seconds") or 0), json.dumps(e["data"], ensure_ascii=False) if e.get("data") else None)
+            for e in events]
+    with transaction(conn):
+        conn.executemany("INSERT INTO usage_events (at, mono, boot_id, terminal, kind, resource_id, column_key, "
+                         "seconds, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)

@@ -1,0 +1,61 @@
+"""Old usage events leave the node, folded into all-time totals first.
+
+``usage_events`` would otherwise grow for as long as the node runs (a busy
+reading room records a few thousand events a day).  The hub keeps the history;
+the node needs recent events for its dashboard (today, this week, this month),
+the home page's popular list (30 days) and the per-terminal daily limits.
+
+An event may go only when **both** hold:
+
+* it is at or below ``upto``, which the caller sets to what other areas have
+  finished with (the outbox's ``sealed_upto``: the event is in a batch file or
+  already at the hub; the eviction planner's folded mark);
+* it is older than ``keep_days`` by the node's clock.
+
+Its plays, views and seconds are added to ``usage_totals`` in the same
+transaction that deletes it, so the all-time figures neither lose nor count
+anything twice, whatever moment a power cut picks.  Sequence numbers are
+AUTOINCREMENT: deleting never lets a number come back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from edgenode.core.db import transaction
+
+CHUNK = 20000  # events per transaction: short write locks while the portal records page views
+
+
+def prune(conn: sqlite3.Connection, *, keep_days: int, upto: int, now: float | None = None) -> dict:
+    """Fold and delete events older than ``keep_days`` and at or below ``upto``; ``keep_days=0`` keeps all."""
+    out = {"pruned": 0, "upto_seq": pruned_upto(conn)}
+    if keep_days <= 0 or upto <= 0:
+        return out
+    cutoff = (time.time() if now is None else now) - keep_days * 86400
+    while True:
+        # The newest sequence this chunk may reach: old enough, allowed by the caller, CHUNK events at most.
+        row = conn.execute("SELECT max(seq), count(*) FROM (SELECT seq FROM usage_events WHERE seq <= ? AND at < ? "
+                           "ORDER BY seq LIMIT ?)", (upto, cutoff, CHUNK)).fetchone()
+        last, n = row[0], row[1]
+        if not n:
+            return out
+        with transaction(conn):
+            conn.execute("""
+                INSERT INTO usage_totals (resource_id, plays, views, seconds)
+                SELECT resource_id, sum(kind = 'play_start'), sum(kind = 'view'), sum(seconds)
+                FROM usage_events WHERE seq <= ? AND at < ? AND resource_id IS NOT NULL GROUP BY resource_id
+                ON CONFLICT (resource_id) DO UPDATE SET plays = plays + excluded.plays,
+                    views = views + excluded.views, seconds = seconds + excluded.seconds""", (last, cutoff))
+            deleted = conn.execute("DELETE FROM usage_events WHERE seq <= ? AND at < ?", (last, cutoff)).rowcount
+            conn.execute("""INSERT INTO usage_pruned (id, upto_seq, events, at) VALUES (1, ?, ?, ?)
+                            ON CONFLICT (id) DO UPDATE SET upto_seq = max(upto_seq, excluded.upto_seq),
+                                events = events + excluded.events, at = excluded.at""", (last, deleted, time.time()))
+        out["pruned"] += deleted
+        out["upto_seq"] = max(out["upto_seq"], last)
+
+
+def pruned_upto(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT upto_seq FROM usage_pruned WHERE id = 1").fetchone()
+    return row[0] if row else 0

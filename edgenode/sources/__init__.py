@@ -1,2 +1,0 @@
-"""Where bundles come from (USB sticks, the satellite spool).  Sources only find bundles;
-the one import pipeline in ``edgenode.bundles.pipeline`` decides and imports."""
