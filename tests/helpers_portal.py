@@ -75,7 +75,7 @@ def nginx_config(workdir: Path, *, port: int, store: Path, upstream: str, static
     for old, new in [("listen 80 default_server;", f"listen 127.0.0.1:{port};"),
                      ("listen [::]:80 default_server;", ""),
                      ("/var/lib/edgenode/store", str(store)),
-                     ("/opt/edgenode/lib/python3.11/site-packages/edgenode/web/static", str(static)),
+                     ("/opt/edgenode/lib/python3.11/site-packages/edgenode/node/web/static", str(static)),
                      ("unix:/run/edgenode-web/gunicorn.sock", upstream),
                      ("/var/cache/nginx/edgenode-auth", str(workdir / "auth-cache"))]:
         assert old in text, f"{site} no longer contains {old!r}"

@@ -84,6 +84,33 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
     raises EdgenodeError for a bad signature, a malformed batch or a conflict.
     """
     node_id = node["node_id"]
+    batch_no, sha = _verify(conn, node, batch_no, data, sig_b64, source)
+
+    old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
+                       (node_id, batch_no)).fetchone()
+    if old is not None:
+        return _again(conn, node_id, batch_no, old[0], sha)
+
+    header, lines = _parse(conn, node_id, batch_no, data)
+    daily, terms = aggregate(header, lines, offset_hours)
+    now = time.time()
+    try:
+        with transaction(conn):
+            contiguous = _write(conn, node_id, batch_no, sha, header, lines, daily, terms,
+                                now=now, offset_hours=offset_hours, source=source)
+    except sqlite3.IntegrityError:
+        # Another worker stored the same batch number between our check and our insert.
+        old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
+                           (node_id, batch_no)).fetchone()
+        if old is None:
+            raise
+        return _again(conn, node_id, batch_no, old[0], sha)
+    return {"ok": True, "status": "stored", "contiguous": contiguous}
+
+
+def _verify(conn, node: dict, batch_no, data: bytes, sig_b64: str, source: str) -> tuple[int, str]:
+    """Check the node, the batch number and the signature; returns ``(batch_no, sha256)``."""
+    node_id = node["node_id"]
     if node.get("revoked_at"):
         log_event(conn, "warning", "E_NODE_REVOKED", node_id, f"batch from a revoked node ({source})")
         raise revoked_error()
@@ -103,12 +130,10 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
                   f"({source})")
         raise EdgenodeError("E_BAD_SIGNATURE", f"batch {batch_no}: the batch signature does not verify",
                             zh="统计数据包签名无效。", status=401) from None
+    return batch_no, sha
 
-    old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
-                       (node_id, batch_no)).fetchone()
-    if old is not None:
-        return _again(conn, node_id, batch_no, old[0], sha)
 
+def _parse(conn, node_id: str, batch_no: int, data: bytes) -> tuple[dict, list[dict]]:
     try:
         header, lines = read_batch(data)
     except EdgenodeError as e:
@@ -118,61 +143,64 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
         log_event(conn, "warning", "E_BATCH_FORMAT", node_id, f"batch {batch_no}: header names "
                   f"{header['node_id']}/{header['batch_no']}")
         raise _bad_batch("the batch header's node_id or batch_no does not match the upload")
-    daily, terms = aggregate(header, lines, offset_hours)
-    now = time.time()
-    try:
-        with transaction(conn):
-            conn.execute("INSERT INTO hub_batches (node_id, batch_no, sha256, kind, count, first_seq, last_seq, "
-                         "sealed_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (node_id, batch_no, sha, header["kind"], header["count"], header["first_seq"],
-                          header["last_seq"], header["sealed_at"], now, source))
-            per_day: dict[tuple, list] = {}
-            monthly: dict[tuple, list] = {}
-            for day, c, r, k, n, secs, u in daily:
-                d = per_day.setdefault((day, c, k), [0, 0.0, 0])
-                d[0] += n
-                d[1] += secs
-                d[2] += u
-                m = monthly.setdefault((day[:7], c, r, k), [0, 0.0])
-                m[0] += n
-                m[1] += secs
-            conn.executemany(
-                "INSERT INTO hub_daily (node_id, day, column_key, kind, n, seconds, u_summarised, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
-                "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
-                "updated_at = excluded.updated_at", [(node_id, *k, *v, now) for k, v in per_day.items()])
-            conn.executemany(
-                "INSERT INTO hub_monthly (node_id, month, column_key, resource_id, kind, n, seconds) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
-                "seconds = seconds + excluded.seconds", [(node_id, *k, v[0], v[1]) for k, v in monthly.items()])
-            monthly_col: dict[tuple, list] = {}
-            for (month, c, _r, k), (n, secs) in monthly.items():
-                m = monthly_col.setdefault((month, c, k), [0, 0.0])
-                m[0] += n
-                m[1] += secs
-            conn.executemany(
-                "INSERT INTO hub_monthly_col (month, node_id, column_key, kind, n, seconds) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds",
-                [(k[0], node_id, k[1], k[2], v[0], v[1]) for k, v in monthly_col.items()])
-            conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
-                             "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
-            conn.executemany("INSERT OR IGNORE INTO hub_terminals_col (month, node_id, column_key, terminal) "
-                             "VALUES (?, ?, ?, ?)", list({(t[0], node_id, t[1], t[3]) for t in terms}))
-            conn.executemany("INSERT OR IGNORE INTO hub_terminals_node (month, node_id, terminal) VALUES (?, ?, ?)",
-                             list({(t[0], node_id, t[3]) for t in terms}))
-            tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
-            contiguous = _advance(conn, node_id, batch_no)
-            conn.execute("UPDATE hub_nodes SET contiguous = ?, max_batch_no = max(max_batch_no, ?), "
-                         "batches = batches + 1, events = events + ?, last_batch_at = ? WHERE node_id = ?",
-                         (contiguous, batch_no, header["count"], now, node_id))
-    except sqlite3.IntegrityError:
-        # Another worker stored the same batch number between our check and our insert.
-        old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
-                           (node_id, batch_no)).fetchone()
-        if old is None:
-            raise
-        return _again(conn, node_id, batch_no, old[0], sha)
-    return {"ok": True, "status": "stored", "contiguous": contiguous}
+    return header, lines
+
+
+def _write(conn, node_id: str, batch_no: int, sha: str, header: dict, lines: list[dict],
+           daily: list[tuple], terms: list[tuple], *, now: float, offset_hours: float, source: str) -> int:
+    """All of one batch's writes; the caller holds the transaction.  Returns the new contiguous mark."""
+    conn.execute("INSERT INTO hub_batches (node_id, batch_no, sha256, kind, count, first_seq, last_seq, "
+                 "sealed_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (node_id, batch_no, sha, header["kind"], header["count"], header["first_seq"],
+                  header["last_seq"], header["sealed_at"], now, source))
+    _write_aggregates(conn, node_id, daily, now)
+    _write_terminals(conn, node_id, terms)
+    tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
+    contiguous = _advance(conn, node_id, batch_no)
+    conn.execute("UPDATE hub_nodes SET contiguous = ?, max_batch_no = max(max_batch_no, ?), "
+                 "batches = batches + 1, events = events + ?, last_batch_at = ? WHERE node_id = ?",
+                 (contiguous, batch_no, header["count"], now, node_id))
+    return contiguous
+
+
+def _write_aggregates(conn, node_id: str, daily: list[tuple], now: float) -> None:
+    per_day: dict[tuple, list] = {}
+    monthly: dict[tuple, list] = {}
+    for day, c, r, k, n, secs, u in daily:
+        d = per_day.setdefault((day, c, k), [0, 0.0, 0])
+        d[0] += n
+        d[1] += secs
+        d[2] += u
+        m = monthly.setdefault((day[:7], c, r, k), [0, 0.0])
+        m[0] += n
+        m[1] += secs
+    conn.executemany(
+        "INSERT INTO hub_daily (node_id, day, column_key, kind, n, seconds, u_summarised, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
+        "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
+        "updated_at = excluded.updated_at", [(node_id, *k, *v, now) for k, v in per_day.items()])
+    conn.executemany(
+        "INSERT INTO hub_monthly (node_id, month, column_key, resource_id, kind, n, seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
+        "seconds = seconds + excluded.seconds", [(node_id, *k, v[0], v[1]) for k, v in monthly.items()])
+    monthly_col: dict[tuple, list] = {}
+    for (month, c, _r, k), (n, secs) in monthly.items():
+        m = monthly_col.setdefault((month, c, k), [0, 0.0])
+        m[0] += n
+        m[1] += secs
+    conn.executemany(
+        "INSERT INTO hub_monthly_col (month, node_id, column_key, kind, n, seconds) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds",
+        [(k[0], node_id, k[1], k[2], v[0], v[1]) for k, v in monthly_col.items()])
+
+
+def _write_terminals(conn, node_id: str, terms: list[tuple]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
+                     "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
+    conn.executemany("INSERT OR IGNORE INTO hub_terminals_col (month, node_id, column_key, terminal) "
+                     "VALUES (?, ?, ?, ?)", list({(t[0], node_id, t[1], t[3]) for t in terms}))
+    conn.executemany("INSERT OR IGNORE INTO hub_terminals_node (month, node_id, terminal) VALUES (?, ?, ?)",
+                     list({(t[0], node_id, t[3]) for t in terms}))
 
 
 def _again(conn, node_id: str, batch_no: int, old_sha: str, sha: str) -> dict:

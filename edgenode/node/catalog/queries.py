@@ -212,3 +212,35 @@ def fingerprint(conn: sqlite3.Connection) -> tuple:
     """
     return tuple(conn.execute("SELECT count(*), coalesce(sum(visible), 0), max(num), max(updated_at), "
                               "max(withdrawn_at) FROM resources").fetchone())
+
+
+def delete_blob(conn: sqlite3.Connection, sha256: str) -> None:
+    conn.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+
+
+def delete_blob_if_unreferenced(conn: sqlite3.Connection, sha256: str) -> None:
+    conn.execute("DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS "
+                 "(SELECT 1 FROM resource_blobs WHERE sha256 = ?)", (sha256, sha256))
+
+
+def drop_original_blob(conn: sqlite3.Connection, num: int) -> None:
+    """Forget the original kept beside a resource's transcode (the blob row is the caller's)."""
+    conn.execute("DELETE FROM resource_blobs WHERE resource_num = ? AND role = 'original'", (num,))
+
+
+def keep_original_blob(conn: sqlite3.Connection, num: int, sha256: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO resource_blobs (resource_num, sha256, role) VALUES (?, ?, 'original')",
+                 (num, sha256))
+
+
+def set_main_blob(conn: sqlite3.Connection, num: int, sha256: str) -> None:
+    conn.execute("UPDATE resource_blobs SET sha256 = ? WHERE resource_num = ? AND role = 'main'", (sha256, num))
+
+
+def switch_file(conn: sqlite3.Connection, num: int, sha256: str, size: int, mime: str, ext: str, codecs: str,
+                duration: float | None, width: int | None, height: int | None, now: float) -> None:
+    """Point a resource at a new, playable file; probe facts it lacks keep their old values."""
+    conn.execute("""UPDATE resources SET sha256 = ?, size = ?, mime = ?, ext = ?, codecs = ?, playable = 1,
+        duration = coalesce(?, duration), width = coalesce(?, width), height = coalesce(?, height),
+        updated_at = ? WHERE num = ?""",
+                 (sha256, size, mime, ext, codecs, duration, width, height, now, num))

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
 from edgenode.core.db import transaction
+from edgenode.node.storage import queries as sq
 from edgenode.node.storage import subscriptions
 
 PLAY_KINDS = ("play_start", "progress", "play_end")
@@ -63,20 +64,15 @@ def refresh_last_played(conn: sqlite3.Connection) -> int:
 
     Incremental by event sequence, so a planner run reads only what is new.
     """
-    row = conn.execute("SELECT value FROM storage_meta WHERE name = 'last_played_seq'").fetchone()
+    row = sq.last_played_mark(conn)
     mark = int(row[0]) if row else 0
-    top = conn.execute("SELECT coalesce(max(seq), 0) FROM usage_events").fetchone()[0]
+    top = sq.top_usage_seq(conn)
     if top <= mark:
         return 0
-    marks = ",".join("?" * len(PLAY_KINDS))
-    rows = conn.execute(f"SELECT resource_id, max(at) FROM usage_events WHERE seq > ? AND seq <= ? "
-                        f"AND resource_id IS NOT NULL AND kind IN ({marks}) GROUP BY resource_id",
-                        (mark, top, *PLAY_KINDS)).fetchall()
+    rows = sq.last_plays_between(conn, mark, top, PLAY_KINDS)
     with transaction(conn):
-        conn.executemany("INSERT INTO storage_last_played (resource_id, at) VALUES (?, ?) ON CONFLICT (resource_id) "
-                         "DO UPDATE SET at = max(at, excluded.at)", rows)
-        conn.execute("INSERT INTO storage_meta (name, value) VALUES ('last_played_seq', ?) "
-                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (top,))
+        sq.upsert_last_played(conn, rows)
+        sq.set_last_played_mark(conn, top)
     return len(rows)
 
 
@@ -94,12 +90,10 @@ def _parse_time(text) -> float | None:
 
 def expired_sources(conn: sqlite3.Connection, now: float) -> list[str]:
     """``source`` values (``bundle:<channel>:<seq>``) of accepted bundles past their expiry."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bundles'").fetchone():
+    if not sq.has_bundles_table(conn):
         return []  # the bundles area is not installed
     out = []
-    for channel, seq, expires in conn.execute(
-            "SELECT channel, seq, json_extract(CAST(manifest AS TEXT), '$.expires') FROM bundles "
-            "WHERE json_valid(CAST(manifest AS TEXT))"):
+    for channel, seq, expires in sq.bundle_expiries(conn):
         at = _parse_time(expires)
         if at is not None and at <= now:
             out.append(f"bundle:{channel}:{seq}")
@@ -107,49 +101,19 @@ def expired_sources(conn: sqlite3.Connection, now: float) -> list[str]:
 
 
 def _unreferenced(conn: sqlite3.Connection) -> list[Victim]:
-    rows = conn.execute("""SELECT b.sha256, b.size FROM blobs b
-        WHERE NOT EXISTS (SELECT 1 FROM resource_blobs rb WHERE rb.sha256 = b.sha256)
-        ORDER BY b.size DESC, b.sha256""").fetchall()
+    rows = sq.unreferenced_blobs(conn)
     return [Victim(0, "unreferenced", sha, size) for sha, size in rows]
 
 
 def _originals(conn: sqlite3.Connection) -> list[Victim]:
-    rows = conn.execute("""SELECT rb.sha256, b.size, r.id, r.num, r.title FROM resource_blobs rb
-        JOIN resources r ON r.num = rb.resource_num JOIN blobs b ON b.sha256 = rb.sha256 AND b.state = 'ok'
-        LEFT JOIN storage_state s ON s.resource_num = r.num
-        WHERE rb.role = 'original' AND coalesce(s.pinned, 0) = 0
-          AND NOT EXISTS (SELECT 1 FROM resource_blobs o WHERE o.sha256 = rb.sha256 AND o.role != 'original')
-        ORDER BY b.size DESC, r.num""").fetchall()
+    rows = sq.evictable_originals(conn)
     return [Victim(1, "original", sha, size, rid, num, title) for sha, size, rid, num, title in rows]
-
-
-CANDIDATES_SQL = """
-SELECT r.num, r.id, r.title, rb.sha256, b.size, lp.at AS last_played,
-       CASE WHEN r.source IN (SELECT value FROM json_each(:expired)) THEN 'expired'
-            WHEN r.channel IN (SELECT value FROM json_each(:never)) THEN 'never'
-            ELSE 'lru' END AS reason,
-       (:now - coalesce(lp.at, max(r.added_at, coalesce(s.arrived_at, 0)))) * b.size AS score
-FROM resources r
-JOIN resource_blobs rb ON rb.resource_num = r.num AND rb.role = 'main'
-JOIN blobs b ON b.sha256 = rb.sha256 AND b.state = 'ok'
-LEFT JOIN storage_state s ON s.resource_num = r.num
-LEFT JOIN storage_last_played lp ON lp.resource_id = r.id
-WHERE r.withdrawn_at IS NULL
-  AND r.channel IS NOT NULL
-  AND coalesce(s.pinned, 0) = 0
-  AND (r.channel NOT IN (SELECT value FROM json_each(:always))
-       OR r.source IN (SELECT value FROM json_each(:expired)))
-  AND max(r.added_at, coalesce(s.arrived_at, 0)) < :fresh_before
-  AND NOT EXISTS (SELECT 1 FROM resource_blobs o WHERE o.sha256 = rb.sha256 AND o.resource_num != r.num)
-ORDER BY CASE WHEN r.source IN (SELECT value FROM json_each(:expired))
-               OR r.channel IN (SELECT value FROM json_each(:never)) THEN 1 ELSE 2 END, score DESC, r.num
-"""
 
 
 def channel_modes(conn: sqlite3.Connection, cfg) -> dict[str, str]:
     """Effective mode of every channel in the catalogue (an index-only scan, no sizes)."""
-    channels = {r[0] for r in conn.execute("SELECT DISTINCT channel FROM resources WHERE channel IS NOT NULL")}
-    overrides = dict(conn.execute("SELECT channel, mode FROM storage_subscriptions").fetchall())
+    channels = sq.catalogue_channels(conn)
+    overrides = sq.subscription_overrides(conn)
     return {ch: overrides.get(ch) or subscriptions.config_mode(cfg, ch) for ch in channels}
 
 
@@ -167,7 +131,7 @@ def stream_candidates(conn: sqlite3.Connection, cfg, now: float | None = None) -
     }
     for v in _unreferenced(conn) + _originals(conn):  # originals: tier 1, before expired/never resources
         yield astuple(v)
-    cur = conn.execute(CANDIDATES_SQL, params)
+    cur = sq.eviction_candidates(conn, params)
     try:
         while rows := cur.fetchmany(2000):
             for num, rid, title, sha, size, last_played, reason, score in rows:

@@ -28,6 +28,7 @@ from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.locks import import_lock, storage_lock
 from edgenode.node.storage import eviction
+from edgenode.node.storage import queries as sq
 from edgenode.core.store import DiskFull, Store, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Plan:
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT coalesce(sum(size), 0) FROM blobs WHERE state = 'ok'").fetchone()[0]
+    return sq.stored_bytes(conn)
 
 
 def limits(cfg) -> tuple[int, int]:
@@ -166,18 +167,13 @@ def evict(conn: sqlite3.Connection, store: Store, victims: list, *, now: float |
     with transaction(conn):
         for v in victims:
             if v.reason == "unreferenced":
-                conn.execute("DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS "
-                             "(SELECT 1 FROM resource_blobs WHERE sha256 = ?)", (v.sha256, v.sha256))
+                q.delete_blob_if_unreferenced(conn, v.sha256)
             elif v.reason == "original":
-                conn.execute("DELETE FROM resource_blobs WHERE resource_num = ? AND role = 'original'",
-                             (v.resource_num,))
-                conn.execute("DELETE FROM blobs WHERE sha256 = ?", (v.sha256,))
+                q.drop_original_blob(conn, v.resource_num)
+                q.delete_blob(conn, v.sha256)
             else:
-                conn.execute("""INSERT INTO storage_state (resource_num, state, sha256, reason, changed_at)
-                    VALUES (?, 'evicted', ?, ?, ?) ON CONFLICT (resource_num) DO UPDATE SET state = 'evicted',
-                    sha256 = excluded.sha256, reason = excluded.reason, changed_at = excluded.changed_at""",
-                             (v.resource_num, v.sha256, v.reason, now))
-                conn.execute("DELETE FROM blobs WHERE sha256 = ?", (v.sha256,))
+                sq.upsert_evicted(conn, v.resource_num, v.sha256, v.reason, now)
+                q.delete_blob(conn, v.sha256)
                 nums.append(v.resource_num)
         if nums:
             q.refresh_visibility(conn, nums)
@@ -217,9 +213,7 @@ def _unlink(store: Store, sha256: str) -> None:
 def sweep(conn: sqlite3.Connection, store: Store) -> int:
     """Remove files an interrupted eviction left behind (evicted, no blob row); returns how many."""
     n = 0
-    for (sha,) in conn.execute("""SELECT DISTINCT s.sha256 FROM storage_state s
-            WHERE s.state = 'evicted' AND s.sha256 IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = s.sha256)""").fetchall():
+    for (sha,) in sq.evicted_without_blob(conn):
         if store.has(sha):
             _unlink(store, sha)
             n += 1
@@ -230,11 +224,9 @@ def status(conn: sqlite3.Connection, store: Store, cfg) -> dict:
     quota, floor = limits(cfg)
     disk = shutil.disk_usage(store.root)
     used = used_bytes(conn)
-    counts = dict(conn.execute("SELECT state, count(*) FROM storage_state GROUP BY state").fetchall())
-    pinned = conn.execute("SELECT count(*) FROM storage_state WHERE pinned = 1").fetchone()[0]
-    on_request = conn.execute("""SELECT count(*) FROM storage_state s WHERE s.state IN ('evicted', 'metadata')
-        AND NOT EXISTS (SELECT 1 FROM resource_blobs rb JOIN blobs b ON b.sha256 = rb.sha256 AND b.state = 'ok'
-                        WHERE rb.resource_num = s.resource_num AND rb.role = 'main')""").fetchone()[0]
+    counts = sq.state_counts(conn)
+    pinned = sq.pinned_count(conn)
+    on_request = sq.on_request_count(conn)
     return {
         "used_bytes": used, "quota_bytes": quota,
         "quota_percent": round(100 * used / quota, 1) if quota else None,

@@ -15,6 +15,7 @@ import time
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError, NotFound
+from edgenode.node.storage import queries as sq
 from edgenode.node.storage import state
 from edgenode.node.usage import events
 
@@ -28,8 +29,7 @@ def request(conn: sqlite3.Connection, resource_id: str, terminal: str, *, now: f
     """
     now = time.time() if now is None else now
     terminal = (terminal or "").strip()[:MAX_TERMINAL] or "unknown"
-    row = conn.execute("SELECT num, id FROM resources WHERE id = ? AND withdrawn_at IS NULL",
-                       (resource_id,)).fetchone()
+    row = sq.visible_resource(conn, resource_id)
     if not row:
         raise NotFound(f"no resource {resource_id!r}", zh="没有找到这个资源")
     num, rid = row
@@ -39,29 +39,20 @@ def request(conn: sqlite3.Connection, resource_id: str, terminal: str, *, now: f
     # One transaction for the row and the upstream event, so neither exists without the other.
     # INSERT OR IGNORE against the partial unique index: one open request per terminal.
     with transaction(conn):
-        new = conn.execute("INSERT OR IGNORE INTO storage_requests (resource_num, resource_id, terminal, "
-                           "requested_at) VALUES (?, ?, ?, ?)", (num, rid, terminal, now)).rowcount == 1
+        new = sq.insert_request(conn, num, rid, terminal, now)
         if new:
             events.record(conn, [{"kind": "request", "terminal": terminal, "resource_id": rid, "at": now,
                                   "data": {"resource_id": rid}}])
-    n_open = conn.execute("SELECT count(*) FROM storage_requests WHERE resource_num = ? AND state = 'open'",
-                          (num,)).fetchone()[0]
+    n_open = sq.open_request_count(conn, num)
     return {"resource_id": rid, "new": new, "open": n_open}
 
 
 def listing(conn: sqlite3.Connection, *, include_fulfilled: bool = False, limit: int = 200) -> list[dict]:
     """Requested resources, most asked-for first: id, title, count, first and last request, state."""
-    where = "" if include_fulfilled else "WHERE q.state = 'open'"
-    rows = conn.execute(f"""
-        SELECT q.resource_id, r.title, r.channel, r.size, q.state, count(*) AS requests,
-               min(q.requested_at) AS first_at, max(q.requested_at) AS last_at, max(q.fulfilled_at) AS fulfilled_at
-        FROM storage_requests q JOIN resources r ON r.num = q.resource_num {where}
-        GROUP BY q.resource_num, q.state ORDER BY q.state = 'fulfilled', requests DESC, last_at DESC LIMIT ?""",
-                        (limit,)).fetchall()
+    rows = sq.request_listing(conn, include_fulfilled, limit)
     return [dict(r) for r in rows]
 
 
 def open_ids(conn: sqlite3.Connection) -> list[str]:
     """Catalogue ids with an open request: what the next pull should bring."""
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT resource_id FROM storage_requests WHERE state = 'open' ORDER BY resource_id")]
+    return sq.open_request_ids(conn)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from edgenode.protocol.bundle import Manifest
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
+from edgenode.node.storage import queries as sq
 
 MODES = ("always", "on_demand", "never")
 MODE_ZH = {"always": "全部保存（固定）", "on_demand": "按需下载", "never": "不保存"}
@@ -46,7 +47,7 @@ def mode(conn: sqlite3.Connection, cfg, channel: str | None) -> str:
     """
     if not channel:
         return "always"
-    row = conn.execute("SELECT mode FROM storage_subscriptions WHERE channel = ?", (channel,)).fetchone()
+    row = sq.subscription_mode(conn, channel)
     return row[0] if row else config_mode(cfg, channel)
 
 
@@ -56,25 +57,21 @@ def set_mode(conn: sqlite3.Connection, channel: str, new_mode: str) -> None:
                             zh="订阅方式不正确")
     _check_channel(channel)
     with transaction(conn):
-        conn.execute("INSERT INTO storage_subscriptions (channel, mode, updated_at) VALUES (?, ?, ?) "
-                     "ON CONFLICT (channel) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
-                     (channel, new_mode, time.time()))
+        sq.upsert_subscription(conn, channel, new_mode, time.time())
 
 
 def clear_override(conn: sqlite3.Connection, channel: str) -> bool:
     with transaction(conn):
-        return conn.execute("DELETE FROM storage_subscriptions WHERE channel = ?", (channel,)).rowcount > 0
+        return sq.delete_subscription(conn, channel)
 
 
 def listing(conn: sqlite3.Connection, cfg) -> list[dict]:
     """Every channel known from config, overrides or the catalogue, with its effective mode."""
     channels = set(cfg["storage.always"]) | set(cfg["storage.on_demand"]) | set(cfg["storage.never"])
-    channels |= {r[0] for r in conn.execute("SELECT channel FROM storage_subscriptions")}
-    channels |= {r[0] for r in conn.execute("SELECT DISTINCT channel FROM resources WHERE channel IS NOT NULL")}
-    overrides = dict(conn.execute("SELECT channel, mode FROM storage_subscriptions").fetchall())
-    counts = {r[0]: (r[1], r[2]) for r in conn.execute(
-        "SELECT channel, count(*), coalesce(sum(size), 0) FROM resources WHERE channel IS NOT NULL "
-        "AND withdrawn_at IS NULL GROUP BY channel")}
+    channels |= sq.subscribed_channels(conn)
+    channels |= sq.catalogue_channels(conn)
+    overrides = sq.subscription_overrides(conn)
+    counts = sq.channel_counts(conn)
     out = []
     for ch in sorted(channels):
         m = overrides.get(ch) or config_mode(cfg, ch)
@@ -95,9 +92,7 @@ def decide(conn: sqlite3.Connection, cfg, channel: str | None, resource_id: str 
         return "fetch"
     if m == "never":
         return "skip"
-    if resource_id and conn.execute(
-            "SELECT 1 FROM storage_requests WHERE resource_id = ? AND state = 'open' LIMIT 1",
-            (resource_id,)).fetchone():
+    if resource_id and sq.has_open_request(conn, resource_id):
         return "fetch"
     return "metadata"
 
@@ -130,7 +125,7 @@ class SubscribedManifest(Manifest):
 
 
 def _have_blob(conn: sqlite3.Connection, sha256: str) -> bool:
-    return conn.execute("SELECT 1 FROM blobs WHERE sha256 = ? AND state = 'ok'", (sha256,)).fetchone() is not None
+    return sq.have_blob(conn, sha256)
 
 
 def split_manifest(conn: sqlite3.Connection, cfg, manifest: Manifest) -> SubscribedManifest:
@@ -160,7 +155,7 @@ def commit_listed(conn: sqlite3.Connection, manifest, result=None) -> list[int]:
     nums = []
     for e in getattr(manifest, "listed_only", ()):
         rid = manifest.catalog_id(e.id)
-        row = conn.execute("SELECT channel FROM resources WHERE id = ?", (rid,)).fetchone()
+        row = sq.resource_channel(conn, rid)
         if row and row[0] != manifest.channel:
             raise BundleError("E_ID_CLASH", f"{rid}: already exists and does not belong to channel "
                               f"{manifest.channel!r}", zh="资源编号与本机已有资源冲突，未导入")
@@ -209,11 +204,8 @@ def unwanted_paths(conn: sqlite3.Connection, cfg, channel: str, channel_root) ->
             if _have_blob(conn, sha):
                 continue
             wanted = decide(conn, cfg, channel, rid) == "fetch"
-            if wanted and conn.execute(
-                    "SELECT 1 FROM storage_state s JOIN resources r ON r.num = s.resource_num "
-                    "WHERE r.id = ? AND s.state = 'evicted'", (rid,)).fetchone():
-                wanted = conn.execute("SELECT 1 FROM storage_requests WHERE resource_id = ? AND state = 'open'",
-                                      (rid,)).fetchone() is not None
+            if wanted and sq.is_evicted(conn, rid):
+                wanted = sq.is_requested(conn, rid)
             if not wanted:
                 out.append(f"{manifest.parent.name}/{rel}")
     return out

@@ -38,8 +38,8 @@ from edgenode.node.catalog import queries as q
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.locks import import_lock
+from edgenode.node.storage import queries as sq
 from edgenode.node.storage import quota
-from edgenode.node.storage.state import ON_REQUEST_SQL
 from edgenode.core.idle import is_idle
 from edgenode.core.store import Store
 
@@ -53,27 +53,13 @@ class TranscodeError(EdgenodeError):
         super().__init__("E_TRANSCODE", message, zh="格式转换失败，原文件保持不变：" + message, status=500)
 
 
-QUEUE_SQL = f"""
-SELECT r.num, r.id, r.title, r.kind, r.sha256, r.size, r.duration, r.codecs, j.state AS job_state,
-       j.attempts, j.error
-FROM resources r
-JOIN blobs b ON b.sha256 = r.sha256 AND b.state = 'ok'
-LEFT JOIN transcode_jobs j ON j.resource_num = r.num
-WHERE r.playable = 0 AND r.kind IN ('video', 'audio') AND r.withdrawn_at IS NULL
-  AND r.num NOT IN ({ON_REQUEST_SQL})
-  AND NOT (coalesce(j.state, '') = 'failed' AND j.attempts >= :max AND j.src_sha256 = r.sha256)
-ORDER BY r.added_at, r.num
-"""
-
-
 def queue(conn: sqlite3.Connection, cfg) -> list[dict]:
-    return [dict(r) for r in conn.execute(QUEUE_SQL, {"max": cfg["transcode.max_attempts"]})]
+    return [dict(r) for r in sq.transcode_queue(conn, cfg["transcode.max_attempts"])]
 
 
 def status(conn: sqlite3.Connection, cfg, *, now: datetime | None = None) -> dict:
     now = now or datetime.now()
-    jobs = [dict(r) for r in conn.execute("""SELECT j.*, r.id AS resource_id, r.title FROM transcode_jobs j
-        JOIN resources r ON r.num = j.resource_num ORDER BY j.started_at DESC LIMIT 100""")]
+    jobs = [dict(r) for r in sq.recent_jobs(conn)]
     return {
         "enabled": cfg["transcode.enabled"], "idle_hours": cfg["transcode.idle_hours"],
         "idle_now": is_idle(cfg["transcode.idle_hours"], now),
@@ -175,26 +161,17 @@ def _cleanup_stale(conn: sqlite3.Connection, store: Store) -> None:
     for p in store.staging.glob(PREFIX + "*"):
         p.unlink(missing_ok=True)
     with transaction(conn):
-        conn.execute("UPDATE transcode_jobs SET state = 'failed', pid = NULL, "
-                     "error = 'interrupted (the worker stopped); restarting from the beginning' "
-                     "WHERE state = 'running'")
+        sq.fail_running_jobs(conn)
 
 
 def _start(conn, item) -> None:
     with transaction(conn):
-        conn.execute("""INSERT INTO transcode_jobs (resource_num, src_sha256, state, attempts, pid, started_at)
-            VALUES (:num, :sha, 'running', 1, :pid, :now) ON CONFLICT (resource_num) DO UPDATE SET
-              attempts = CASE WHEN transcode_jobs.src_sha256 = excluded.src_sha256 AND transcode_jobs.state != 'done'
-                              THEN transcode_jobs.attempts + 1 ELSE 1 END,
-              src_sha256 = excluded.src_sha256, state = 'running', pid = excluded.pid, error = '',
-              out_sha256 = NULL, started_at = excluded.started_at, finished_at = NULL, seconds = NULL""",
-                     {"num": item["num"], "sha": item["sha256"], "pid": os.getpid(), "now": time.time()})
+        sq.start_job(conn, item["num"], item["sha256"], os.getpid(), time.time())
 
 
 def _fail(conn, num: int, message: str) -> None:
     with transaction(conn):
-        conn.execute("UPDATE transcode_jobs SET state = 'failed', pid = NULL, error = ?, finished_at = ? "
-                     "WHERE resource_num = ?", (message[:500], time.time(), num))
+        sq.fail_job(conn, num, message[:500], time.time())
 
 
 def transcode_one(conn: sqlite3.Connection, store: Store, cfg, item: dict) -> dict:
@@ -286,28 +263,21 @@ def _switch(conn, store: Store, cfg, item: dict, put, facts: media.MediaFacts, s
     num, old = item["num"], item["sha256"]
     keep = cfg["transcode.keep_original"]
     with transaction(conn):
-        row = conn.execute("SELECT sha256 FROM resources WHERE num = ?", (num,)).fetchone()
+        row = sq.resource_sha(conn, num)
         if row is None or row[0] != old:
             # The resource was updated or removed while we worked: this result is for an old file.
-            conn.execute("DELETE FROM transcode_jobs WHERE resource_num = ?", (num,))
+            sq.delete_job(conn, num)
             raise TranscodeError("the resource changed during the transcode; it will be queued again")
         q.record_blob(conn, put.sha256, put.size)
-        conn.execute("""UPDATE resources SET sha256 = ?, size = ?, mime = ?, ext = ?, codecs = ?, playable = 1,
-            duration = coalesce(?, duration), width = coalesce(?, width), height = coalesce(?, height),
-            updated_at = ? WHERE num = ?""",
-                     (put.sha256, put.size, facts.mime, facts.ext, facts.codecs, facts.duration, facts.width,
-                      facts.height, time.time(), num))
-        conn.execute("UPDATE resource_blobs SET sha256 = ? WHERE resource_num = ? AND role = 'main'",
-                     (put.sha256, num))
+        q.switch_file(conn, num, put.sha256, put.size, facts.mime, facts.ext, facts.codecs, facts.duration,
+                      facts.width, facts.height, time.time())
+        q.set_main_blob(conn, num, put.sha256)
         if keep:
-            conn.execute("INSERT OR REPLACE INTO resource_blobs (resource_num, sha256, role) VALUES (?, ?, 'original')",
-                         (num, old))
-        drop = not keep and not conn.execute("SELECT 1 FROM resource_blobs WHERE sha256 = ? LIMIT 1",
-                                             (old,)).fetchone()
+            q.keep_original_blob(conn, num, old)
+        drop = not keep and not sq.blob_in_use(conn, old)
         if drop:
-            conn.execute("DELETE FROM blobs WHERE sha256 = ?", (old,))
-        conn.execute("UPDATE transcode_jobs SET state = 'done', pid = NULL, out_sha256 = ?, error = '', "
-                     "finished_at = ?, seconds = ? WHERE resource_num = ?", (put.sha256, time.time(), seconds, num))
+            q.delete_blob(conn, old)
+        sq.finish_job(conn, num, put.sha256, time.time(), seconds)
         q.refresh_visibility(conn, [num])
     if drop:
         # After the commit: a crash here leaves an unreferenced file that `store gc` removes.
