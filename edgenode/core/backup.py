@@ -17,16 +17,9 @@ from pathlib import Path
 
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.store import file_sha256
+from edgenode.core.store import fsync_dir as _fsync_dir
 
 MANIFEST = "manifest.json"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _stamp() -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.protocol import usage_batch as B
+from edgenode.core.store import fsync_dir as _fsync_dir
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^([0-9a-f]{32})-(\d{12})\.batch$")
@@ -51,14 +52,6 @@ def crashpoint(name: str) -> None:
     """
     if os.environ.get("EDGENODE_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
