@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from edgenode.core import registry
+from edgenode.core import jobs, registry
 from edgenode.core.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,5 @@ def open_volatile(cfg) -> sqlite3.Connection:
             if p.exists():
                 p.replace(Path(str(p) + f".corrupt-{int(time.time())}"))
         conn = connect(path, synchronous="NORMAL")
-    from edgenode.core import jobs  # core's own volatile table: jobs imports this module
     migrate(conn, [jobs, *registry.schemas("volatile")])
     return conn

@@ -171,7 +171,7 @@ def _job_summary(vconn: sqlite3.Connection, kind: str) -> dict:
 
 
 def outbox_backlog(cfg) -> dict:
-    """The sync area's outbox backlog, or an empty one until that area exists."""
+    """The sync area's outbox backlog, with every field the schema names."""
     from edgenode.node.sync import outbox
 
     empty = {"available": False, "batches": 0, "bytes": 0, "oldest_at": None}

@@ -280,14 +280,12 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
     floor = cfg["store.free_space_floor_mb"] * 1024 * 1024
     out = []
     for channel in channels:
-        if subs is not None and subs.mode(conn, cfg, channel) == "never":
+        if subs.mode(conn, cfg, channel) == "never":
             continue  # storage: a channel this node keeps nothing of is not even mirrored
         if shutil.disk_usage(cfg.data_path).free < floor:
             raise EdgenodeError("E_DISK_FULL", "the data disk is at its free-space floor; pull stopped",
                                 zh="数据盘空间不足，已暂停下载。", status=507)
-        unwanted = None  # or unwanted(root) -> paths this node does not keep (storage's subscriptions)
-        if subs is not None and hasattr(subs, "unwanted_paths"):
-            unwanted = functools.partial(subs.unwanted_paths, conn, cfg, channel)
+        unwanted = functools.partial(subs.unwanted_paths, conn, cfg, channel)  # paths this node does not keep
         res = rsync_channel(cfg, channel, bwlimit=bwlimit, deadline=deadline, retries=retries,
                             retry_delay=retry_delay, report=report, unwanted=unwanted)
         if res.state == "done":

@@ -264,11 +264,6 @@ def has_open_request(conn: sqlite3.Connection, resource_id: str) -> bool:
         (resource_id,)).fetchone() is not None
 
 
-def is_requested(conn: sqlite3.Connection, resource_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM storage_requests WHERE resource_id = ? AND state = 'open'",
-                        (resource_id,)).fetchone() is not None
-
-
 def fulfil_requests(conn: sqlite3.Connection, num: int, now: float) -> int:
     """Mark a resource's open requests fulfilled; returns how many."""
     return conn.execute("UPDATE storage_requests SET state = 'fulfilled', fulfilled_at = ? "

@@ -205,7 +205,7 @@ def unwanted_paths(conn: sqlite3.Connection, cfg, channel: str, channel_root) ->
                 continue
             wanted = decide(conn, cfg, channel, rid) == "fetch"
             if wanted and sq.is_evicted(conn, rid):
-                wanted = sq.is_requested(conn, rid)
+                wanted = sq.has_open_request(conn, rid)
             if not wanted:
                 out.append(f"{manifest.parent.name}/{rel}")
     return out

@@ -14,9 +14,10 @@ AREA = Area(
     schemas=("edgenode.node.sync.schema",),
     web=("edgenode.node.sync.admin_views:init_app",),
     cli=("edgenode.node.sync.cli:COMMANDS", "edgenode.node.sync.cli_provision:COMMANDS"),
-    jobs=(Job("uplink", RUN, "sync.uplink_minutes", link="hub", order=10),
+    # ``order``: the link jobs at a window's opening, the pull last (it can hold the link for hours).
+    jobs=(Job("pull", RUN, "sync.pull_minutes", records=("import",), link="rsync", order=30),
+          Job("uplink", RUN, "sync.uplink_minutes", link="hub", order=10),
           Job("heartbeat", RUN, "sync.heartbeat_minutes", link="hub", order=20),
-          Job("pull", RUN, "sync.pull_minutes", records=("import",), link="rsync", order=30),
           Job("spool_scan", RUN, "sync.spool_scan_minutes", records=("import",), order=40),
           Job("housekeeping", RUN, "sync.housekeeping_hours", unit_seconds=3600, start_late=True, order=50)),
     housekeeping=(Step("usage", "edgenode.node.sync.runner:housekeeping_usage", order=40),),

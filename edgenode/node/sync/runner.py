@@ -18,15 +18,17 @@ from edgenode.core import registry
 from edgenode.core.db import open_main, open_volatile, vacuum
 from edgenode.core.errors import EdgenodeError
 from edgenode.node.sync import client, probe
+from edgenode.node.sync.area import AREA
 from edgenode.core import windows
 from edgenode.node.sync.client import HubUnreachable
 
 log = logging.getLogger(__name__)
 AFTER_UPLINK = "sync.after_uplink"  # hook point: (cfg, conn) -> dict merged into the uplink's result
-UPLINK_KINDS = ("pull", "uplink", "heartbeat")
-LINK_ORDER = ("uplink", "heartbeat", "pull")  # the pull last: it can hold the link for hours
-LOCAL_KINDS = ("spool_scan", "housekeeping")
-KINDS = UPLINK_KINDS + LOCAL_KINDS
+# The kinds are sync's declarations (area.py), so the runner and the scheduler cannot disagree.
+KINDS = tuple(j.kind for j in AREA.jobs)
+UPLINK_KINDS = tuple(j.kind for j in AREA.jobs if j.link)
+LINK_ORDER = tuple(j.kind for j in sorted(AREA.jobs, key=lambda j: j.order) if j.link)
+LOCAL_KINDS = tuple(k for k in KINDS if k not in UPLINK_KINDS)
 
 
 def _skip(vconn, kind: str, message: str) -> dict:

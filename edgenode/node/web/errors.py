@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify, render_template, request
+from flask import jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -26,21 +26,14 @@ def localized(status: int, default: str) -> str:
     return str(MESSAGES[status]) if status in MESSAGES else default
 
 
-def _settings() -> dict:
-    return current_app.extensions["edgenode_errors"]
-
-
 def render_error(status: int, code: str, message: str, zh: str):
-    settings = _settings()
-    if request.path.startswith(settings["json_prefixes"]):
+    if request.path.startswith("/api/"):
         return jsonify(error_payload(code, message, zh)), status
-    return render_template(settings["template"], status=status, message=zh), status
+    return render_template("error.html", status=status, message=zh), status
 
 
-def init_app(app, *, template: str = "error.html", json_prefixes: tuple[str, ...] = ("/api/",),
-             localize=localized):
-    """Register the handlers (HTML under ``template``, JSON under ``json_prefixes``)."""
-    app.extensions["edgenode_errors"] = {"template": template, "json_prefixes": json_prefixes}
+def init_app(app):
+    """Register the handlers: JSON under /api/, Chinese pages everywhere else."""
 
     @app.errorhandler(EdgenodeError)
     def domain_error(e: EdgenodeError):
@@ -51,7 +44,7 @@ def init_app(app, *, template: str = "error.html", json_prefixes: tuple[str, ...
     def http_error(e: HTTPException):
         if e.code is None or e.code < 400:
             return e
-        body, status = render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localize(e.code, e.name))
+        body, status = render_error(e.code, f"E_HTTP_{e.code}", e.description or e.name, localized(e.code, e.name))
         resp = app.make_response((body, status))
         # Keep the protocol headers Werkzeug attaches (Content-Range on 416, Allow on 405).
         for key, value in e.get_response().headers.items():
@@ -62,4 +55,4 @@ def init_app(app, *, template: str = "error.html", json_prefixes: tuple[str, ...
     @app.errorhandler(Exception)
     def crash(e: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(500, "E_INTERNAL", "internal error", localize(500, ZH[500]))
+        return render_error(500, "E_INTERNAL", "internal error", localized(500, ZH[500]))
