@@ -15,6 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from edgenode.core.backup_queries import quick_check_rows
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.store import file_sha256
 from edgenode.core.store import fsync_dir as _fsync_dir
@@ -47,7 +48,7 @@ def backup_db(db_path: Path, dest: Path) -> Path:
     dst = sqlite3.connect(tmp)
     try:
         src.backup(dst)
-        rows = [r[0] for r in dst.execute("PRAGMA quick_check")]
+        rows = quick_check_rows(dst)
     finally:
         dst.close()
         src.close()

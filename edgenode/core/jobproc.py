@@ -98,15 +98,12 @@ def _abandon(cfg, kinds, since: float, message: str) -> None:
     # A row of these kinds still 'running' and started after the child did is the dead child's.
     # (A `sync now` of the same kind started by hand in the same seconds would be marked too: rare
     # and harmless, the row only feeds the admin page.)
+    from edgenode.core import jobs_queries
     from edgenode.core.db import open_volatile
 
     vconn = open_volatile(cfg)
     try:
-        marks = ",".join("?" * len(kinds))
-        now = time.time()
-        vconn.execute(f"UPDATE jobs SET state = 'failed', message = ?, updated_at = ?, finished_at = ? "
-                      f"WHERE state = 'running' AND kind IN ({marks}) AND started_at >= ?",
-                      (message, now, now, *kinds, since - 1))
+        jobs_queries.fail_running(vconn, kinds, since - 1, message, time.time())
     finally:
         vconn.close()
 

@@ -11,6 +11,8 @@ import sqlite3
 import time
 import uuid
 
+from edgenode.core import jobs_queries as q
+
 AREA = "jobs"
 MIGRATIONS = [
     (1, "jobs", """
@@ -37,8 +39,7 @@ MIGRATIONS = [
 def start(conn: sqlite3.Connection, kind: str, title: str = "") -> str:
     job_id = uuid.uuid4().hex
     now = time.time()
-    conn.execute("INSERT INTO jobs (id, kind, state, title, started_at, updated_at) VALUES (?, ?, 'running', ?, ?, ?)",
-                 (job_id, kind, title, now, now))
+    q.insert_running(conn, job_id, kind, title, now)
     return job_id
 
 
@@ -46,27 +47,22 @@ def progress(conn: sqlite3.Connection, job_id: str, **fields) -> None:
     allowed = {"bytes_done", "bytes_total", "files_done", "files_total", "message"}
     sets = {k: v for k, v in fields.items() if k in allowed}
     sets["updated_at"] = time.time()
-    conn.execute(f"UPDATE jobs SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?", (*sets.values(), job_id))
+    q.update_fields(conn, job_id, sets)
 
 
 def finish(conn: sqlite3.Connection, job_id: str, state: str, message: str = "", result: dict | None = None) -> None:
     now = time.time()
-    conn.execute("UPDATE jobs SET state = ?, message = ?, result = ?, updated_at = ?, finished_at = ? WHERE id = ?",
-                 (state, message, json.dumps(result, ensure_ascii=False) if result is not None else None, now, now,
-                  job_id))
+    q.update_finished(conn, job_id, state, message,
+                      json.dumps(result, ensure_ascii=False) if result is not None else None, now)
 
 
 def get(conn: sqlite3.Connection, job_id: str) -> dict | None:
-    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    row = q.job_row(conn, job_id)
     return _row(row) if row else None
 
 
 def recent(conn: sqlite3.Connection, kind: str | None = None, limit: int = 20) -> list[dict]:
-    if kind:
-        rows = conn.execute("SELECT * FROM jobs WHERE kind = ? ORDER BY started_at DESC LIMIT ?", (kind, limit))
-    else:
-        rows = conn.execute("SELECT * FROM jobs ORDER BY started_at DESC LIMIT ?", (limit,))
-    return [_row(r) for r in rows]
+    return [_row(r) for r in q.recent_rows(conn, kind, limit)]
 
 
 def _row(row) -> dict:

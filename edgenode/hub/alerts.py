@@ -6,23 +6,17 @@ import sqlite3
 import time
 
 from edgenode.core.db import transaction
+from edgenode.hub import alerts_queries as q, ingest_queries
 
 
 def raise_alert(conn: sqlite3.Connection, rule: str, node_id: str, subject: str = "", detail: str = "") -> bool:
     """Open an alert unless the same one is already open; True when it is new."""
     with transaction(conn):
-        cur = conn.execute("INSERT OR IGNORE INTO hub_alerts (rule, node_id, subject, detail, raised_at) "
-                           "VALUES (?, ?, ?, ?, ?)", (rule, node_id, subject, detail, time.time()))
-    return cur.rowcount == 1
+        return q.insert_alert_unless_open(conn, rule, node_id, subject, detail, time.time())
 
 
 def open_alerts(conn: sqlite3.Connection, node_id: str | None = None) -> list[dict]:
-    sql = "SELECT * FROM hub_alerts WHERE cleared_at IS NULL"
-    args: tuple = ()
-    if node_id:
-        sql += " AND node_id = ?"
-        args = (node_id,)
-    return [dict(r) for r in conn.execute(sql + " ORDER BY raised_at DESC", args)]
+    return q.open_alerts(conn, node_id)
 
 
 # Rules evaluated over the fleet; 'conflict' alerts are raised by ingest and stay open
@@ -42,19 +36,16 @@ def evaluate(conn: sqlite3.Connection, cfg, *, now: float | None = None, notify:
     stamp = time.time() if now is None else now
     opened, cleared = [], []
     with transaction(conn):
-        existing = {(r["rule"], r["node_id"], r["subject"]): r["id"] for r in conn.execute(
-            "SELECT id, rule, node_id, subject FROM hub_alerts WHERE cleared_at IS NULL AND rule IN (%s)"
-            % ",".join("?" * len(FLEET_RULES)), FLEET_RULES)}
+        existing = q.open_alert_ids(conn, FLEET_RULES)
         for key, detail in current.items():
             if key not in existing:
-                conn.execute("INSERT INTO hub_alerts (rule, node_id, subject, detail, raised_at) VALUES (?, ?, ?, ?, ?)",
-                             (*key, detail, stamp))
+                q.insert_alert(conn, *key, detail, stamp)
                 opened.append({"rule": key[0], "node_id": key[1], "subject": key[2], "detail": detail})
             else:
-                conn.execute("UPDATE hub_alerts SET detail = ? WHERE id = ?", (detail, existing[key]))
+                q.set_alert_detail(conn, existing[key], detail)
         for key, alert_id in existing.items():
             if key not in current:
-                conn.execute("UPDATE hub_alerts SET cleared_at = ? WHERE id = ?", (stamp, alert_id))
+                q.clear_alert(conn, alert_id, stamp)
                 cleared.append({"rule": key[0], "node_id": key[1], "subject": key[2]})
     result = {"opened": opened, "cleared": cleared, "webhook": None}
     if notify and cfg.hub.webhook_url:
@@ -64,8 +55,7 @@ def evaluate(conn: sqlite3.Connection, cfg, *, now: float | None = None, notify:
 
 def acknowledge(conn: sqlite3.Connection, alert_id: int) -> int:
     with transaction(conn):
-        return conn.execute("UPDATE hub_alerts SET cleared_at = ? WHERE id = ? AND cleared_at IS NULL",
-                            (time.time(), alert_id)).rowcount
+        return q.clear_open_alert(conn, alert_id, time.time())
 
 
 def notify_webhook(conn: sqlite3.Connection, url: str, timeout: float = 10.0) -> str:
@@ -74,9 +64,7 @@ def notify_webhook(conn: sqlite3.Connection, url: str, timeout: float = 10.0) ->
     import urllib.error
     import urllib.request
 
-    pending = [dict(r) for r in conn.execute(
-        "SELECT id, rule, node_id, subject, detail, raised_at FROM hub_alerts "
-        "WHERE cleared_at IS NULL AND notified_at IS NULL ORDER BY id")]
+    pending = q.open_unnotified(conn)
     if not pending:
         return "nothing new"
     body = json.dumps({"source": "edgenode-hub", "alerts": pending}, ensure_ascii=False).encode()
@@ -91,8 +79,7 @@ def notify_webhook(conn: sqlite3.Connection, url: str, timeout: float = 10.0) ->
         return "failed"
     if 200 <= status < 300:
         with transaction(conn):
-            conn.executemany("UPDATE hub_alerts SET notified_at = ? WHERE id = ?",
-                             [(time.time(), a["id"]) for a in pending])
+            q.mark_notified(conn, [(time.time(), a["id"]) for a in pending])
         return f"sent {len(pending)}"
     return f"failed: HTTP {status}"
 
@@ -112,7 +99,7 @@ def metrics_text(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> 
             counts[p["rule"]] += 1
     out += [f'edgenode_hub_problems{{rule="{k}"}} {v}' for k, v in counts.items()]
     out += ["# HELP edgenode_hub_alerts_open Open alerts by rule.", "# TYPE edgenode_hub_alerts_open gauge"]
-    open_counts = dict(conn.execute("SELECT rule, count(*) FROM hub_alerts WHERE cleared_at IS NULL GROUP BY rule"))
+    open_counts = q.open_counts_by_rule(conn)
     out += [f'edgenode_hub_alerts_open{{rule="{k}"}} {open_counts.get(k, 0)}' for k in (*FLEET_RULES, "conflict")]
     out += ["# HELP edgenode_hub_channel_latest_seq Latest published sequence per channel.",
             "# TYPE edgenode_hub_channel_latest_seq gauge"]
@@ -121,7 +108,7 @@ def metrics_text(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> 
             "# TYPE edgenode_hub_channel_nodes_at_latest gauge"]
     out += [f'edgenode_hub_channel_nodes_at_latest{{channel="{_esc(k)}"}} {v["at_latest"]}'
             for k, v in s["channels"].items()]
-    b, e = conn.execute("SELECT coalesce(sum(batches), 0), coalesce(sum(events), 0) FROM hub_nodes").fetchone()
+    b, e = ingest_queries.stored_totals(conn)
     out += ["# HELP edgenode_hub_batches_stored_total Usage batches stored.", "# TYPE edgenode_hub_batches_stored_total counter",
             f"edgenode_hub_batches_stored_total {b}",
             "# HELP edgenode_hub_events_stored_total Usage events stored.", "# TYPE edgenode_hub_events_stored_total counter",

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import diagnostics_queries as q
 from edgenode.hub.registry import log_event
 
 
@@ -52,7 +53,7 @@ def store(conn: sqlite3.Connection, cfg, node: dict, data: bytes) -> dict:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
-    conn.execute("DELETE FROM hub_diag_requests WHERE node_id = ?", (node["node_id"],))
+    q.delete_request(conn, node["node_id"])
     log_event(conn, "info", "DIAGNOSTICS", node["node_id"], f"{len(data)} bytes, {len(names)} parts")
     return {"ok": True, "bytes": len(data)}
 
@@ -60,16 +61,13 @@ def store(conn: sqlite3.Connection, cfg, node: dict, data: bytes) -> dict:
 def request_bundle(conn: sqlite3.Connection, node_id: str, *, by: str = "") -> dict:
     """Ask the node for a bundle at its next heartbeat (asking again only moves the time)."""
     now = time.time()
-    conn.execute("INSERT INTO hub_diag_requests (node_id, requested_at, requested_by) VALUES (?, ?, ?) "
-                 "ON CONFLICT (node_id) DO UPDATE SET requested_at = excluded.requested_at, "
-                 "requested_by = excluded.requested_by", (node_id, now, by))
+    q.upsert_request(conn, node_id, now, by)
     log_event(conn, "info", "DIAGNOSTICS_REQUESTED", node_id, f"by {by or 'staff'}")
     return {"node_id": node_id, "requested_at": now}
 
 
 def requested(conn: sqlite3.Connection, node_id: str) -> dict | None:
-    row = conn.execute("SELECT requested_at, requested_by FROM hub_diag_requests WHERE node_id = ?",
-                       (node_id,)).fetchone()
+    row = q.request_for(conn, node_id)
     return dict(row) if row else None
 
 

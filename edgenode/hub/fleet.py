@@ -12,6 +12,8 @@ import json
 import sqlite3
 import time
 
+from edgenode.hub import heartbeat_queries, publish_queries
+
 STATUS_ZH = {"online": "在线", "late": "迟报", "offline": "离线", "never": "从未上报", "revoked": "已注销"}
 PROBLEM_ZH = {"offline": "离线", "disk": "磁盘将满", "behind": "内容落后", "clock": "时钟不准",
               "integrity": "完整性检查失败", "conflict": "数据包冲突", "gap": "数据包缺号"}
@@ -30,7 +32,7 @@ def _get(d, *path):
 
 
 def latest_channels(conn: sqlite3.Connection) -> dict[str, int]:
-    return {r[0]: r[1] for r in conn.execute("SELECT channel, latest_seq FROM hub_channels ORDER BY channel")}
+    return publish_queries.latest_channels(conn)
 
 
 INTEGRITY_WARNINGS = {"W_STORE_BAD", "W_DB_CHECK"}  # edgenode/node/health/warnings.py
@@ -103,8 +105,7 @@ def node_row(node: dict, snap: dict | None, received_at: float | None, channels:
 def fleet(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> list[dict]:
     now = time.time() if now is None else now
     channels = latest_channels(conn)
-    rows = conn.execute("SELECT n.*, l.body AS hb_body, l.received_at AS hb_at FROM hub_nodes n "
-                        "LEFT JOIN hub_latest l USING (node_id) ORDER BY n.township, n.name, n.node_id").fetchall()
+    rows = heartbeat_queries.nodes_with_latest(conn)
     out = []
     for r in rows:
         node = dict(r)

@@ -15,6 +15,7 @@ import time
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import heartbeat_queries as q
 from edgenode.hub.registry import log_event
 
 MAX_BYTES = 64 * 1024
@@ -54,28 +55,23 @@ def record(conn: sqlite3.Connection, node: dict, body: bytes, *, signed_ts: int 
         {"outbox": {"batches": snap["outbox"].get("batches")}} if isinstance(snap.get("outbox"), dict) else {}),
         separators=(",", ":"))
     with transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)",
-                     (node["node_id"], now, signed_ts, text))
-        cur = conn.execute("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)",
-                           (node["node_id"], now, trend))
-        if cur.lastrowid % PRUNE_EVERY == 0:
+        q.replace_latest(conn, node["node_id"], now, signed_ts, text)
+        if q.insert_history(conn, node["node_id"], now, trend) % PRUNE_EVERY == 0:
             prune(conn, node["node_id"], keep)
     return {"ok": True, "server_time": time.time()}
 
 
 def prune(conn: sqlite3.Connection, node_id: str, keep: int) -> None:
-    conn.execute("DELETE FROM hub_heartbeats WHERE node_id = ? AND id < (SELECT id FROM hub_heartbeats "
-                 "WHERE node_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (node_id, node_id, keep - 1))
+    q.prune_history(conn, node_id, keep)
 
 
 def latest(conn: sqlite3.Connection, node_id: str) -> dict | None:
-    row = conn.execute("SELECT * FROM hub_latest WHERE node_id = ?", (node_id,)).fetchone()
+    row = q.latest(conn, node_id)
     if row is None:
         return None
     return {"received_at": row["received_at"], "signed_ts": row["signed_ts"], **json.loads(row["body"])}
 
 
 def history(conn: sqlite3.Connection, node_id: str, limit: int = 200) -> list[dict]:
-    rows = conn.execute("SELECT received_at, body FROM hub_heartbeats WHERE node_id = ? ORDER BY id DESC LIMIT ?",
-                        (node_id, limit)).fetchall()
+    rows = q.history_newest_first(conn, node_id, limit)
     return [{"received_at": r[0], **json.loads(r[1])} for r in reversed(rows)]

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import tally
+from edgenode.hub import ingest_queries as q, tally
 from edgenode.hub.days import day_or_today as _day_or_today
 from edgenode.hub.registry import key_object, log_event, revoked_error
 from edgenode.protocol.usage_batch import batch_message, read_batch
@@ -86,10 +86,9 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
     node_id = node["node_id"]
     batch_no, sha = _verify(conn, node, batch_no, data, sig_b64, source)
 
-    old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
-                       (node_id, batch_no)).fetchone()
+    old = q.batch_sha(conn, node_id, batch_no)
     if old is not None:
-        return _again(conn, node_id, batch_no, old[0], sha)
+        return _again(conn, node_id, batch_no, old, sha)
 
     header, lines = _parse(conn, node_id, batch_no, data)
     daily, terms = aggregate(header, lines, offset_hours)
@@ -100,11 +99,10 @@ def ingest_batch(conn: sqlite3.Connection, node: dict, batch_no, data: bytes, si
                                 now=now, offset_hours=offset_hours, source=source)
     except sqlite3.IntegrityError:
         # Another worker stored the same batch number between our check and our insert.
-        old = conn.execute("SELECT sha256 FROM hub_batches WHERE node_id = ? AND batch_no = ?",
-                           (node_id, batch_no)).fetchone()
+        old = q.batch_sha(conn, node_id, batch_no)
         if old is None:
             raise
-        return _again(conn, node_id, batch_no, old[0], sha)
+        return _again(conn, node_id, batch_no, old, sha)
     return {"ok": True, "status": "stored", "contiguous": contiguous}
 
 
@@ -149,17 +147,12 @@ def _parse(conn, node_id: str, batch_no: int, data: bytes) -> tuple[dict, list[d
 def _write(conn, node_id: str, batch_no: int, sha: str, header: dict, lines: list[dict],
            daily: list[tuple], terms: list[tuple], *, now: float, offset_hours: float, source: str) -> int:
     """All of one batch's writes; the caller holds the transaction.  Returns the new contiguous mark."""
-    conn.execute("INSERT INTO hub_batches (node_id, batch_no, sha256, kind, count, first_seq, last_seq, "
-                 "sealed_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (node_id, batch_no, sha, header["kind"], header["count"], header["first_seq"],
-                  header["last_seq"], header["sealed_at"], now, source))
+    q.insert_batch(conn, node_id, batch_no, sha, header, now, source)
     _write_aggregates(conn, node_id, daily, now)
     _write_terminals(conn, node_id, terms)
     tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
     contiguous = _advance(conn, node_id, batch_no)
-    conn.execute("UPDATE hub_nodes SET contiguous = ?, max_batch_no = max(max_batch_no, ?), "
-                 "batches = batches + 1, events = events + ?, last_batch_at = ? WHERE node_id = ?",
-                 (contiguous, batch_no, header["count"], now, node_id))
+    q.count_batch_on_node(conn, node_id, batch_no, contiguous, header["count"], now)
     return contiguous
 
 
@@ -174,49 +167,34 @@ def _write_aggregates(conn, node_id: str, daily: list[tuple], now: float) -> Non
         m = monthly.setdefault((day[:7], c, r, k), [0, 0.0])
         m[0] += n
         m[1] += secs
-    conn.executemany(
-        "INSERT INTO hub_daily (node_id, day, column_key, kind, n, seconds, u_summarised, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
-        "seconds = seconds + excluded.seconds, u_summarised = u_summarised + excluded.u_summarised, "
-        "updated_at = excluded.updated_at", [(node_id, *k, *v, now) for k, v in per_day.items()])
-    conn.executemany(
-        "INSERT INTO hub_monthly (node_id, month, column_key, resource_id, kind, n, seconds) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n, "
-        "seconds = seconds + excluded.seconds", [(node_id, *k, v[0], v[1]) for k, v in monthly.items()])
+    q.add_daily(conn, [(node_id, *k, *v, now) for k, v in per_day.items()])
+    q.add_monthly(conn, [(node_id, *k, v[0], v[1]) for k, v in monthly.items()])
     monthly_col: dict[tuple, list] = {}
     for (month, c, _r, k), (n, secs) in monthly.items():
         m = monthly_col.setdefault((month, c, k), [0, 0.0])
         m[0] += n
         m[1] += secs
-    conn.executemany(
-        "INSERT INTO hub_monthly_col (month, node_id, column_key, kind, n, seconds) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds",
-        [(k[0], node_id, k[1], k[2], v[0], v[1]) for k, v in monthly_col.items()])
+    q.add_monthly_col(conn, [(k[0], node_id, k[1], k[2], v[0], v[1]) for k, v in monthly_col.items()])
 
 
 def _write_terminals(conn, node_id: str, terms: list[tuple]) -> None:
-    conn.executemany("INSERT OR IGNORE INTO hub_terminals (node_id, month, column_key, resource_id, terminal) "
-                     "VALUES (?, ?, ?, ?, ?)", [(node_id, *t) for t in terms])
-    conn.executemany("INSERT OR IGNORE INTO hub_terminals_col (month, node_id, column_key, terminal) "
-                     "VALUES (?, ?, ?, ?)", list({(t[0], node_id, t[1], t[3]) for t in terms}))
-    conn.executemany("INSERT OR IGNORE INTO hub_terminals_node (month, node_id, terminal) VALUES (?, ?, ?)",
-                     list({(t[0], node_id, t[3]) for t in terms}))
+    q.add_terminals(conn, [(node_id, *t) for t in terms])
+    q.add_terminals_col(conn, list({(t[0], node_id, t[1], t[3]) for t in terms}))
+    q.add_terminals_node(conn, list({(t[0], node_id, t[3]) for t in terms}))
 
 
 def _again(conn, node_id: str, batch_no: int, old_sha: str, sha: str) -> dict:
     if old_sha != sha:
         raise conflict(conn, node_id, batch_no, old_sha, sha)
-    contiguous = conn.execute("SELECT contiguous FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()[0]
-    return {"ok": True, "status": "duplicate", "contiguous": contiguous}
+    return {"ok": True, "status": "duplicate", "contiguous": q.node_contiguous(conn, node_id)}
 
 
 def _advance(conn, node_id: str, batch_no: int) -> int:
     """The highest N with batches 1..N all stored, after storing ``batch_no``."""
-    contiguous = conn.execute("SELECT contiguous FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()[0]
+    contiguous = q.node_contiguous(conn, node_id)
     if batch_no != contiguous + 1:
         return contiguous
-    for (n,) in conn.execute("SELECT batch_no FROM hub_batches WHERE node_id = ? AND batch_no > ? "
-                             "ORDER BY batch_no", (node_id, contiguous)):
+    for n in q.batch_nos_after(conn, node_id, contiguous):
         if n != contiguous + 1:
             break
         contiguous = n
@@ -225,9 +203,8 @@ def _advance(conn, node_id: str, batch_no: int) -> int:
 
 def gaps(conn: sqlite3.Connection, node_id: str, limit: int = 20) -> list[int]:
     """Missing batch numbers between the contiguous mark and the highest stored."""
-    node = conn.execute("SELECT contiguous, max_batch_no FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()
+    node = q.node_batch_marks(conn, node_id)
     if node is None or node["max_batch_no"] <= node["contiguous"]:
         return []
-    have = {r[0] for r in conn.execute("SELECT batch_no FROM hub_batches WHERE node_id = ? AND batch_no > ?",
-                                       (node_id, node["contiguous"]))}
+    have = set(q.batch_nos_after(conn, node_id, node["contiguous"]))
     return [n for n in range(node["contiguous"] + 1, node["max_batch_no"]) if n not in have][:limit]

@@ -11,7 +11,7 @@ import sqlite3
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import alerts, heartbeat, tiers
+from edgenode.hub import alerts, heartbeat, heartbeat_queries, queries, registry_queries, tiers, tiers_queries
 from edgenode.hub.registry import LOG_KEEP, log_event
 
 
@@ -20,18 +20,18 @@ def housekeeping(conn: sqlite3.Connection, cfg) -> dict:
     r = alerts.evaluate(conn, cfg)
     out["alerts"] = {"opened": len(r["opened"]), "cleared": len(r["cleared"]), "webhook": r["webhook"]}
     with transaction(conn):
-        nodes = [row[0] for row in conn.execute("SELECT DISTINCT node_id FROM hub_heartbeats")]
+        nodes = heartbeat_queries.nodes_with_history(conn)
         for node_id in nodes:
             heartbeat.prune(conn, node_id, cfg.hub.heartbeat_history)
-        top = conn.execute("SELECT max(id) FROM hub_log").fetchone()[0] or 0
-        conn.execute("DELETE FROM hub_log WHERE id <= ?", (top - LOG_KEEP,))
+        top = registry_queries.max_log_id(conn) or 0
+        registry_queries.delete_log_up_to(conn, top - LOG_KEEP)
     out["heartbeat_nodes_pruned"] = len(nodes)
-    if conn.execute("SELECT 1 FROM hub_upstream WHERE id = 1").fetchone():
+    if tiers_queries.upstream(conn) is not None:
         try:
             out["upstream"] = tiers.forward(conn, cfg)
         except EdgenodeError as e:
             # Logged and retried at the next run: the built report stays pending.
             log_event(conn, "warning", e.code, None, f"upstream report: {e.message}")
             out["upstream"] = {"status": "failed", "code": e.code}
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    queries.checkpoint_wal(conn)
     return out

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import registry_queries as q
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,14 @@ def new_code(conn: sqlite3.Connection, *, township: str = "", days: float = 14.0
     code = "-".join(raw[i:i + 4] for i in range(0, 12, 4))
     now = time.time()
     with transaction(conn):
-        conn.execute("INSERT INTO hub_codes (code_hash, hint, township, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                     (_hash(code), raw[-4:], township.strip(), now, now + days * 86400))
+        q.insert_code(conn, _hash(code), raw[-4:], township.strip(), now, now + days * 86400)
     return code
 
 
 def list_codes(conn: sqlite3.Connection) -> list[dict]:
     now = time.time()
     out = []
-    for r in conn.execute("SELECT * FROM hub_codes ORDER BY created_at DESC"):
+    for r in q.codes_newest_first(conn):
         d = dict(r)
         d.pop("code_hash")
         d["state"] = ("revoked" if r["revoked_at"] else "used" if r["used_at"]
@@ -63,8 +63,7 @@ def list_codes(conn: sqlite3.Connection) -> list[dict]:
 
 def revoke_code(conn: sqlite3.Connection, hint: str) -> int:
     with transaction(conn):
-        return conn.execute("UPDATE hub_codes SET revoked_at = ? WHERE hint = ? AND used_at IS NULL "
-                            "AND revoked_at IS NULL", (time.time(), _norm(hint)[-4:])).rowcount
+        return q.revoke_open_codes_by_hint(conn, _norm(hint)[-4:], time.time())
 
 
 def _code_error() -> EdgenodeError:
@@ -96,8 +95,8 @@ def enroll(conn: sqlite3.Connection, *, code: str, node_id: str, public_key: str
     now = time.time()
     refusal = None
     with transaction(conn):
-        existing = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()
-        row = conn.execute("SELECT * FROM hub_codes WHERE code_hash = ?", (_hash(code),)).fetchone()
+        existing = q.node_by_id(conn, node_id)
+        row = q.code_by_hash(conn, _hash(code))
         if existing is not None:
             if existing["revoked_at"]:
                 refusal = ("E_NODE_REVOKED", "enrolment attempt by a revoked node", revoked_error())
@@ -110,11 +109,8 @@ def enroll(conn: sqlite3.Connection, *, code: str, node_id: str, public_key: str
         elif row is None or row["used_at"] or row["revoked_at"] or row["expires_at"] < now:
             refusal = ("E_ENROLL_CODE", "enrolment with a bad code refused", _code_error())
         else:
-            conn.execute("UPDATE hub_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
-                         (now, node_id, row["code_hash"]))
-            conn.execute("INSERT INTO hub_nodes (node_id, public_key, kind, name, township, version, enrolled_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (node_id, public_key, kind, name, row["township"] or township, version, now))
+            q.mark_code_used(conn, row["code_hash"], now, node_id)
+            q.insert_node(conn, node_id, public_key, kind, name, row["township"] or township, version, now)
     if refusal:
         log_event(conn, "warning", refusal[0], node_id, refusal[1])
         raise refusal[2]
@@ -128,7 +124,7 @@ def revoked_error() -> EdgenodeError:
 
 
 def get_node(conn: sqlite3.Connection, node_id: str) -> dict:
-    row = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()
+    row = q.node_by_id(conn, node_id)
     if row is None:
         raise EdgenodeError("E_NODE_UNKNOWN", f"no enrolled node {node_id}", zh="没有这个节点。", status=404)
     return dict(row)
@@ -136,8 +132,7 @@ def get_node(conn: sqlite3.Connection, node_id: str) -> dict:
 
 def find_node(conn: sqlite3.Connection, ref: str) -> dict:
     """A node by id, id prefix (≥ 6 characters) or exact name."""
-    rows = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ? OR name = ? OR "
-                        "(length(?) >= 6 AND node_id LIKE ? || '%')", (ref, ref, ref, ref)).fetchall()
+    rows = q.nodes_matching(conn, ref)
     if len(rows) == 1:
         return dict(rows[0])
     if not rows:
@@ -147,14 +142,13 @@ def find_node(conn: sqlite3.Connection, ref: str) -> dict:
 
 
 def list_nodes(conn: sqlite3.Connection) -> list[dict]:
-    return [dict(r) for r in conn.execute("SELECT * FROM hub_nodes ORDER BY township, name, node_id")]
+    return [dict(r) for r in q.nodes_in_order(conn)]
 
 
 def revoke(conn: sqlite3.Connection, ref: str) -> dict:
     node = find_node(conn, ref)
     with transaction(conn):
-        conn.execute("UPDATE hub_nodes SET revoked_at = coalesce(revoked_at, ?) WHERE node_id = ?",
-                     (time.time(), node["node_id"]))
+        q.mark_node_revoked(conn, node["node_id"], time.time())
         log_event(conn, "warning", "REVOKED", node["node_id"], node["name"])
     return get_node(conn, node["node_id"])
 
@@ -163,10 +157,9 @@ def rename(conn: sqlite3.Connection, ref: str, *, name: str | None = None, towns
     node = find_node(conn, ref)
     with transaction(conn):
         if name is not None:
-            conn.execute("UPDATE hub_nodes SET name = ? WHERE node_id = ?", (name.strip()[:100], node["node_id"]))
+            q.set_node_name(conn, node["node_id"], name.strip()[:100])
         if township is not None:
-            conn.execute("UPDATE hub_nodes SET township = ? WHERE node_id = ?",
-                         (township.strip()[:100], node["node_id"]))
+            q.set_node_township(conn, node["node_id"], township.strip()[:100])
     return get_node(conn, node["node_id"])
 
 
@@ -180,15 +173,10 @@ def log_event(conn: sqlite3.Connection, level: str, code: str, node_id: str | No
     """Record a refusal or notable ingest in the hub log table and the process log."""
     (log.warning if level == "warning" else log.info)("%s node=%s %s", code, node_id, detail)
     with transaction(conn):
-        cur = conn.execute("INSERT INTO hub_log (at, level, code, node_id, detail) VALUES (?, ?, ?, ?, ?)",
-                           (time.time(), level, code, node_id, detail[:500]))
-        if cur.lastrowid % 1000 == 0:  # forged traffic must not grow the table without bound
-            conn.execute("DELETE FROM hub_log WHERE id <= ?", (cur.lastrowid - LOG_KEEP,))
+        log_id = q.insert_log(conn, time.time(), level, code, node_id, detail[:500])
+        if log_id % 1000 == 0:  # forged traffic must not grow the table without bound
+            q.delete_log_up_to(conn, log_id - LOG_KEEP)
 
 
 def recent_log(conn: sqlite3.Connection, node_id: str | None = None, limit: int = 50) -> list[dict]:
-    if node_id:
-        rows = conn.execute("SELECT * FROM hub_log WHERE node_id = ? ORDER BY id DESC LIMIT ?", (node_id, limit))
-    else:
-        rows = conn.execute("SELECT * FROM hub_log ORDER BY id DESC LIMIT ?", (limit,))
-    return [dict(r) for r in rows]
+    return q.recent_log(conn, node_id, limit)

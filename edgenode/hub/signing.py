@@ -13,6 +13,7 @@ import sqlite3
 from cryptography.exceptions import InvalidSignature
 
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import registry_queries
 from edgenode.hub.registry import NODE_ID, key_object, log_event, revoked_error
 
 H_NODE, H_TS, H_SIG = "X-Edgenode-Node", "X-Edgenode-Timestamp", "X-Edgenode-Signature"
@@ -40,7 +41,7 @@ def verify_request(conn: sqlite3.Connection, method: str, path: str, headers, bo
         raise _refuse(conn, "E_UNSIGNED", "signed request headers missing or malformed",
                       "请求未签名。", 401, node_id if node_id and NODE_ID.match(node_id) else None,
                       f"{method} {path}")
-    row = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()
+    row = registry_queries.node_by_id(conn, node_id)
     if row is None:
         raise _refuse(conn, "E_NODE_UNKNOWN", "this node is not enrolled at the hub", "该节点未在县中心注册。",
                       401, node_id, f"{method} {path}")

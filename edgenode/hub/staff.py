@@ -11,6 +11,7 @@ import time
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import staff_queries as q
 from edgenode.hub.registry import log_event
 
 N, R, P = 2 ** 14, 8, 1
@@ -40,15 +41,13 @@ def set_password(conn: sqlite3.Connection, username: str, password: str) -> None
         raise EdgenodeError("E_WEAK_PASSWORD", f"the password must have at least {MIN_LENGTH} characters",
                             zh=f"密码至少需要{MIN_LENGTH}个字符。")
     with transaction(conn):
-        conn.execute("INSERT INTO hub_staff (username, pw_hash, created_at) VALUES (?, ?, ?) "
-                     "ON CONFLICT (username) DO UPDATE SET pw_hash = excluded.pw_hash, failures = 0, locked_until = 0",
-                     (username, hash_password(password), time.time()))
+        q.upsert_password(conn, username, hash_password(password), time.time())
 
 
 def authenticate(conn: sqlite3.Connection, username: str, password: str, *, max_failures: int = 5,
                  lockout_seconds: int = 900) -> bool:
     """True for a right password; counts failures and locks the account for a while."""
-    row = conn.execute("SELECT * FROM hub_staff WHERE username = ?", ((username or "").strip(),)).fetchone()
+    row = q.account(conn, (username or "").strip())
     now = time.time()
     if row is None:
         check_password(hash_password("x" * MIN_LENGTH), password or "")  # same cost: no user-name oracle
@@ -60,16 +59,15 @@ def authenticate(conn: sqlite3.Connection, username: str, password: str, *, max_
                             zh="登录失败次数太多，请稍后再试。", status=429)
     if check_password(row["pw_hash"], password or ""):
         with transaction(conn):
-            conn.execute("UPDATE hub_staff SET failures = 0 WHERE username = ?", (row["username"],))
+            q.reset_failures(conn, row["username"])
         return True
     failures = row["failures"] + 1
     with transaction(conn):
-        conn.execute("UPDATE hub_staff SET failures = ?, locked_until = ? WHERE username = ?",
-                     (0 if failures >= max_failures else failures,
-                      now + lockout_seconds if failures >= max_failures else 0, row["username"]))
+        q.set_failures(conn, row["username"], 0 if failures >= max_failures else failures,
+                       now + lockout_seconds if failures >= max_failures else 0)
     log_event(conn, "warning", "E_LOGIN", None, f"login failed for {row['username']}")
     return False
 
 
 def has_staff(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM hub_staff LIMIT 1").fetchone() is not None
+    return q.any_account(conn)

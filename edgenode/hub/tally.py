@@ -22,6 +22,7 @@ import sqlite3
 import time
 
 from edgenode.core.db import transaction
+from edgenode.hub import tally_queries as q
 from edgenode.hub.days import local_day
 
 VOTE, REQUEST, FEEDBACK = "vote", "request", "feedback"
@@ -54,11 +55,9 @@ def ingest(conn: sqlite3.Connection, node_id: str, header: dict, lines: list[dic
             reqs.append((node_id, e["s"], k, (e["r"] or None), text, rating, e["t"], local_day(e["t"], offset_hours)))
     with transaction(conn):
         if votes:
-            conn.executemany("INSERT OR IGNORE INTO hub_votes (node_id, seq, campaign, item, terminal, at, day) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)", votes)
+            q.insert_votes(conn, votes)
         if reqs:
-            conn.executemany("INSERT OR IGNORE INTO hub_requests (node_id, seq, kind, resource_id, text, rating, at, "
-                             "day) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", reqs)
+            q.insert_requests(conn, reqs)
     return {"votes": len(votes), "requests": len(reqs)}
 
 
@@ -68,48 +67,28 @@ def define_campaign(conn: sqlite3.Connection, campaign_id: str, title: str, star
                     items: dict[str, str]) -> None:
     """Record a campaign's titles and window here (the county publishes the same definition in a bundle)."""
     with transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO hub_campaigns (id, title, start_at, end_at, items) VALUES (?, ?, ?, ?, ?)",
-                     (campaign_id, title, float(start_at), float(end_at), json.dumps(items, ensure_ascii=False)))
-
-
-def _window(conn, campaign: str, col: str = "at") -> tuple[str, tuple]:
-    row = conn.execute("SELECT start_at, end_at FROM hub_campaigns WHERE id = ?", (campaign,)).fetchone()
-    if row is None:
-        return "", ()
-    return f" AND {col} BETWEEN ? AND ?", (row["start_at"], row["end_at"])
+        q.replace_campaign(conn, campaign_id, title, float(start_at), float(end_at),
+                           json.dumps(items, ensure_ascii=False))
 
 
 def campaigns(conn: sqlite3.Connection) -> list[dict]:
     """Every campaign with votes or a definition: id, title, votes, nodes."""
-    rows = conn.execute("""SELECT c.id, coalesce(d.title, c.id) AS title, c.votes, c.nodes FROM
-                           (SELECT campaign AS id, count(*) AS votes, count(DISTINCT node_id) AS nodes
-                            FROM hub_votes GROUP BY campaign) c LEFT JOIN hub_campaigns d ON d.id = c.id
-                           UNION ALL SELECT d.id, d.title, 0, 0 FROM hub_campaigns d
-                           WHERE d.id NOT IN (SELECT DISTINCT campaign FROM hub_votes)
-                           ORDER BY 1""").fetchall()
-    return [dict(r) for r in rows]
+    return q.campaign_list(conn)
 
 
 def ranking(conn: sqlite3.Connection, campaign: str) -> dict:
     """County-wide totals per item, best first, with the per-node breakdown."""
-    where, args = _window(conn, campaign)
-    titles_row = conn.execute("SELECT title, items FROM hub_campaigns WHERE id = ?", (campaign,)).fetchone()
+    window = q.campaign_window(conn, campaign)
+    titles_row = q.campaign_titles(conn, campaign)
     titles = json.loads(titles_row["items"]) if titles_row else {}
     items = [{"item": r["item"], "votes": r["votes"], "title": titles.get(r["item"], r["item"])}
-             for r in conn.execute(f"SELECT item, count(*) AS votes FROM hub_votes WHERE campaign = ?{where} "
-                                   "GROUP BY item ORDER BY votes DESC, item", (campaign, *args))]
+             for r in q.votes_per_item(conn, campaign, window)]
     for rank, it in enumerate(items, 1):
         it["rank"] = rank
-    vwhere, _ = _window(conn, campaign, "v.at")
-    per_node = [dict(r) for r in conn.execute(
-        f"""SELECT v.node_id, coalesce(n.name, '') AS name, coalesce(n.township, '') AS township, v.item,
-            count(*) AS votes FROM hub_votes v LEFT JOIN hub_nodes n ON n.node_id = v.node_id
-            WHERE v.campaign = ?{vwhere} GROUP BY v.node_id, v.item
-            ORDER BY v.node_id, votes DESC""", (campaign, *args))]
+    per_node = q.votes_per_node_and_item(conn, campaign, window)
     outside = 0
-    if where:
-        outside = conn.execute(f"SELECT count(*) FROM hub_votes WHERE campaign = ? AND NOT (1 = 1{where})",
-                               (campaign, *args)).fetchone()[0]
+    if window is not None:
+        outside = q.votes_outside(conn, campaign, window)
     return {"campaign": campaign, "title": titles_row["title"] if titles_row else campaign, "items": items,
             "total": sum(i["votes"] for i in items), "nodes": len({r["node_id"] for r in per_node}),
             "per_node": per_node, "outside_window": outside, "as_of": time.time()}
@@ -129,28 +108,11 @@ def rankings_for_nodes(conn: sqlite3.Connection) -> dict:
 def requests(conn: sqlite3.Connection, *, node_id: str | None = None, keyword: str | None = None,
              kind: str | None = None, limit: int = 500) -> list[dict]:
     """Requests and feedback, newest first, filtered by node and a keyword in the text or resource id."""
-    sql = ("SELECT q.*, coalesce(n.name, '') AS node_name, coalesce(n.township, '') AS township FROM hub_requests q "
-           "LEFT JOIN hub_nodes n ON n.node_id = q.node_id WHERE 1 = 1")
-    args: list = []
-    if node_id:
-        sql += " AND q.node_id = ?"
-        args.append(node_id)
-    if kind in (REQUEST, FEEDBACK):
-        sql += " AND q.kind = ?"
-        args.append(kind)
-    if keyword:
-        # LIKE, not FTS: two-character Chinese words (水稻, 戏曲) are the common case (see lessons).
-        sql += " AND (q.text LIKE ? ESCAPE '\\' OR q.resource_id LIKE ? ESCAPE '\\')"
-        pat = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")[:100] + "%"
-        args += [pat, pat]
-    sql += " ORDER BY q.at DESC LIMIT ?"
-    return [dict(r) for r in conn.execute(sql, (*args, limit))]
+    # Any other kind (None, a typo in a query string) lists both.
+    return q.requests(conn, node_id=node_id, kind=kind if kind in (REQUEST, FEEDBACK) else None,
+                      keyword=keyword, limit=limit)
 
 
 def request_summary(conn: sqlite3.Connection, *, limit: int = 50) -> list[dict]:
     """Per node: how many requests and feedback, and the average rating."""
-    return [dict(r) for r in conn.execute(
-        """SELECT q.node_id, coalesce(n.name, '') AS node_name, sum(q.kind = 'request') AS requests,
-           sum(q.kind = 'feedback') AS feedback, round(avg(q.rating), 2) AS avg_rating, max(q.at) AS last_at
-           FROM hub_requests q LEFT JOIN hub_nodes n ON n.node_id = q.node_id
-           GROUP BY q.node_id ORDER BY requests + feedback DESC LIMIT ?""", (limit,))]
+    return q.request_summary(conn, limit)

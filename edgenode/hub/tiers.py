@@ -24,6 +24,7 @@ import urllib.request
 from edgenode import __version__
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import tiers_queries as q
 from edgenode.hub.registry import log_event
 
 OVERLAP_SECONDS = 120  # rows committed while a report was being built are resent next time
@@ -57,43 +58,30 @@ def enroll_upstream(conn: sqlite3.Connection, cfg, url: str, code: str) -> dict:
         raise EdgenodeError(err.get("code", "E_UPSTREAM"), err.get("message", f"HTTP {status}"),
                             zh=err.get("message_zh", "上级平台拒绝注册。"), status=status)
     with transaction(conn):
-        conn.execute("INSERT INTO hub_upstream (id, url, enrolled_at) VALUES (1, ?, ?) "
-                     "ON CONFLICT (id) DO UPDATE SET url = excluded.url, enrolled_at = excluded.enrolled_at",
-                     (url, time.time()))
+        q.set_upstream(conn, url, time.time())
     return {"url": url, "hub_id": ident.node_id, "upstream_name": answer.get("hub_name")}
 
 
 def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no: int, since: float) -> dict:
     """Absolute aggregates for every (node, day) touched after ``since``, plus forwarded tier rows."""
-    touched = "SELECT DISTINCT node_id, day FROM hub_daily WHERE updated_at > ?"
-    daily = [[hub_id, *r] for r in conn.execute(
-        f"SELECT d.node_id, d.day, d.column_key, d.kind, sum(d.n), sum(d.seconds) FROM hub_daily d "
-        f"JOIN ({touched}) t ON t.node_id = d.node_id AND t.day = d.day GROUP BY 1, 2, 3, 4", (since,))]
+    daily = [[hub_id, *r] for r in q.touched_daily(conn, since)]
     months = {(r[1], r[2][:7]) for r in daily}
     terminals = []
     for node_id, month in sorted(months):
-        summarised = dict(conn.execute(
-            "SELECT column_key, sum(u) FROM (SELECT column_key, day, max(u_summarised) AS u FROM hub_daily "
-            "WHERE node_id = ? AND substr(day, 1, 7) = ? AND u_summarised > 0 GROUP BY column_key, day) "
-            "GROUP BY column_key", (node_id, month)))
-        per_col = dict(conn.execute("SELECT column_key, count(DISTINCT terminal) FROM hub_terminals "
-                                    "WHERE node_id = ? AND month = ? GROUP BY column_key", (node_id, month)))
+        summarised = q.summarised_terminals_by_column(conn, node_id, month)
+        per_col = q.terminals_by_column(conn, node_id, month)
         for col in set(per_col) | set(summarised):
             terminals.append([hub_id, node_id, month, col, per_col.get(col, 0) + summarised.get(col, 0)])
-        total = conn.execute("SELECT count(DISTINCT terminal) FROM hub_terminals WHERE node_id = ? AND month = ?",
-                             (node_id, month)).fetchone()[0]
+        total = q.terminals_in_month(conn, node_id, month)
         terminals.append([hub_id, node_id, month, "*", total + sum(summarised.values())])
     node_ids = {r[1] for r in daily}
-    nodes = [[hub_id, r["node_id"], r["name"], r["township"]] for r in conn.execute(
-        "SELECT node_id, name, township FROM hub_nodes WHERE kind = 'node'") if r["node_id"] in node_ids]
+    nodes = [[hub_id, r["node_id"], r["name"], r["township"]] for r in q.village_nodes(conn)
+             if r["node_id"] in node_ids]
     # Rows this hub holds for hubs below it travel on unchanged, keeping their origin.
-    daily += [list(r) for r in conn.execute("SELECT origin, node_id, day, column_key, kind, n, seconds "
-                                            "FROM hub_tier_daily WHERE updated_at > ?", (since,))]
-    terminals += [list(r) for r in conn.execute("SELECT origin, node_id, month, column_key, u "
-                                                "FROM hub_tier_terminals WHERE updated_at > ?", (since,))]
+    daily += q.tier_daily_since(conn, since)
+    terminals += q.tier_terminals_since(conn, since)
     tier_keys = {(r[0], r[1]) for r in daily if r[0] != hub_id}
-    nodes += [list(r) for r in conn.execute("SELECT origin, node_id, name, township FROM hub_tier_nodes")
-              if (r[0], r[1]) in tier_keys]
+    nodes += [list(r) for r in q.tier_nodes(conn) if (r[0], r[1]) in tier_keys]
     return {"v": 1, "hub_id": hub_id, "hub_name": hub_name, "report_no": report_no, "made_at": time.time(),
             "nodes": nodes, "daily": daily, "terminals": terminals}
 
@@ -103,7 +91,7 @@ def forward(conn: sqlite3.Connection, cfg) -> dict:
     from edgenode.hub.signing import sign_headers
     from edgenode.core.identity import load_or_create
 
-    up = conn.execute("SELECT * FROM hub_upstream WHERE id = 1").fetchone()
+    up = q.upstream(conn)
     if up is None:
         raise EdgenodeError("E_NO_UPSTREAM", "this hub is not enrolled at an upstream hub "
                             "(edgenode hub upstream enroll URL --code CODE)", zh="尚未在上级平台注册。")
@@ -115,9 +103,8 @@ def forward(conn: sqlite3.Connection, cfg) -> dict:
             return {"status": "nothing to send", "report_no": up["last_report_no"]}
         body = gzip.compress(json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode(), 6, mtime=0)
         with transaction(conn):
-            conn.execute("UPDATE hub_upstream SET pending_no = ?, pending_body = ?, pending_cutoff = ? WHERE id = 1",
-                         (report["report_no"], body, cutoff))
-        up = conn.execute("SELECT * FROM hub_upstream WHERE id = 1").fetchone()
+            q.set_pending_report(conn, report["report_no"], body, cutoff)
+        up = q.upstream(conn)
     body, no = bytes(up["pending_body"]), up["pending_no"]
     path = "/api/v1/aggregates"
     headers = {"Content-Type": "application/octet-stream", "X-Edgenode-Report-No": str(no),
@@ -129,9 +116,7 @@ def forward(conn: sqlite3.Connection, cfg) -> dict:
         raise EdgenodeError(err.get("code", "E_UPSTREAM"), f"upstream refused report {no}: "
                             f"{err.get('message', f'HTTP {status}')}", zh="上级平台拒收统计报告。", status=502)
     with transaction(conn):
-        conn.execute("UPDATE hub_upstream SET last_report_no = pending_no, cutoff = pending_cutoff, "
-                     "pending_no = NULL, pending_body = NULL, pending_cutoff = NULL, last_sent_at = ? WHERE id = 1",
-                     (time.time(),))
+        q.acknowledge_pending_report(conn, time.time())
     return {"status": answer.get("status", "stored"), "report_no": no, "bytes": len(body)}
 
 
@@ -155,9 +140,9 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
         log_event(conn, "warning", "E_REPORT_FORMAT", via, f"unreadable report: {e}")
         raise EdgenodeError("E_REPORT_FORMAT", "the aggregate report is not readable", zh="汇总报告格式错误。") from None
     sha = hashlib.sha256(body).hexdigest()
-    old = conn.execute("SELECT sha256 FROM hub_tier_reports WHERE via = ? AND report_no = ?", (via, no)).fetchone()
+    old = q.report_sha(conn, via, no)
     if old is not None:
-        if old[0] == sha:
+        if old == sha:
             return {"ok": True, "status": "duplicate", "report_no": no}
         from edgenode.hub.alerts import raise_alert
         raise_alert(conn, "conflict", via, f"report {no}", "same report number, different content")
@@ -166,20 +151,9 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
                             zh="同一编号的汇总报告内容不同，已拒收。", status=409)
     now = time.time()
     with transaction(conn):
-        conn.execute("INSERT INTO hub_tier_reports (via, report_no, sha256, received_at, rows) VALUES (?, ?, ?, ?, ?)",
-                     (via, no, sha, now, len(daily)))
-        conn.executemany("INSERT INTO hub_tier_nodes (origin, node_id, name, township, via) VALUES (?, ?, ?, ?, ?) "
-                         "ON CONFLICT DO UPDATE SET name = excluded.name, township = excluded.township, via = excluded.via",
-                         [(*n, via) for n in nodes])
-        conn.executemany(
-            "INSERT INTO hub_tier_daily (origin, node_id, day, column_key, kind, n, seconds, report_no, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = excluded.n, seconds = excluded.seconds, "
-            "report_no = excluded.report_no, updated_at = excluded.updated_at "
-            "WHERE excluded.report_no >= hub_tier_daily.report_no", [(*r, no, now) for r in daily])
-        conn.executemany(
-            "INSERT INTO hub_tier_terminals (origin, node_id, month, column_key, u, report_no, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET u = excluded.u, report_no = excluded.report_no, "
-            "updated_at = excluded.updated_at WHERE excluded.report_no >= hub_tier_terminals.report_no",
-            [(*t, no, now) for t in terminals])
-        conn.execute("UPDATE hub_nodes SET last_batch_at = ?, batches = batches + 1 WHERE node_id = ?", (now, via))
+        q.insert_report(conn, via, no, sha, now, len(daily))
+        q.upsert_tier_nodes(conn, [(*n, via) for n in nodes])
+        q.replace_tier_daily(conn, [(*r, no, now) for r in daily])
+        q.replace_tier_terminals(conn, [(*t, no, now) for t in terminals])
+        q.count_report_on_hub(conn, via, now)
     return {"ok": True, "status": "stored", "report_no": no, "rows": len(daily)}

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import heartbeat
+from edgenode.hub import heartbeat, registry_queries
 from edgenode.hub.ingest import ingest_batch
 from edgenode.hub.registry import NODE_ID, key_object, log_event
 
@@ -43,7 +43,7 @@ def import_logs(conn: sqlite3.Connection, path: Path, *, offset_hours: float = 8
 def _import_node(conn, d: Path, offset_hours: float, keep: int) -> dict:
     node_id = d.name
     out = {"node_id": node_id, "stored": 0, "duplicate": 0, "refused": [], "heartbeat": False, "contiguous": None}
-    row = conn.execute("SELECT * FROM hub_nodes WHERE node_id = ?", (node_id,)).fetchone()
+    row = registry_queries.node_by_id(conn, node_id)
     if row is None:
         log_event(conn, "warning", "E_NODE_UNKNOWN", node_id, f"USB import from {d}")
         out["refused"].append({"file": str(d), "code": "E_NODE_UNKNOWN"})

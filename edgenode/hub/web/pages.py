@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, registry
+from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, registry
 from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_pages", __name__)
@@ -70,9 +70,7 @@ def node_detail(node_id: str):
                            usage_chart=usage, log=registry.recent_log(db, node_id, 30), gaps=ingest.gaps(db, node_id),
                            alerts=alerts.open_alerts(db, node_id), latest=latest, diag=diag.latest(cfg(), node_id),
                            diag_requested=diag.requested(db, node_id),
-                           batches=[dict(r) for r in db.execute(
-                               "SELECT batch_no, kind, count, received_at, source FROM hub_batches WHERE node_id = ? "
-                               "ORDER BY batch_no DESC LIMIT 20", (node_id,))])
+                           batches=ingest_queries.recent_batches(db, node_id, 20))
 
 
 @bp.get("/nodes/<node_id>/diagnostics.tar.gz")

@@ -17,6 +17,7 @@ import logging
 import sqlite3
 import time
 
+from edgenode.node.activities import privacy_queries as pq
 from edgenode.core.db import transaction
 
 log = logging.getLogger(__name__)
@@ -25,23 +26,20 @@ log = logging.getLogger(__name__)
 def due(conn: sqlite3.Connection, retention_days: int, now: float | None = None) -> list[str]:
     """Activities whose bookings' personal data is due for deletion."""
     cutoff = (time.time() if now is None else now) - retention_days * 86400
-    return [r[0] for r in conn.execute(
-        "SELECT id FROM act_activities WHERE end_at <= ? AND purged_at IS NULL ORDER BY end_at", (cutoff,))]
+    return pq.activities_ended_unpurged(conn, cutoff)
 
 
 def purge(cfg, conn: sqlite3.Connection, *, now: float | None = None, vacuum: bool = True,
           force_vacuum: bool = False) -> dict:
     """Remove names and phone numbers past retention; returns counts.  Safe to run any time."""
     now = time.time() if now is None else now
-    conn.execute("PRAGMA secure_delete = ON")
+    pq.secure_delete_on(conn)
     ids = due(conn, cfg["activities.retention_days"], now)
     bookings = 0
     with transaction(conn):
         for aid in ids:
-            cur = conn.execute("UPDATE act_bookings SET name = '', phone = '', terminal = NULL "
-                               "WHERE activity_id = ? AND (name != '' OR phone != '' OR terminal IS NOT NULL)", (aid,))
-            bookings += cur.rowcount
-            conn.execute("UPDATE act_activities SET purged_at = ? WHERE id = ?", (now, aid))
+            bookings += pq.blank_contacts(conn, aid)
+            pq.mark_purged(conn, aid, now)
     vacuumed = False
     if force_vacuum or (vacuum and (ids or bookings)):
         vacuumed = compact(conn)
@@ -57,8 +55,8 @@ def compact(conn: sqlite3.Connection) -> bool:
     report that instead of waiting, and the next run finishes the job.
     """
     try:
-        conn.execute("VACUUM")
-        busy, _log, _ckpt = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        pq.vacuum(conn)
+        busy = pq.truncate_wal(conn)
     except sqlite3.OperationalError as e:
         log.warning("W_PURGE_VACUUM: could not vacuum now (%s); the next purge retries", e)
         return False

@@ -18,7 +18,8 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from edgenode.node.activities import queries as aq
 from edgenode.node.campaigns import queries as cq
-from edgenode.core.errors import EdgenodeError
+from edgenode.node.catalog import queries as catalog
+from edgenode.core.errors import EdgenodeError, NotFound
 from edgenode.node.feedback import queries as fq
 from edgenode.node.usage.beacons import note, terminal
 from edgenode.node.web.context import get_db, node
@@ -45,8 +46,10 @@ def detail(aid: str):
 def _resource(rid):
     if not rid:
         return None
-    row = get_db().execute("SELECT id, title FROM resources WHERE id = ? AND visible = 1", (rid,)).fetchone()
-    return dict(row) if row else None
+    try:
+        return catalog.get(get_db(), rid)
+    except NotFound:  # withdrawn, hidden or never imported: the page shows no link
+        return None
 
 
 @bp.post("/activities/<aid>/book")

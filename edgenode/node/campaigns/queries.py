@@ -181,6 +181,14 @@ def local_counts(conn: sqlite3.Connection, cid: str) -> dict[str, int]:
 
 # -- county-wide ranking ---------------------------------------------------------------------------
 
+def campaign_ids(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT id FROM camp_campaigns")}
+
+
+def has_campaigns(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM camp_campaigns LIMIT 1").fetchone() is not None
+
+
 def store_ranking(conn: sqlite3.Connection, cid: str, ranking: list, *, as_of: float, nodes: int = 0) -> bool:
     """Keep the hub's ranking unless we already hold a newer one.  Returns whether it was stored."""
     clean = []

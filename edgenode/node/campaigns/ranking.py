@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from edgenode.node.campaigns.queries import store_ranking
+from edgenode.node.campaigns.queries import campaign_ids, has_campaigns, store_ranking
 from edgenode.core.identity import load_or_create
 from edgenode.node.sync import client
 
@@ -21,7 +21,7 @@ def fetch_rankings(cfg, conn: sqlite3.Connection, *, base_url: str | None = None
     """Store the hub's ranking of every campaign this node knows; returns what was stored."""
     url = base_url or client.require_hub(cfg, conn)
     answer = client.call(cfg, url, "GET", PATH, ident=load_or_create(cfg))
-    known = {r[0] for r in conn.execute("SELECT id FROM camp_campaigns")}
+    known = campaign_ids(conn)
     stored = []
     rankings = answer.get("rankings") if isinstance(answer.get("rankings"), dict) else {}
     as_of = answer.get("as_of") if isinstance(answer.get("as_of"), (int, float)) else 0
@@ -39,7 +39,7 @@ def refresh_quietly(cfg, conn: sqlite3.Connection) -> dict:
     import logging
 
     from edgenode.core.errors import EdgenodeError
-    if not conn.execute("SELECT 1 FROM camp_campaigns LIMIT 1").fetchone():
+    if not has_campaigns(conn):
         return {"stored": [], "skipped": "no campaigns"}
     try:
         return fetch_rankings(cfg, conn)

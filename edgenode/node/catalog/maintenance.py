@@ -17,8 +17,7 @@ log = logging.getLogger(__name__)
 def verify_store(conn, store) -> dict:
     """Re-hash every blob; record the result, hide what needs a bad or missing blob, quarantine bad ones."""
     result = store.verify()
-    known = conn.execute("SELECT sha256 FROM blobs WHERE state = 'ok'").fetchall()
-    result["missing"] = sorted({r[0] for r in known} - {sha for sha, _ in store.iter_blobs()})
+    result["missing"] = sorted(q.ok_hashes(conn) - {sha for sha, _ in store.iter_blobs()})
     with transaction(conn):
         q.record_verify(conn, result)
     for sha in result["bad"]:

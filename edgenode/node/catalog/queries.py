@@ -10,6 +10,7 @@ import sqlite3
 import time
 
 from edgenode.node.catalog import search as fts
+from edgenode.node.catalog import search_queries as sq
 from edgenode.protocol.metadata import COLUMNS
 from edgenode.core.errors import NotFound
 from edgenode.core import registry
@@ -93,7 +94,7 @@ def withdraw(conn: sqlite3.Connection, resource_id: str) -> bool:
         return False
     conn.execute("UPDATE resources SET withdrawn_at = ?, visible = 0 WHERE num = ?", (time.time(), row[0]))
     conn.execute("DELETE FROM resource_blobs WHERE resource_num = ?", (row[0],))
-    fts.unindex_resource(conn, row[0])
+    sq.unindex_resource(conn, row[0])
     return True
 
 
@@ -101,13 +102,18 @@ def delete(conn: sqlite3.Connection, resource_id: str) -> bool:
     row = conn.execute("SELECT num FROM resources WHERE id = ?", (resource_id,)).fetchone()
     if not row:
         return False
-    fts.unindex_resource(conn, row[0])
+    sq.unindex_resource(conn, row[0])
     conn.execute("DELETE FROM resources WHERE num = ?", (row[0],))
     return True
 
 
 def referenced_hashes(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM resource_blobs")}
+
+
+def ok_hashes(conn: sqlite3.Connection) -> set[str]:
+    """Blobs recorded as present and verified."""
+    return {r[0] for r in conn.execute("SELECT sha256 FROM blobs WHERE state = 'ok'")}
 
 
 def forget_unreferenced_blobs(conn: sqlite3.Connection, removed: list[str]) -> None:
@@ -138,6 +144,28 @@ def get(conn: sqlite3.Connection, resource_id: str, *, include_hidden: bool = Fa
     res = dict(row)
     res["tags"] = tags_of(conn, res["num"])
     return res
+
+
+def channel_and_withdrawal(conn: sqlite3.Connection, resource_id: str) -> sqlite3.Row | None:
+    """(channel, withdrawn_at) of a resource, visible or not; None when the id is unknown.
+
+    A row, not a bare channel: locally added resources have no channel, and that must not
+    read as "no such resource".
+    """
+    return conn.execute("SELECT channel, withdrawn_at FROM resources WHERE id = ?", (resource_id,)).fetchone()
+
+
+def is_visible(conn: sqlite3.Connection, resource_id: str) -> bool:
+    row = conn.execute("SELECT visible FROM resources WHERE id = ?", (resource_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def blob_servable(conn: sqlite3.Connection, sha256: str) -> bool:
+    """Whether some visible resource uses the blob (main file or poster), so the portal may serve it."""
+    row = conn.execute(
+        "SELECT 1 FROM resource_blobs rb JOIN resources r ON r.num = rb.resource_num "
+        "WHERE rb.sha256 = ? AND r.visible = 1 LIMIT 1", (sha256,)).fetchone()
+    return row is not None
 
 
 def get_by_num(conn: sqlite3.Connection, num: int) -> dict | None:

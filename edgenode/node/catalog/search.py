@@ -21,6 +21,7 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 
+from edgenode.node.catalog import search_queries as sq
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z]+")
@@ -81,31 +82,20 @@ def index_row(title: str, tags: list[str], description: str, column: str, kind: 
 def index_resource(conn: sqlite3.Connection, num: int, title: str, tags: list[str], description: str,
                    column: str, kind: str) -> None:
     tri, gram = index_row(title, tags, description, column, kind)
-    unindex_resource(conn, num)
-    conn.execute("INSERT INTO search_tri (rowid, title, tags, pinyin, description, facets) VALUES (?, ?, ?, ?, ?, ?)",
-                 (num, *tri))
-    conn.execute("INSERT INTO search_gram (rowid, title, tags, pinyin, description, facets) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (num, *gram))
-
-
-def unindex_resource(conn: sqlite3.Connection, num: int) -> None:
-    conn.execute("DELETE FROM search_tri WHERE rowid = ?", (num,))
-    conn.execute("DELETE FROM search_gram WHERE rowid = ?", (num,))
+    sq.unindex_resource(conn, num)
+    sq.insert_index_rows(conn, num, tri, gram)
 
 
 def sync_index(conn: sqlite3.Connection, nums: list[int] | None = None) -> None:
     """Make the index hold exactly the visible resources (all of them, or just ``nums``)."""
     if nums is None:
-        rows = conn.execute("SELECT num, visible, EXISTS (SELECT 1 FROM search_gram WHERE rowid = num) AS indexed "
-                            "FROM resources").fetchall()
-        nums = [r["num"] for r in rows if bool(r["visible"]) != bool(r["indexed"])]
+        nums = sq.nums_out_of_step(conn)
     for num in nums:
-        row = conn.execute("SELECT title, description, column_key, kind, visible FROM resources WHERE num = ?",
-                           (num,)).fetchone()
+        row = sq.index_source(conn, num)
         if row is None or not row["visible"]:
-            unindex_resource(conn, num)
+            sq.unindex_resource(conn, num)
             continue
-        tags = [r[0] for r in conn.execute("SELECT tag FROM resource_tags WHERE resource_num = ?", (num,))]
+        tags = sq.index_tags(conn, num)
         index_resource(conn, num, row["title"], tags, row["description"], row["column_key"], row["kind"])
 
 
@@ -140,12 +130,6 @@ class SearchResult:
         return max(1, -(-self.total // self.page_size))
 
 
-def _tier_sql(parts: list[tuple[str, str]]) -> tuple[str, list[str]]:
-    """Rowids matching every (table, expression) part."""
-    sql = " INTERSECT ".join(f"SELECT rowid AS num FROM {t} WHERE {t} MATCH ?" for t, _ in parts)
-    return sql, [e for _, e in parts]
-
-
 def search(conn: sqlite3.Connection, query: str, *, column: str | None = None, kind: str | None = None,
            tag: str | None = None, page: int = 1, page_size: int = 20) -> SearchResult:
     """Ranked, paged search over visible resources.
@@ -168,26 +152,24 @@ def search(conn: sqlite3.Connection, query: str, *, column: str | None = None, k
         fexpr = f" AND facets : ({' AND '.join(_quote(f) for f in facets)})" if facets and table == facet_table else ""
         every.append((table, f"({expr}){fexpr}"))
         strong.append((table, f"{{title tags pinyin}} : ({expr}){fexpr}"))
-    a_sql, a_params = _tier_sql(strong)
-    all_sql, all_params = _tier_sql(every)
+    a_sql, a_params = sq.tier_sql(strong)
+    all_sql, all_params = sq.tier_sql(every)
     if len(routes) == 1:
         (table, all_expr), (_, strong_expr) = every[0], strong[0]
-        b_sql, b_params = _tier_sql([(table, f"({all_expr}) NOT ({strong_expr})")])
+        # NOT works only within one table's MATCH; across both tables the difference needs EXCEPT.
+        b_sql, b_params = sq.tier_sql([(table, f"({all_expr}) NOT ({strong_expr})")])
     else:
-        b_sql, b_params = f"{all_sql} EXCEPT {a_sql}", all_params + a_params
-    total = conn.execute(f"SELECT count(*) FROM ({all_sql})", all_params).fetchone()[0]
-    n_a = conn.execute(f"SELECT count(*) FROM ({a_sql})", a_params).fetchone()[0]
+        b_sql, b_params = sq.tier_difference((all_sql, all_params), (a_sql, a_params))
+    total = sq.count_tier(conn, all_sql, all_params)
+    n_a = sq.count_tier(conn, a_sql, a_params)
     offset = (page - 1) * page_size
     nums: list[int] = []
     if offset < n_a:
-        nums += [r[0] for r in conn.execute(f"{a_sql} ORDER BY num DESC LIMIT ? OFFSET ?",
-                                            (*a_params, page_size, offset))]
+        nums += sq.tier_page(conn, a_sql, a_params, page_size, offset)
     if len(nums) < page_size:
-        nums += [r[0] for r in conn.execute(f"{b_sql} ORDER BY num DESC LIMIT ? OFFSET ?",
-                                            (*b_params, page_size - len(nums), max(0, offset - n_a)))]
+        nums += sq.tier_page(conn, b_sql, b_params, page_size - len(nums), max(0, offset - n_a))
     items = []
     if nums:
-        marks = ",".join("?" * len(nums))
-        by_num = {r["num"]: dict(r) for r in conn.execute(f"SELECT * FROM resources WHERE num IN ({marks})", nums)}
+        by_num = sq.resources_by_num(conn, nums)
         items = [by_num[n] for n in nums if n in by_num]
     return SearchResult(total, items, page, page_size)

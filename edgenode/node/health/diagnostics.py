@@ -30,6 +30,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from edgenode.node.health import diagnostics_queries, snapshot_queries
 from edgenode.node.sources import usb
 from edgenode.core.config import MASK
 from edgenode.core.errors import EdgenodeError
@@ -129,9 +130,9 @@ def collect_logs(cfg) -> dict[str, str]:
 
 
 def import_history(conn) -> list[dict]:
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'imports'").fetchone():
+    if not snapshot_queries.has_table(conn, "imports"):
         return []
-    return [dict(r) for r in conn.execute("SELECT * FROM imports ORDER BY started_at DESC LIMIT ?", (HISTORY_ROWS,))]
+    return diagnostics_queries.recent_imports(conn, HISTORY_ROWS)
 
 
 def job_history(cfg) -> list[dict]:

@@ -21,6 +21,7 @@ import time
 
 from edgenode import __version__
 from edgenode.node.health import probes
+from edgenode.node.health import snapshot_queries as q
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +96,12 @@ def content(conn: sqlite3.Connection) -> dict:
     from edgenode.node.catalog import queries
 
     totals = queries.totals(conn)
-    channels = {(r[0] or ""): r[1] for r in conn.execute(
-        "SELECT channel, count(*) FROM resources WHERE visible = 1 GROUP BY channel")}
+    channels = q.visible_by_channel(conn)
     # The blobs table, not a walk of the store: a walk of a large store would
     # cost seconds, and verify keeps this table honest.
-    store = conn.execute("SELECT count(*), coalesce(sum(size), 0), coalesce(sum(state != 'ok'), 0) FROM blobs"
-                         ).fetchone()
+    store = q.blob_totals(conn)
     # The newest accepted bundle sequence per channel: what the hub compares with the latest published.
-    seqs = ({r[0]: r[1] for r in conn.execute("SELECT channel, seq FROM channel_state")}
-            if _has_table(conn, "channel_state") else {})
+    seqs = q.channel_seqs(conn) if _has_table(conn, "channel_state") else {}
     verify = queries.last_verify(conn)
     if verify is not None:
         verify = {"at": verify["at"], "checked": verify["checked"], "bad": verify["bad"],
@@ -120,8 +118,7 @@ def content(conn: sqlite3.Connection) -> dict:
 
 def cached_content(cfg, conn: sqlite3.Connection, fresh: bool = False) -> dict:
     key = str(cfg.db_path)
-    marks = (conn.execute("SELECT max(id) FROM store_checks").fetchone()[0],
-             conn.execute("SELECT max(id) FROM imports").fetchone()[0] if _has_table(conn, "imports") else None)
+    marks = (q.newest_store_check_id(conn), q.newest_import_id(conn) if _has_table(conn, "imports") else None)
     now = time.monotonic()
     with _qc_lock:
         hit = _contents.get(key)
@@ -134,14 +131,14 @@ def cached_content(cfg, conn: sqlite3.Connection, fresh: bool = False) -> dict:
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+    return q.has_table(conn, name)
 
 
 def last_import(conn: sqlite3.Connection) -> dict | None:
     """The newest row of the bundles area's import history, or None before any import."""
     if not _has_table(conn, "imports"):
         return None
-    row = conn.execute("SELECT * FROM imports ORDER BY started_at DESC, id DESC LIMIT 1").fetchone()
+    row = q.newest_import(conn)
     if row is None:
         return None
     r = dict(row)
@@ -153,15 +150,9 @@ def last_import(conn: sqlite3.Connection) -> dict | None:
 # --- sync -------------------------------------------------------------------
 
 def _job_summary(vconn: sqlite3.Connection, kind: str) -> dict:
-    def one(sql):
-        row = vconn.execute(sql, (kind,)).fetchone()
-        return dict(row) if row else None
-
-    attempt = one("SELECT started_at, state FROM jobs WHERE kind = ? ORDER BY started_at DESC LIMIT 1")
-    success = one("SELECT finished_at FROM jobs WHERE kind = ? AND state = 'done' "
-                  "ORDER BY started_at DESC LIMIT 1")
-    error = one("SELECT finished_at, message FROM jobs WHERE kind = ? AND state = 'failed' "
-                "ORDER BY started_at DESC LIMIT 1")
+    attempt = q.last_job_attempt(vconn, kind)
+    success = q.last_job_success(vconn, kind)
+    error = q.last_job_failure(vconn, kind)
     return {
         "last_attempt": attempt["started_at"] if attempt else None,
         "last_state": attempt["state"] if attempt else None,
@@ -223,7 +214,7 @@ def quick_check(cfg, conn: sqlite3.Connection, *, fresh: bool = False) -> dict:
             pass
     with _qc_lock:  # one check at a time per process; others reuse it next time
         try:
-            rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            rows = q.quick_check_rows(conn)
         except sqlite3.DatabaseError as e:
             rows = [f"could not run: {e}"]
     result = {"ok": rows == ["ok"], "result": "; ".join(rows[:5]), "checked_at": time.time()}
@@ -267,8 +258,8 @@ def clock(cfg, conn: sqlite3.Connection) -> dict:
     # The newest time this node itself has written down: a wall clock far
     # behind it has gone backwards (typical of a box without an RTC battery).
     recorded = [out.pop("newest_wall_seen")]
-    recorded.append(conn.execute("SELECT max(applied_at) FROM schema_migrations").fetchone()[0])
-    recorded.append(conn.execute("SELECT max(at) FROM store_checks").fetchone()[0])
+    recorded.append(q.newest_migration_at(conn))
+    recorded.append(q.newest_store_check_at(conn))
     newest = max((t for t in recorded if t), default=None)
     out["newest_recorded_at"] = newest
     out["behind_recorded_s"] = round(max(0.0, newest - out["wall_time"]), 1) if newest else 0.0

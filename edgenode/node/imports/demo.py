@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+from edgenode.node.catalog import queries as q
 from edgenode.node.imports.add import add_file
 from edgenode.core.errors import EdgenodeError
 
@@ -172,8 +173,7 @@ def build_demo(conn, store, cfg) -> dict:
     added = present = 0
     for i, item in enumerate(DEMO):
         rid, column, _recipe, title, desc, tags = item
-        row = conn.execute("SELECT visible FROM resources WHERE id = ?", (rid,)).fetchone()
-        if row and row[0]:
+        if q.is_visible(conn, rid):
             present += 1
             continue
         path = make_source(cfg, src_dir, item)

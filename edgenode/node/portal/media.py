@@ -24,6 +24,7 @@ import os
 from flask import Blueprint, Response, abort, request, send_file
 from werkzeug.http import parse_range_header
 
+from edgenode.node.catalog import queries as q
 from edgenode.node.catalog.media import MIME
 from edgenode.core.store import SHA_RE
 from edgenode.node.web.context import get_db, node
@@ -35,10 +36,7 @@ IMMUTABLE = f"public, max-age={YEAR}, immutable"
 
 
 def _servable(sha256: str) -> bool:
-    row = get_db().execute(
-        "SELECT 1 FROM resource_blobs rb JOIN resources r ON r.num = rb.resource_num "
-        "WHERE rb.sha256 = ? AND r.visible = 1 LIMIT 1", (sha256,)).fetchone()
-    return row is not None
+    return q.blob_servable(get_db(), sha256)
 
 
 def _checked(name: str):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from edgenode import __version__
 from edgenode.core.errors import EdgenodeError
+from edgenode.node.sync import client_queries as q
 
 USER_AGENT = f"edgenode-node/{__version__}"
 
@@ -46,8 +47,8 @@ def hub_url(cfg, conn: sqlite3.Connection) -> str:
     """The configured hub URL, else the one recorded at enrolment; '' when neither."""
     if cfg["sync.hub_url"]:
         return cfg["sync.hub_url"].rstrip("/")
-    row = conn.execute("SELECT hub_url FROM sync_enrolment WHERE id = 1").fetchone()
-    return row["hub_url"].rstrip("/") if row else ""
+    url = q.enrolled_hub_url(conn)
+    return url.rstrip("/") if url is not None else ""
 
 
 def require_hub(cfg, conn) -> str:

@@ -35,6 +35,7 @@ from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.protocol import usage_batch as B
 from edgenode.core.store import fsync_dir as _fsync_dir
+from edgenode.node.sync import outbox_queries as q
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^([0-9a-f]{32})-(\d{12})\.batch$")
@@ -96,7 +97,7 @@ def locked(cfg, timeout: float | None = None):
 
 
 def state(conn: sqlite3.Connection) -> dict:
-    return dict(conn.execute("SELECT * FROM sync_outbox WHERE id = 1").fetchone())
+    return q.outbox_state(conn)
 
 
 def batch_files(cfg) -> list[tuple[int, Path]]:
@@ -148,8 +149,7 @@ def recover(cfg, conn: sqlite3.Connection, ident) -> dict:
         if batch_no > st["last_batch_no"]:
             header = read_header(path)
             with transaction(conn):
-                conn.execute("UPDATE sync_outbox SET last_batch_no = max(last_batch_no, ?), "
-                             "sealed_upto = max(sealed_upto, ?) WHERE id = 1", (batch_no, header["last_seq"]))
+                q.adopt_batch(conn, batch_no, header["last_seq"])
             st = state(conn)
             adopted += 1
             log.info("outbox: adopted %s (events %d..%d) sealed before a crash", path.name,
@@ -157,21 +157,7 @@ def recover(cfg, conn: sqlite3.Connection, ident) -> dict:
     return {"removed": removed, "adopted": adopted, "resigned": resigned}
 
 
-# Each event's compact line is built by SQLite's json_object (keys in sorted order, no spaces): about
-# twice as fast as formatting in Python, which matters for a backlog of a million events.  Values the
-# hub would refuse are made safe here, so one odd row can never block the uplink for good: ``x`` only
-# when it is a JSON object, seconds clamped to 0..1 day, times to 1970..2100.
-EVENT_LINE_SQL = """
-SELECT seq, json_object(
-    'c', column_key,
-    'd', round(min(max(seconds, 0.0), 86400.0), 3),
-    'k', kind,
-    'm', terminal,
-    'r', resource_id,
-    's', seq,
-    't', round(min(max(at, 0.0), 4102444800.0), 3),
-    'x', CASE WHEN json_valid(data) AND json_type(data) = 'object' THEN json(data) END)
-FROM usage_events WHERE seq > ? ORDER BY seq LIMIT ?"""
+EVENT_LINE_SQL = q.EVENT_LINE_SQL  # the compact event lines a batch holds (see outbox_queries)
 
 
 def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None) -> dict:
@@ -180,11 +166,9 @@ def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None)
     d = outbox_dir(cfg)
     d.mkdir(parents=True, exist_ok=True)
     made, events = [], 0
-    cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: sqlite3.Row costs a third of the fetch
     while True:
         st = state(conn)
-        rows = cur.execute(EVENT_LINE_SQL, (st["sealed_upto"], max_events)).fetchall()
+        rows = q.event_lines(conn, st["sealed_upto"], max_events)
         if not rows:
             break
         batch_no = st["last_batch_no"] + 1
@@ -197,7 +181,7 @@ def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None)
         write_atomic(sig_path(path), B.sign_batch(ident, batch_no, data).encode())
         crashpoint("seal:after_sig")
         with transaction(conn):
-            conn.execute("UPDATE sync_outbox SET sealed_upto = ?, last_batch_no = ? WHERE id = 1", (last, batch_no))
+            q.mark_sealed(conn, last, batch_no)
         crashpoint("seal:after_commit")
         made.append(batch_no)
         events += len(rows)
@@ -211,8 +195,7 @@ def acknowledged(cfg, conn: sqlite3.Connection, path: Path, header: dict) -> Non
     sig_path(path).unlink(missing_ok=True)
     _fsync_dir(path.parent)
     with transaction(conn):
-        conn.execute("UPDATE sync_outbox SET acked_batches = acked_batches + 1, acked_events = acked_events + ? "
-                     "WHERE id = 1", (header["count"],))
+        q.count_acked(conn, header["count"])
 
 
 def enforce_cap(cfg, conn: sqlite3.Connection, ident, *, cap_bytes: int | None = None) -> dict:
@@ -244,8 +227,7 @@ def enforce_cap(cfg, conn: sqlite3.Connection, ident, *, cap_bytes: int | None =
         summarised += 1
     if summarised:
         with transaction(conn):
-            conn.execute("UPDATE sync_outbox SET summarised_batches = summarised_batches + ? WHERE id = 1",
-                         (summarised,))
+            q.count_summarised(conn, summarised)
         log.warning("W_OUTBOX_SUMMARISED: %d old batches summarised into daily aggregates to fit %d bytes",
                     summarised, cap)
     if total > cap:
@@ -272,6 +254,6 @@ def backlog(cfg) -> dict:
 
 def unsealed_events(conn: sqlite3.Connection) -> int:
     st = state(conn)
-    return conn.execute("SELECT count(*) FROM usage_events WHERE seq > ?", (st["sealed_upto"],)).fetchone()[0]
+    return q.events_after(conn, st["sealed_upto"])
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from edgenode.core.db import transaction
+from edgenode.node.sync import probe_queries as q
 
 ROUTE_TABLE = Path("/proc/net/route")
 RTF_UP = 0x1
@@ -97,32 +98,26 @@ def delay(failures: int, initial: float, cap: float) -> float:
 
 def waiting(conn: sqlite3.Connection, name: str, now: float | None = None) -> float:
     """Seconds left before ``name`` may be tried again (0: go)."""
-    row = conn.execute("SELECT next_try_at FROM sync_link WHERE target = ?", (name,)).fetchone()
+    next_try_at = q.next_try_at(conn, name)
     now = time.time() if now is None else now
-    return max(0.0, row["next_try_at"] - now) if row else 0.0
+    return max(0.0, next_try_at - now) if next_try_at is not None else 0.0
 
 
 def failed(cfg, conn: sqlite3.Connection, name: str, error: str, now: float | None = None) -> float:
     """Record a failure; returns the delay until the next try."""
     now = time.time() if now is None else now
     with transaction(conn):
-        row = conn.execute("SELECT failures FROM sync_link WHERE target = ?", (name,)).fetchone()
-        failures = min((row["failures"] if row else 0) + 1, MAX_FAILURES)
+        failures = min(q.failures(conn, name) + 1, MAX_FAILURES)
         wait = delay(failures, cfg["sync.backoff_initial_seconds"], cfg["sync.backoff_max_seconds"])
-        conn.execute("INSERT INTO sync_link (target, failures, next_try_at, last_error) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT(target) DO UPDATE SET failures = excluded.failures, "
-                     "next_try_at = excluded.next_try_at, last_error = excluded.last_error",
-                     (name, failures, now + wait, error[:500]))
+        q.record_failure(conn, name, failures, now + wait, error[:500])
     return wait
 
 
 def succeeded(conn: sqlite3.Connection, name: str, now: float | None = None) -> None:
     now = time.time() if now is None else now
     with transaction(conn):
-        conn.execute("INSERT INTO sync_link (target, failures, next_try_at, last_error, last_ok_at) "
-                     "VALUES (?, 0, 0, '', ?) ON CONFLICT(target) DO UPDATE SET failures = 0, next_try_at = 0, "
-                     "last_error = '', last_ok_at = excluded.last_ok_at", (name, now))
+        q.record_success(conn, name, now)
 
 
 def link_state(conn: sqlite3.Connection) -> list[dict]:
-    return [dict(r) for r in conn.execute("SELECT * FROM sync_link ORDER BY target")]
+    return q.link_rows(conn)

@@ -18,6 +18,7 @@ from edgenode.core import registry
 from edgenode.core.db import open_main, open_volatile, vacuum
 from edgenode.core.errors import EdgenodeError
 from edgenode.node.sync import client, probe
+from edgenode.node.sync import runner_queries as q
 from edgenode.node.sync.area import AREA
 from edgenode.core import windows
 from edgenode.node.sync.client import HubUnreachable
@@ -194,12 +195,7 @@ def prune_jobs(vconn, keep_days: float = 30, now: float | None = None) -> int:
     """Forget this area's finished job rows older than ``keep_days``, keeping the latest row of
     each kind and state (health reads the last success and the last failure)."""
     cutoff = (time.time() if now is None else now) - keep_days * 86400
-    marks = ",".join("?" * len(KINDS))
-    cur = vconn.execute(
-        f"DELETE FROM jobs WHERE kind IN ({marks}) AND finished_at IS NOT NULL AND finished_at < ? AND id NOT IN "
-        f"(SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY kind, state ORDER BY started_at DESC) AS rn "
-        f"FROM jobs WHERE kind IN ({marks})) WHERE rn = 1)", (*KINDS, cutoff, *KINDS))
-    return cur.rowcount
+    return q.delete_old_jobs(vconn, KINDS, cutoff)
 
 
 def prune_usage(cfg, conn, *, keep_days: int | None = None) -> dict:

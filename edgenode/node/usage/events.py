@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from edgenode.core.db import transaction
+from edgenode.node.usage import events_queries as q
 
 KINDS = {"view", "play_start", "progress", "play_end", "search", "download", "request"}  # request: 可预约下载 (storage)
 
@@ -31,6 +32,5 @@ def record(conn: sqlite3.Connection, events: list[dict]) -> int:
              float(e.get("seconds") or 0), json.dumps(e["data"], ensure_ascii=False) if e.get("data") else None)
             for e in events]
     with transaction(conn):
-        conn.executemany("INSERT INTO usage_events (at, mono, boot_id, terminal, kind, resource_id, column_key, "
-                         "seconds, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        q.insert_events(conn, rows)
     return len(rows)

@@ -26,6 +26,7 @@ import threading
 
 from edgenode.core import db
 from edgenode.node.usage import events as usage_events
+from edgenode.node.usage import recorder_queries
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Recorder:
                     self._conn = db.connect(self.db_path)
                     # Appends touch only the table's tail and its index: a small cache does, and
                     # SQLite's default 2 MiB would fill with pages this connection never reads again.
-                    self._conn.execute("PRAGMA cache_size = -256")
+                    recorder_queries.limit_page_cache(self._conn, 256)
                 usage_events.record(self._conn, [e for item in batch for e in item.events])
             except Exception as e:
                 log.warning("E_USAGE_RECORD: dropped %d usage events from %d requests: %s",

@@ -24,6 +24,7 @@ import sqlite3
 import time
 
 from edgenode.core.db import transaction
+from edgenode.node.usage import retention_queries as q
 
 CHUNK = 20000  # events per transaction: short write locks while the portal records page views
 
@@ -36,26 +37,16 @@ def prune(conn: sqlite3.Connection, *, keep_days: int, upto: int, now: float | N
     cutoff = (time.time() if now is None else now) - keep_days * 86400
     while True:
         # The newest sequence this chunk may reach: old enough, allowed by the caller, CHUNK events at most.
-        row = conn.execute("SELECT max(seq), count(*) FROM (SELECT seq FROM usage_events WHERE seq <= ? AND at < ? "
-                           "ORDER BY seq LIMIT ?)", (upto, cutoff, CHUNK)).fetchone()
-        last, n = row[0], row[1]
+        last, n = q.chunk_end(conn, upto, cutoff, CHUNK)
         if not n:
             return out
         with transaction(conn):
-            conn.execute("""
-                INSERT INTO usage_totals (resource_id, plays, views, seconds)
-                SELECT resource_id, sum(kind = 'play_start'), sum(kind = 'view'), sum(seconds)
-                FROM usage_events WHERE seq <= ? AND at < ? AND resource_id IS NOT NULL GROUP BY resource_id
-                ON CONFLICT (resource_id) DO UPDATE SET plays = plays + excluded.plays,
-                    views = views + excluded.views, seconds = seconds + excluded.seconds""", (last, cutoff))
-            deleted = conn.execute("DELETE FROM usage_events WHERE seq <= ? AND at < ?", (last, cutoff)).rowcount
-            conn.execute("""INSERT INTO usage_pruned (id, upto_seq, events, at) VALUES (1, ?, ?, ?)
-                            ON CONFLICT (id) DO UPDATE SET upto_seq = max(upto_seq, excluded.upto_seq),
-                                events = events + excluded.events, at = excluded.at""", (last, deleted, time.time()))
+            q.fold_into_totals(conn, last, cutoff)
+            deleted = q.delete_events(conn, last, cutoff)
+            q.record_pruned(conn, last, deleted, time.time())
         out["pruned"] += deleted
         out["upto_seq"] = max(out["upto_seq"], last)
 
 
 def pruned_upto(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT upto_seq FROM usage_pruned WHERE id = 1").fetchone()
-    return row[0] if row else 0
+    return q.pruned_upto(conn)

@@ -23,6 +23,7 @@ import os
 import sqlite3
 import time
 
+from edgenode.node.web import accounts_queries as acq
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 
@@ -85,16 +86,16 @@ def check_password_policy(password: str) -> None:
 
 
 def get_account(conn: sqlite3.Connection, username: str = DEFAULT_USER) -> dict | None:
-    row = conn.execute("SELECT * FROM admin_accounts WHERE username = ?", (username,)).fetchone()
+    row = acq.account_row(conn, username)
     return dict(row) if row else None
 
 
 def list_accounts(conn: sqlite3.Connection) -> list[dict]:
-    return [public(dict(r)) for r in conn.execute("SELECT * FROM admin_accounts ORDER BY username")]
+    return [public(dict(r)) for r in acq.account_rows(conn)]
 
 
 def has_account(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM admin_accounts LIMIT 1").fetchone() is not None
+    return acq.any_account(conn)
 
 
 def set_password(conn: sqlite3.Connection, password: str, username: str = DEFAULT_USER) -> dict:
@@ -103,18 +104,14 @@ def set_password(conn: sqlite3.Connection, password: str, username: str = DEFAUL
     hashed = hash_password(password)  # outside the write lock: ~50 ms of CPU
     now = time.time()
     with transaction(conn):
-        conn.execute("""INSERT INTO admin_accounts (username, password_hash, updated_at) VALUES (?, ?, ?)
-                        ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-                        generation = generation + 1, failures = 0, locked_until = 0,
-                        updated_at = excluded.updated_at""", (username, hashed, now))
+        acq.save_password_hash(conn, username, hashed, now)
     log.info("admin password set for %s", username)
     return public(get_account(conn, username))
 
 
 def unlock(conn: sqlite3.Connection, username: str = DEFAULT_USER) -> bool:
     with transaction(conn):
-        n = conn.execute("UPDATE admin_accounts SET failures = 0, locked_until = 0 WHERE username = ?",
-                         (username,)).rowcount
+        n = acq.clear_lockout(conn, username)
     return n > 0
 
 
@@ -136,15 +133,12 @@ def login(conn: sqlite3.Connection, username: str, password: str, *, max_failure
         raise LoginLocked(int(account["locked_until"] - now + 0.999))
     if verify_password(password or "", account["password_hash"]):
         with transaction(conn):
-            conn.execute("UPDATE admin_accounts SET failures = 0, locked_until = 0, last_login_at = ? "
-                         "WHERE username = ?", (now, username))
+            acq.record_login(conn, username, now)
         return public(get_account(conn, username))
     with transaction(conn):
-        failures = conn.execute("UPDATE admin_accounts SET failures = failures + 1 WHERE username = ? "
-                                "RETURNING failures", (username,)).fetchone()[0]
+        failures = acq.count_failure(conn, username)
         if failures >= max_failures:
-            conn.execute("UPDATE admin_accounts SET failures = 0, locked_until = ? WHERE username = ?",
-                         (now + lockout_seconds, username))
+            acq.lock_until(conn, username, now + lockout_seconds)
     if failures >= max_failures:
         log.warning("E_LOGIN_LOCKED: %s locked for %d s after %d failed logins", username, lockout_seconds, failures)
         raise LoginLocked(lockout_seconds)

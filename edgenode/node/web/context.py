@@ -13,6 +13,7 @@ import queue
 
 from flask import current_app, g
 
+from edgenode.node.web.pool_queries import limit_page_cache
 from edgenode.core.db import connect
 
 POOL_SIZE = 16
@@ -36,7 +37,7 @@ def get_db():
             g.db = _pool().get_nowait()
         except queue.Empty:
             g.db = connect(node().cfg.db_path)
-            g.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            limit_page_cache(g.db, CACHE_KIB)
     return g.db
 
 
