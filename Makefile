@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README.md):
-#   make run    install everything, build the demo library, serve it
+#   make run    install everything, build the demo library, serve it as production does
 #   make test   install everything, run the whole test suite
 # Both are idempotent and do all set-up on a fresh Debian 12 machine.
 
@@ -11,16 +11,16 @@ HOST    ?= 0.0.0.0
 PORT    ?= 8080
 PYTEST_ARGS ?=
 
-# System packages the node and its tests use.
-SYS_PACKAGES = rsync ffmpeg nginx-light minisign sqlite3 chromium fonts-noto-cjk prometheus \
-               avahi-daemon avahi-utils iproute2 dbus debootstrap systemd wrk python3-venv \
-               fdisk dosfstools mtools qemu-system-x86 ovmf
+# System packages: one list for the node (also provisioning/install.sh) and one for the tests and demo.
+SYS_PACKAGES = $(shell grep -hv '^\s*\(\#\|$$\)' provisioning/node-packages.txt provisioning/dev-packages.txt)
 
-.PHONY: run test deps sysdeps venv clean bench
+.PHONY: run test deps sysdeps venv lock fresh-check clean bench
 
+# The production stack in the foreground: gunicorn behind nginx, the scheduler and the
+# mDNS advertiser, on the demo library; prints the URLs and the demo admin password.
 run: deps
 	$(BIN)/edgenode --data-dir $(DATA) demo
-	$(BIN)/edgenode --data-dir $(DATA) serve --host $(HOST) --port $(PORT)
+	$(BIN)/edgenode --data-dir $(DATA) stack --host $(HOST) --port $(PORT)
 
 test: deps
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
@@ -32,11 +32,20 @@ sysdeps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# Installs only what requirements/dev.lock pins, each file checked against its hash; setup.py's
+# build step compiles the message catalogue.  Regenerate the lock with `make lock`.
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+lock:
+	sh requirements/lock.sh
+
+# Both README commands in a fresh debootstrapped Debian 12 root (as root; about 30 minutes).
+fresh-check:
+	bash ../shared/tools/fresh-debian-root.sh
 
 bench: deps
 	$(BIN)/python bench/run_all.py

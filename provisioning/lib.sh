@@ -97,8 +97,14 @@ install_release() {  # install_release REPO WHEEL WHEELHOUSE -> prints the relea
         python3 -m venv "$dir" >&2 || die "python3 -m venv failed (is python3-venv installed?)"
         pipopts="--disable-pip-version-check --no-input -q"
         [ -n "$wheelhouse" ] && pipopts="$pipopts --no-index --find-links $wheelhouse"
+        # Dependencies only as requirements/node.lock pins them, each file checked against its
+        # hash; then edgenode itself, built (if from the checkout) with those same locked tools.
         # shellcheck disable=SC2086
-        "$dir/bin/pip" install --no-compile $pipopts "${wheel:-$repo}" >&2 || die "pip install of edgenode failed"
+        "$dir/bin/pip" install --no-compile $pipopts --require-hashes -r "$repo/requirements/node.lock" >&2 ||
+            die "pip install of edgenode's locked dependencies failed (requirements/node.lock)"
+        # shellcheck disable=SC2086
+        "$dir/bin/pip" install --no-compile $pipopts --no-deps --no-build-isolation "${wheel:-$repo}" >&2 ||
+            die "pip install of edgenode failed"
         # Byte-compile once, on every core: the services cannot write to /opt (ProtectSystem=strict).
         "$dir/bin/python" -m compileall -q -j 0 "$dir/lib" >/dev/null || die "byte-compiling the release failed"
         mkdir -p "$dir/share/docs"

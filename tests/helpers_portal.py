@@ -70,39 +70,16 @@ def wait_http(url: str, timeout: float = 30, proc=None) -> None:
 
 def nginx_config(workdir: Path, *, port: int, store: Path, upstream: str, static: Path = STATIC,
                  site: Path = SITE) -> Path:
-    """The shipped site file with this run's paths, wrapped in a minimal nginx.conf."""
-    text = site.read_text()
-    for old, new in [("listen 80 default_server;", f"listen 127.0.0.1:{port};"),
-                     ("listen [::]:80 default_server;", ""),
-                     ("/var/lib/edgenode/store", str(store)),
-                     ("/opt/edgenode/lib/python3.11/site-packages/edgenode/node/web/static", str(static)),
-                     ("unix:/run/edgenode-web/gunicorn.sock", upstream),
-                     ("/var/cache/nginx/edgenode-auth", str(workdir / "auth-cache"))]:
-        assert old in text, f"{site} no longer contains {old!r}"
-        text = text.replace(old, new)
-    (workdir / "site.conf").write_text(text)
-    for d in ("client", "proxy", "logs"):
-        (workdir / d).mkdir(exist_ok=True)
+    """The shipped site file with this run's paths, wrapped in a minimal nginx.conf (as `edgenode stack`)."""
+    from edgenode.node.stack import nginx_main_conf, render_site
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "site.conf").write_text(render_site(site.read_text(), listen=f"127.0.0.1:{port}", store=store,
+                                                   upstream=upstream, auth_cache=workdir / "auth-cache",
+                                                   static=static))
     conf = workdir / "nginx.conf"
-    conf.write_text(f"""
-daemon off;
-user root;
-worker_processes 2;
-pid {workdir}/nginx.pid;
-error_log {workdir}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path {workdir}/client;
-    proxy_temp_path {workdir}/proxy;
-    fastcgi_temp_path {workdir}/client;
-    uwsgi_temp_path {workdir}/client;
-    scgi_temp_path {workdir}/client;
-    include {workdir}/site.conf;
-}}
-""")
+    conf.write_text(nginx_main_conf(workdir, workdir / "site.conf", user="root" if os.geteuid() == 0 else None,
+                                    access_log=False))
     return conf
 
 
@@ -132,7 +109,7 @@ def start_gunicorn(config: Path, bind: str, *, workers: int | None = None, threa
 def start_builtin(config: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "EDGENODE_CONFIG": str(config)}
     env.pop("EDGENODE_DATA_DIR", None)
-    proc = subprocess.Popen([str(VENV_BIN / "edgenode"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([str(VENV_BIN / "edgenode"), "serve", "--dev", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, cwd=REPO, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/static/portal.css", proc=proc)
     return proc

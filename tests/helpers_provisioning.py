@@ -103,21 +103,21 @@ def debootstrap_base(log=sys.stderr) -> Path:
 
 
 def wheelhouse(log=sys.stderr) -> Path:
-    """Wheels of edgenode and every dependency, built on the host, so the chroot needs no PyPI.
+    """Wheels of every locked dependency, fetched on the host, so the chroot needs no PyPI.
 
-    Dependencies are cached by the hash of setup.cfg; edgenode's own wheel is rebuilt
-    every session because the code under test changes.
+    Cached by the hash of requirements/node.lock; edgenode's own wheel is built apart
+    (build_edgenode_wheel) because the code under test changes.
     """
-    key = hashlib.sha256((REPO / "setup.cfg").read_bytes()).hexdigest()[:16]
+    key = hashlib.sha256((REPO / "requirements" / "node.lock").read_bytes()).hexdigest()[:16]
     deps = CACHE / f"wheels-{key}"
     pip = [str(REPO / ".venv" / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
     with _lock(CACHE / ".wheels.lock"):
         if not (deps / ".complete").exists():
             tmp = CACHE / f".wheels-building-{key}"
             shutil.rmtree(tmp, ignore_errors=True)
-            subprocess.run(pip + ["wheel", "-w", str(tmp), str(REPO)], check=True, stdout=log, stderr=log)
-            for w in tmp.glob("edgenode-*.whl"):
-                w.unlink()
+            # The very files the lock's hashes name, as install.sh will check them.
+            subprocess.run(pip + ["download", "--require-hashes", "--no-deps", "-d", str(tmp), "-r",
+                                  str(REPO / "requirements" / "node.lock")], check=True, stdout=log, stderr=log)
             (tmp / ".complete").touch()
             shutil.rmtree(deps, ignore_errors=True)
             tmp.rename(deps)
@@ -133,7 +133,7 @@ def build_edgenode_wheel(dest: Path, patch=None, log=sys.stderr) -> Path:
     src = dest / "src"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md", "MANIFEST.in"):
+    for name in ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "MANIFEST.in"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "edgenode", src / "edgenode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -156,9 +156,9 @@ def checkout_snapshot(dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for name in ("setup.cfg", "pyproject.toml"):
+    for name in ("setup.cfg", "setup.py", "pyproject.toml"):
         shutil.copy2(REPO / name, dest / name)
-    for d in ("provisioning", "systemd"):
+    for d in ("provisioning", "systemd", "requirements"):
         shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (dest / "docs").mkdir()
     if (REPO / "docs" / "operations.md").exists():

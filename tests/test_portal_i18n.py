@@ -1,10 +1,11 @@
-"""The message catalogue: every message id is translated and the compiled .mo is current."""
+"""The message catalogue: every message id is translated, and the build compiles the .mo from the .po."""
 
-import io
+import shutil
+import sys
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
-from babel.messages.mofile import write_mo
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 import edgenode.node.web
@@ -28,10 +29,31 @@ def test_every_message_id_has_a_chinese_translation():
     assert missing == [], "run pybabel extract/update (docs/portal.md) and translate: " + repr(missing)
 
 
-def test_compiled_catalogue_is_current():
-    buf = io.BytesIO()
-    write_mo(buf, catalog())
-    assert (PO.with_suffix(".mo")).read_bytes() == buf.getvalue(), "run: pybabel compile -d edgenode/node/web/translations"
+def _messages(cat) -> dict:
+    return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
+
+
+def test_the_installed_catalogue_says_what_the_po_says():
+    """The .mo the app reads (compiled by setup.py at install time) holds every translation of the .po."""
+    with PO.with_suffix(".mo").open("rb") as f:
+        assert _messages(read_mo(f)) == _messages(catalog()), "reinstall: pip install -e . (setup.py compiles it)"
+
+
+def test_building_compiles_the_catalogue_from_the_po(tmp_path):
+    """setup.py's build step writes the .mo from the .po: a stale or missing .mo in the tree is replaced."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    try:
+        from setup import compile_catalogues
+    finally:
+        sys.path.pop(0)
+    tree = tmp_path / "edgenode" / "node" / "web" / "translations"
+    shutil.copytree(PO.parent.parent.parent, tree)
+    mo = tree / "zh_Hans_CN" / "LC_MESSAGES" / "messages.mo"
+    mo.write_bytes(b"stale")
+    assert compile_catalogues(tmp_path) == [mo]
+    with mo.open("rb") as f:
+        assert _messages(read_mo(f)) == _messages(catalog())
+    assert len(_messages(catalog())) > 50
 
 
 def test_english_is_one_cookie_away(client):

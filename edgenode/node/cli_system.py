@@ -28,24 +28,58 @@ def config_show(ctx, as_json):
 
 
 @click.command("serve")
+@click.option("--dev", is_flag=True, help="Use Flask's built-in development server (for working on the code).")
 @click.option("--host", help="Listen address (default: web.host).")
 @click.option("--port", type=int, help="Listen port (default: web.port).")
 @pass_ctx
 @domain_errors
-def serve(ctx, host, port):
-    """Run the portal with the built-in server (development and `make run`).
+def serve(ctx, dev, host, port):
+    """Run the portal with the built-in development server (--dev).
 
-    Production runs gunicorn behind nginx: see systemd/ and docs/serving.md.
+    The product runs gunicorn behind nginx: `edgenode stack` in the foreground (`make run`),
+    systemd units when installed (docs/serving.md).
     """
+    from edgenode.core.errors import EdgenodeError
     from edgenode.node.app import create_app
 
+    if not dev:
+        raise EdgenodeError("E_USAGE", "the built-in server is for development only: run `edgenode stack` "
+                                       "(gunicorn behind nginx, as production) or `edgenode serve --dev`")
     cfg = ctx.cfg
     app = create_app(cfg)
     host = host or cfg.web.host
     port = port or cfg.web.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    click.echo(f"edgenode is serving {cfg.node.name} — open http://{shown}:{port}/", err=True)
+    click.echo(f"edgenode is serving {cfg.node.name} (development server) — open http://{shown}:{port}/", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.command("stack")
+@click.option("--host", help="Listen address (default: web.host; 0.0.0.0 is every LAN interface).")
+@click.option("--port", type=int, help="Listen port for nginx (default: web.port).")
+@click.option("--no-advertise", is_flag=True, help="Do not advertise the portal over mDNS.")
+@pass_ctx
+@domain_errors
+def stack_cmd(ctx, host, port, no_advertise):
+    """Run the production stack in the foreground: gunicorn behind nginx, the scheduler and the
+    mDNS advertiser (`make run`).  Ctrl-C stops all of them."""
+    from edgenode.node import stack
+
+    cfg = ctx.cfg
+    host = host or cfg.web.host
+    port = port or cfg.web.port
+    plan = stack.prepare(cfg, host=host, port=port, advertise=not no_advertise)
+    password = stack.demo_password(ctx.conn, cfg.data_dir)
+    addresses = stack.urls(host, port)
+    click.echo(f"\nedgenode: {cfg.node.name}, gunicorn behind nginx, with the scheduler"
+               f"{' and the mDNS advertiser' if 'advertise' in plan['processes'] else ''}")
+    click.echo(f"  portal:  {addresses[0]}")
+    for other in addresses[1:]:
+        click.echo(f"           {other}   (terminals and phones on the LAN)")
+    click.echo(f"  admin:   {addresses[0]}admin/   user admin, password "
+               + (password if password else "(the one you set)"))
+    click.echo("  Ctrl-C stops everything.\n")
+    stack.run(plan)
 
 
 @click.group("db")
@@ -87,4 +121,4 @@ def db_prune_usage(ctx, keep_days, as_json):
         click.echo(f"pruned {out['pruned']} usage events (up to sequence {out['upto_seq']})")
 
 
-COMMANDS = [config_group, serve, db_group]
+COMMANDS = [config_group, serve, stack_cmd, db_group]
