@@ -179,7 +179,7 @@ def test_shipped_rsyncd_conf_matches_what_the_settings_generate():
         return {ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")}
 
     shipped = (Path(__file__).resolve().parent.parent / "systemd" / "rsyncd.conf").read_text()
-    assert settings(shipped) == settings(publish.rsyncd_conf(load_config(env={})))
+    assert settings(shipped) == settings(publish.rsyncd_conf(load_config(env={}), "edgenode", "edgenode"))
 
 
 def test_the_hourly_pull_reads_its_upstream_from_the_config(tmp_path, src):
@@ -207,3 +207,22 @@ def test_the_hourly_pull_reads_its_upstream_from_the_config(tmp_path, src):
         assert code == 0, out
         assert [(b["channel"], b["seq"]) for b in json.loads(out)["republished"]] == [("province", 1)]
     pconn.close()
+
+
+def test_the_generated_rsyncd_conf_serves_as_the_trees_owner(tmp_path):
+    """Started as root with no uid, rsync 3.2.7 (Debian 12) drops to nobody and cannot read a 0700 tree."""
+    import grp
+    import os
+    import pwd
+    from edgenode.core.config import load_config
+
+    cfg = load_config(None, overrides={"data_dir": str(tmp_path)})
+    root = publish.rsync_root(cfg)
+    root.mkdir(parents=True)
+    root.chmod(0o700)
+    conf = publish.rsyncd_conf(cfg)
+    st = root.stat()
+    assert f"uid = {pwd.getpwuid(st.st_uid).pw_name}\n" in conf
+    assert f"gid = {grp.getgrgid(st.st_gid).gr_name}\n" in conf
+    assert "uid = county\n" in publish.rsyncd_conf(cfg, "county", "county")
+    assert os.stat(root).st_mode & 0o777 == 0o700

@@ -237,7 +237,7 @@ CASES = [
     ("unknown column", "E_METADATA", m_unknown_column),
     ("kind does not match extension", "E_METADATA", m_kind_mismatch),
     ("non-UTF-8 manifest bytes", "E_MANIFEST_INVALID", m_non_utf8_bytes),
-    ("lone surrogate in text", "E_METADATA", m_lone_surrogate),
+    ("lone surrogate in text", "E_MANIFEST_INVALID", m_lone_surrogate),  # strict JSON (issue 16)
     ("claimed size larger than the disk", "E_DISK_FULL", m_huge_claim),
     ("payload is not what its kind says", "E_MEDIA_CORRUPT", m_not_a_pdf),
 ]

@@ -253,6 +253,31 @@ def test_enrols_with_a_reachable_hub_else_the_scheduler_enrols_later(tmp_path, w
         hub.stop()
 
 
+def test_a_node_installed_and_enrolled_imports_the_countys_stick_with_no_trust_step(tmp_path, wheels, installed):
+    """install.sh --hub --code pins the county key; the county's stick then just imports (issue 15)."""
+    import json
+    import shutil
+
+    from tests.helpers_bundles import make_source
+    from tests.helpers_sync import Hub
+
+    hub = Hub(tmp_path / "hub")
+    try:
+        hub.start()
+        code = hub.new_code()
+        hub.cli("publish", str(make_source(tmp_path / "src", n=2)), "--channel", "sannong")
+        hub.cli("usb-tree", str(tmp_path / "stick"))
+        with hp.new_root(installed["base"], tmp_path / "r", over=installed["upper"]) as root:
+            opts = hp.prepare(root, *wheels)
+            root.run(hp.INSTALLER, "--hub", hub.url, "--code", code, *opts)
+            shutil.copytree(tmp_path / "stick", root.path / "media/stick")
+            as_edgenode = ["runuser", "-u", "edgenode", "--", "/opt/edgenode/bin/edgenode"]
+            out = root.run(*as_edgenode, "import", "--json", "/media/stick").stdout
+            assert [r["result"] for r in json.loads(out)] == ["imported"], out
+    finally:
+        hub.stop()
+
+
 def test_rerun_hands_root_owned_leftovers_back_to_the_service_user(tmp_path, wheels, installed):
     """`sudo edgenode ...` run as root can leave root-owned files that lock the services out."""
     with hp.new_root(installed["base"], tmp_path / "r", over=installed["upper"]) as root:

@@ -192,6 +192,9 @@ SETTINGS: list[Setting] = [
     Setting("hub.upstream_keys", list, [],
             "The upstream hub's minisign public key files: only bundles signed by one of them are republished.",
             check=_str_list),
+    Setting("hub.channels", list, ["sannong", "pushi", "xinchengshi", "shequ"],
+            "Channels the county key signs for. Nodes trust it for these when they enrol (docs/hub.md, "
+            "\"Trust that arrives with enrolment\").", check=_str_list),
     Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
             "Empty: staff login only.", secret=True),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",

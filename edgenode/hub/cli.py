@@ -9,6 +9,7 @@ import click
 
 from edgenode.core.context import Context
 from edgenode.core.errors import EdgenodeError
+from edgenode.protocol import minisign
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -390,10 +391,70 @@ def key_cmd(ctx):
     click.echo(publish.county_public_key_path(ctx.cfg).read_text(), nl=False)
 
 
-@hub_group.command("rsyncd-conf")
+@hub_group.group("keys")
+def keys_group():
+    """The county key and the signed key lists every node follows (rotation, revocation)."""
+
+
+@keys_group.command("show")
+@json_option
 @pass_ctx
 @domain_errors
-def rsyncd_conf_cmd(ctx):
+def keys_show(ctx, as_json):
+    """The current county key, its channels and the key lists issued so far."""
+    from edgenode.hub import keychain
+    d = keychain.describe(ctx.cfg)
+    if as_json:
+        echo_json(d)
+        return
+    click.echo(f"county key {d['county_key']} for {', '.join(d['channels'])}")
+    for x in d["keylists"]:
+        added = ", ".join(minisign.parse_public_key(k["public_key"]).key_id_hex for k in x["keys"] or [])
+        click.echo(f"  #{x['seq']}: add {added or '-'}; revoke {', '.join(x['revoke'] or []) or '-'}")
+
+
+@keys_group.command("rotate")
+@json_option
+@pass_ctx
+@domain_errors
+def keys_rotate(ctx, as_json):
+    """Replace the county key; nodes switch at their next heartbeat or stick."""
+    from edgenode.hub import keychain
+    r = keychain.rotate(ctx.cfg)
+    echo_json(r) if as_json else click.echo(f"county key {r['old_key']} → {r['new_key']} (key list #{r['seq']})")
+
+
+@keys_group.command("add")
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--channel", "channels", multiple=True, help="Only these channels (default: all of hub.channels).")
+@json_option
+@pass_ctx
+@domain_errors
+def keys_add(ctx, public_key, channels, as_json):
+    """Have every node trust another publisher's key (e.g. the province's)."""
+    from edgenode.hub import keychain
+    r = keychain.add(ctx.cfg, public_key, list(channels) or None)
+    echo_json(r) if as_json else click.echo(f"key {r['key']} for {', '.join(r['channels'])} (key list #{r['seq']})")
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@json_option
+@pass_ctx
+@domain_errors
+def keys_revoke(ctx, key_id, as_json):
+    """Withdraw a publisher key from every node."""
+    from edgenode.hub import keychain
+    r = keychain.revoke(ctx.cfg, key_id)
+    echo_json(r) if as_json else click.echo(f"revoked {r['revoked']} (key list #{r['seq']})")
+
+
+@hub_group.command("rsyncd-conf")
+@click.option("--user", help="uid the daemon serves as (default: the owner of the published tree).")
+@click.option("--group", help="gid the daemon serves as (default: the tree's group).")
+@pass_ctx
+@domain_errors
+def rsyncd_conf_cmd(ctx, user, group):
     """Print an rsyncd.conf for the hub's read-only content module (from [hub] settings)."""
     from edgenode.hub import publish
-    click.echo(publish.rsyncd_conf(ctx.cfg), nl=False)
+    click.echo(publish.rsyncd_conf(ctx.cfg, user, group), nl=False)

@@ -21,6 +21,9 @@ from edgenode.protocol.build import build_bundle
 from edgenode.protocol.bundle import MANIFEST, parse_manifest
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import keychain
+from edgenode.hub import publish_queries as q
+from edgenode.hub.keychain import county_key, county_public_key_path
 
 
 def rsync_root(cfg) -> Path:
@@ -31,37 +34,15 @@ def channels_root(cfg) -> Path:
     return rsync_root(cfg) / "channels"
 
 
-def county_key(cfg) -> minisign.SecretKey:
-    """The county's minisign signing key, made on first use (0600) beside its public key."""
-    d = cfg.data_path / "hub_keys"
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    sk_path, pk_path = d / "county.key", d / "county.pub"
-    if not sk_path.exists():
-        sk = minisign.generate_keypair()
-        minisign.write_secret_key(sk, sk_path)
-        minisign.write_public_key(sk.public, pk_path)
-    return minisign.load_secret_key(sk_path)
-
-
-def county_public_key_path(cfg) -> Path:
-    county_key(cfg)
-    return cfg.data_path / "hub_keys" / "county.pub"
-
-
 def _next_seq(conn: sqlite3.Connection, channel: str) -> int:
-    row = conn.execute("SELECT max(seq) FROM hub_publications WHERE channel = ?", (channel,)).fetchone()
-    return (row[0] or 0) + 1
+    return (q.max_seq(conn, channel) or 0) + 1
 
 
 def _register(conn, channel: str, seq: int, bundle: Path, source: str) -> dict:
     now = time.time()
     with transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO hub_publications (channel, seq, bundle_dir, source, published_at) "
-                     "VALUES (?, ?, ?, ?, ?)", (channel, seq, bundle.name, source, now))
-        conn.execute("INSERT INTO hub_channels (channel, latest_seq, bundle_dir, published_at) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT (channel) DO UPDATE SET latest_seq = excluded.latest_seq, "
-                     "bundle_dir = excluded.bundle_dir, published_at = excluded.published_at "
-                     "WHERE excluded.latest_seq >= hub_channels.latest_seq", (channel, seq, bundle.name, now))
+        q.replace_publication(conn, channel, seq, bundle.name, source, now)
+        q.advance_channel(conn, channel, seq, bundle.name, now)
     return {"channel": channel, "seq": seq, "bundle": str(bundle), "source": source}
 
 
@@ -72,7 +53,7 @@ def publish(conn: sqlite3.Connection, cfg, src_dir, channel: str, *, seq: int | 
     if not src_dir.is_dir():
         raise EdgenodeError("E_PUBLISH_SRC", f"{src_dir}: not a folder", zh="发布的来源不是文件夹。")
     seq = seq or _next_seq(conn, channel)
-    if seq <= (conn.execute("SELECT max(seq) FROM hub_publications WHERE channel = ?", (channel,)).fetchone()[0] or 0):
+    if seq <= (q.max_seq(conn, channel) or 0):
         raise EdgenodeError("E_PUBLISH_SEQ", f"channel {channel} already has sequence {seq} or later",
                             zh="该频道已有相同或更新的期号。")
     staging = rsync_root(cfg) / ".staging"
@@ -140,7 +121,7 @@ def pull_upstream(conn: sqlite3.Connection, cfg, rsync_url: str, *, trusted: lis
     for manifest in sorted(incoming.glob(f"*/*/{MANIFEST}")):
         try:
             m = parse_manifest(manifest.read_bytes())
-            if conn.execute("SELECT 1 FROM hub_publications WHERE channel = ? AND seq = ?", (m.channel, m.seq)).fetchone():
+            if q.is_published(conn, m.channel, m.seq):
                 out["present"] += 1
                 continue
             out["republished"].append(accept_signed(conn, cfg, manifest.parent, trusted=trusted))
@@ -158,7 +139,7 @@ def rescan(conn: sqlite3.Connection, cfg) -> list[dict]:
             m = parse_manifest(manifest.read_bytes())
         except EdgenodeError:
             continue
-        if not conn.execute("SELECT 1 FROM hub_publications WHERE channel = ? AND seq = ?", (m.channel, m.seq)).fetchone():
+        if not q.is_published(conn, m.channel, m.seq):
             out.append(_register(conn, m.channel, m.seq, manifest.parent, "upstream"))
     return out
 
@@ -167,8 +148,7 @@ def usb_tree(conn: sqlite3.Connection, cfg, path, *, channels: list[str] | None 
     """Copy the published bundles to PATH/edgenode-bundles/ for a volunteer's stick, plus the county key."""
     dest_root = Path(path) / "edgenode-bundles"
     dest_root.mkdir(parents=True, exist_ok=True)
-    sql = "SELECT channel, seq, bundle_dir FROM hub_publications"
-    rows = [dict(r) for r in conn.execute(sql + " ORDER BY channel, seq")]
+    rows = q.publications(conn)
     if channels:
         rows = [r for r in rows if r["channel"] in channels]
     if not all_seqs:
@@ -189,15 +169,40 @@ def usb_tree(conn: sqlite3.Connection, cfg, path, *, channels: list[str] | None 
         os.replace(tmp, dest)
         copied.append({**r, "status": "copied"})
     shutil.copyfile(county_public_key_path(cfg), dest_root / "county.pub")
+    keychain.write_to_stick(cfg, dest_root)
     os.sync()  # volunteers pull the stick as soon as the command returns
     return {"path": str(dest_root), "bundles": copied}
 
 
-def rsyncd_conf(cfg) -> str:
-    """An rsyncd.conf for the hub's read-only module, from hub.rsync_port and hub.rsync_hosts_allow."""
+def rsyncd_conf(cfg, user: str | None = None, group: str | None = None) -> str:
+    """An rsyncd.conf for the hub's read-only module, from hub.rsync_port and hub.rsync_hosts_allow.
+
+    ``uid``/``gid`` are always written: an rsync daemon started as root and given none drops to
+    ``nobody``, which cannot read a tree kept 0700 (rsync 3.2.7, Debian 12's), and every pull
+    then fails with "change_dir ... Permission denied".  The default is the published tree's owner,
+    who can read it by definition; the shipped file names ``edgenode`` (edgenode-rsyncd.service).
+    """
+    owner, owner_group = _owner(rsync_root(cfg))
     return (f"# generated by `edgenode hub rsyncd-conf`; nodes pull rsync://HUB:{cfg.hub.rsync_port}/edgenode/\n"
             f"port = {cfg.hub.rsync_port}\nuse chroot = no\nread only = yes\nlist = yes\nmax connections = 20\n"
             f"timeout = 600\npid file =\nreverse lookup = no\nhosts allow = {cfg.hub.rsync_hosts_allow}\n\n"
             f"[edgenode]\n    path = {rsync_root(cfg)}\n    comment = edgenode published bundles\n"
+            f"    uid = {user or owner}\n    gid = {group or owner_group}\n"
             f"    read only = yes\n    write only = no\n    refuse options = delete\n"
             f"    exclude = .staging/ .upstream/\n")
+
+
+def _owner(path: Path) -> tuple[str, str]:
+    """(user, group) names owning ``path``, or this process's if it does not exist yet."""
+    import grp
+    import pwd
+
+    try:
+        st = path.stat()
+        uid, gid = st.st_uid, st.st_gid
+    except FileNotFoundError:
+        uid, gid = os.getuid(), os.getgid()
+    try:
+        return pwd.getpwuid(uid).pw_name, grp.getgrgid(gid).gr_name
+    except KeyError:  # an id with no name (a copied tree): rsync takes numbers too
+        return str(uid), str(gid)

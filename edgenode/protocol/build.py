@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -11,7 +10,7 @@ import time
 from pathlib import Path
 
 from edgenode.core import registry
-from edgenode.protocol import minisign
+from edgenode.protocol import minisign, strictjson
 from edgenode.protocol.bundle import KEYLIST, MANIFEST, BundleError, check_path, is_junk, manifest_dict, parse_manifest
 from edgenode.protocol.metadata import EXT_KIND
 from edgenode.core.store import file_sha256
@@ -28,7 +27,11 @@ def _default_id(rel: str) -> str:
 def scan_source(src_dir: Path, resources: list[dict] | None, default_column: str) -> list[dict]:
     """Manifest entries (without size/hash) for the media files under ``src_dir``."""
     if resources is None and (src_dir / "resources.json").is_file():
-        resources = json.loads((src_dir / "resources.json").read_text(encoding="utf-8"))
+        try:
+            resources = strictjson.loads((src_dir / "resources.json").read_bytes())
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise BundleError("E_MANIFEST_INVALID", f"{src_dir}/resources.json: {str(e)[:80]}",
+                              zh="resources.json 格式不正确") from None
     by_path = {r["path"]: dict(r) for r in resources or []}
     if resources is None:
         for path in sorted(src_dir.rglob("*")):
@@ -93,7 +96,10 @@ def build_bundle(src_dir, channel: str, seq: int, out_dir, *, secret_key: minisi
     doc = manifest_dict(channel, seq, kid, entries, withdraw=withdraw, expires=expires)
     for sections in registry.hooks(SECTIONS_HOOK):  # the node's activities: SRC/programme.json, checked
         doc.update(sections(src_dir))
-    data = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+    try:
+        data = strictjson.dumps(doc, indent=1).encode("utf-8") + b"\n"
+    except ValueError as e:  # NaN, Infinity or a lone surrogate from the source folder
+        raise BundleError("E_MANIFEST_INVALID", f"manifest: {e}", zh="内容包清单格式不正确，未发布") from None
     parse_manifest(data)  # refuse to publish what a node would refuse
     (tmp / MANIFEST).write_bytes(data)
     if secret_key:
@@ -124,5 +130,5 @@ def write_keylist(path, secret_key: minisign.SecretKey, keys: list[tuple[minisig
     doc = {"format": 1, "type": "edgenode-keylist", "seq": seq,
            "keys": [{"public_key": pk.b64(), "channels": sorted(ch), "comment": ""} for pk, ch in keys],
            "revoke": [k.upper() for k in revoke]}
-    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    path.write_text(strictjson.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return minisign.sign_file(path, secret_key, prehash=prehash)

@@ -7,12 +7,12 @@ in one of the two, never in another exception.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from edgenode.protocol import strictjson
 from edgenode.protocol.metadata import EXT_KIND, KINDS, MetadataError, validate_id, validate_metadata
 from edgenode.core.errors import EdgenodeError
 
@@ -169,7 +169,7 @@ def parse_manifest(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Manifest
     except UnicodeDecodeError:
         raise _invalid("not UTF-8 text") from None
     try:
-        doc = json.loads(text)
+        doc = strictjson.loads(text)
     except (ValueError, RecursionError) as e:
         raise _invalid(f"not valid JSON: {str(e)[:80]}") from None
     if not isinstance(doc, dict):

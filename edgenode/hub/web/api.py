@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import diagnostics as diag, heartbeat, ingest, registry, tiers
+from edgenode.hub import diagnostics as diag, heartbeat, ingest, keychain, registry, tiers
 from edgenode.hub.signing import verify_request
 from edgenode.hub.web.context import cfg, get_db, settings
 
@@ -34,7 +34,8 @@ def enroll():
                            public_key=str(data.get("public_key") or ""), name=data.get("name") or "",
                            township=data.get("township") or "", version=data.get("version") or "",
                            kind="hub" if data.get("kind") == "hub" else "node")
-    return jsonify({"ok": True, "node_id": node["node_id"], "hub_name": settings().name})
+    return jsonify({"ok": True, "node_id": node["node_id"], "hub_name": settings().name,
+                    "trust": keychain.offer(cfg())})
 
 
 @bp.post("/batches")
@@ -52,6 +53,7 @@ def heartbeat_():
     db = get_db("NORMAL")
     answer = heartbeat.record(db, node, body, signed_ts=ts, keep=settings().heartbeat_history)
     answer["diagnostics_requested"] = diag.requested(db, node["node_id"]) is not None
+    answer["keylists"] = keychain.chain(cfg())  # rotation and revocation reach the node this way
     return jsonify(answer)
 
 

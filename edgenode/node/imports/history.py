@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 
+from edgenode.node.imports import queries as iq
 from edgenode.core.db import transaction
 
 
@@ -67,28 +69,24 @@ def summary_zh(result: str, resources: int, nbytes: int, error_zh: str | None = 
 def record(conn: sqlite3.Connection, r: ImportResult, finished_at: float) -> int:
     """Insert one history row; inside the import's own transaction when it succeeded."""
     with transaction(conn):
-        return conn.execute(
-            "INSERT INTO imports (started_at, finished_at, source, bundle, channel, seq, result, added, updated, "
-            "withdrawn, files_copied, files_skipped, bytes_copied, bytes_total, duration, error_code, error, warnings) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.started_at, finished_at, r.source, r.bundle, r.channel, r.seq, r.result, r.added, r.updated,
-             r.withdrawn, r.files_copied, r.files_skipped, r.bytes_copied, r.bytes_total, r.duration, r.error_code,
-             r.error, "\n".join(r.warnings))).lastrowid
+        return iq.insert_import(conn, r, finished_at)
 
 
 def recent(conn: sqlite3.Connection, limit: int = 50) -> list[dict]:
-    rows = conn.execute("SELECT * FROM imports ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    rows = iq.recent_imports(conn, limit)
     out = []
     for row in rows:
         d = dict(row)
         d["summary_zh"] = summary_zh(d["result"], d["added"] + d["updated"], d["bytes_total"],
                                      _zh_for(d["error_code"]))
+        d["next_step_zh"] = next_step_zh(d["error_code"], d["error"]) if d["result"] == "failed" else ""
+        d["key_id"] = untrusted_key_id(d["error"]) if d["error_code"] == "E_SIG_UNTRUSTED" else None
         out.append(d)
     return out
 
 
 def stale_reported(conn: sqlite3.Connection, bundle: str) -> bool:
-    return conn.execute("SELECT 1 FROM imports WHERE bundle = ? AND result = 'stale'", (bundle,)).fetchone() is not None
+    return iq.stale_recorded(conn, bundle)
 
 
 # Chinese texts for history rows, which keep only the code.
@@ -112,8 +110,45 @@ ERRORS_ZH = {
     "E_SOURCE_IO": "读取 U 盘或来源失败（可能已拔出）",
     "E_NO_MANIFEST": "没有找到内容包清单",
     "E_MEDIA_CORRUPT": "媒体文件已损坏",
+    "E_DB_BUSY": "本机正忙，请稍后重试",
+    "E_DB_IO": "本机数据库读写出错，请联系县中心",
+    "E_INTERNAL": "本机软件出错，请联系县中心",
 }
 
 
 def _zh_for(code: str | None) -> str | None:
     return ERRORS_ZH.get(code or "", code)
+
+
+# What a volunteer can do about each refusal, in plain words.  Nothing here asks them to judge
+# whether content is safe: a refusal about trust always goes to the county.
+_ASK_COUNTY = "请联系县中心，告诉他们这一行的提示和时间。"
+_RECOPY = "U 盘上的内容可能没有复制完整。请让县中心重新复制一个 U 盘，再插上。"
+NEXT_STEPS_ZH = {
+    "E_SIG_UNTRUSTED": "这个 U 盘上的内容不是本机认识的发布者签名的，所以没有导入。请不要自己处理，"
+                       "联系县中心，告诉他们下面的密钥编号。",
+    "E_SIG_MISSING": "这个 U 盘上的内容没有签名，不能导入。" + _ASK_COUNTY,
+    "E_SIG_INVALID": "内容在签名之后被改动过，不能导入。" + _RECOPY,
+    "E_CHANNEL_FORBIDDEN": "这个发布者无权发布这一类内容。" + _ASK_COUNTY,
+    "E_ROLLBACK": "本机已经有更新的内容，这个 U 盘上的是旧版本，不需要导入。可以拔出 U 盘。",
+    "E_HASH_MISMATCH": _RECOPY,
+    "E_SIZE_MISMATCH": _RECOPY,
+    "E_MISSING_FILE": _RECOPY,
+    "E_SOURCE_IO": "读取 U 盘时出错（可能被拔出了）。重新插上 U 盘，会从中断的地方继续导入。",
+    "E_DISK_FULL": "本机磁盘空间不够。请在“存储”页面清理不常用的内容，然后重新插上 U 盘。",
+    "E_NO_ROOM": "本机磁盘空间不够。请在“存储”页面清理不常用的内容，然后重新插上 U 盘。",
+    "E_DB_BUSY": "本机正忙。过几分钟重新插上 U 盘即可。",
+    "E_NOT_REGULAR_FILE": "U 盘上有不该出现的特殊文件。" + _RECOPY,
+    "E_FORMAT_VERSION": "本机软件版本太旧，读不了这个内容包。" + _ASK_COUNTY,
+}
+
+
+def next_step_zh(code: str | None, error: str | None = None) -> str:
+    """The next step for a failed import, for the volunteer in front of the PC."""
+    return NEXT_STEPS_ZH.get(code or "", "内容包有问题，没有导入。" + _ASK_COUNTY)
+
+
+def untrusted_key_id(error: str | None) -> str | None:
+    """The key id named in an E_SIG_UNTRUSTED message ("signed by key 0123ABCD…"), for the county."""
+    m = re.search(r"signed by key ([0-9A-F]{16})", error or "")
+    return m.group(1) if m else None

@@ -29,15 +29,17 @@ import shutil
 import sqlite3
 import stat
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edgenode.node.imports import queries as iq
 from edgenode.node.imports import trust
 from edgenode.protocol.bundle import KEYLIST, KEYLIST_SIG, MANIFEST, SIGNATURE, BundleError, Manifest, parse_manifest
 from edgenode.node.imports.history import ImportResult, record
 from edgenode.protocol.minisign import MAX_SIG_FILE, verify_bytes
-from edgenode.node.imports.locate import find_bundles
+from edgenode.node.imports.locate import NotSmallFile, find_bundles, read_small, stick_keylists
 from edgenode.node.catalog import media
 from edgenode.node.catalog import queries as q
 from edgenode.core.locks import import_lock
@@ -85,6 +87,13 @@ def import_bundle(cfg, conn: sqlite3.Connection, store: Store, bundle_dir, *, so
         # The stick was pulled, the spool file vanished, the disk failed: staged files stay for the resume.
         _fail(result, "E_SOURCE_IO", f"cannot read or write {e.filename or bundle_dir}: {e.strerror}",
               "读取内容失败（U 盘可能已拔出），下次插入时会继续导入")
+    except sqlite3.Error as e:
+        _fail(result, *database_failure(e))
+    except Exception as e:  # a bug: one outcome all the same, the traceback to the journal only
+        ref = uuid.uuid4().hex[:8]
+        log.exception("import %s: internal error, log reference %s", bundle_dir, ref)
+        _fail(result, "E_INTERNAL", f"internal error {type(e).__name__} (log reference {ref})",
+              f"本机软件出错，请联系县中心（日志编号 {ref}）")
     result.duration = time.time() - result.started_at
     if result.result == "failed":
         log.warning("import %s from %s failed: %s: %s", bundle_dir, source, result.error_code, result.error)
@@ -100,11 +109,42 @@ def import_bundle(cfg, conn: sqlite3.Connection, store: Store, bundle_dir, *, so
 def import_tree(cfg, conn: sqlite3.Connection, store: Store, path, *, source: str,
                 progress: ProgressFn | None = None) -> list[ImportResult]:
     """Import every bundle found under a stick, spool or staging root, oldest sequence first."""
+    apply_stick_keylists(conn, Path(path))
     bundles = find_bundles(Path(path), max_manifest=cfg.bundles.max_manifest_kb * 1024)
     if not bundles:
         raise BundleError("E_NO_BUNDLES", f"{path}: no bundles found (expected manifest.json in a bundle folder, "
                           "on a stick under edgenode-bundles/)", zh="没有找到内容包")
     return [import_bundle(cfg, conn, store, b, source=source, progress=progress) for b in bundles]
+
+
+def apply_stick_keylists(conn: sqlite3.Connection, root: Path) -> dict:
+    """Follow the county's key lists on a stick before its bundles, for points never online."""
+    lists = stick_keylists(root)
+    if not lists:
+        return {"applied": [], "skipped": [], "refused": None}
+    try:
+        out = trust.apply_chain(conn, lists)
+    except sqlite3.Error as e:
+        log.warning("key lists on %s not applied: %s", root, e)
+        return {"applied": [], "skipped": [], "refused": {"code": database_failure(e)[0]}}
+    if out["applied"]:
+        log.info("%s: key lists %s applied", root, out["applied"])
+    if out["refused"]:
+        log.warning("W_KEYLIST_REFUSED: %s: key list #%s: %s", root, out["refused"]["seq"], out["refused"]["code"])
+    return out
+
+
+def database_failure(e: sqlite3.Error) -> tuple[str, str, str]:
+    """(code, message, Chinese text) for an SQLite error that escaped an import's transaction."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL" or "disk is full" in str(e):
+        return ("E_DISK_FULL", f"the disk filled up while saving the import: {e}",
+                "磁盘已满，内容未导入；请清理空间后重新插入 U 盘")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(e):
+        return ("E_DB_BUSY", f"the database stayed busy past the timeout: {e}",
+                "本机正忙，内容未导入；请稍后重新插入 U 盘")
+    return ("E_DB_IO", f"the database could not be written ({name or type(e).__name__}): {e}",
+            "本机数据库读写出错，内容未导入；请联系县中心")
 
 
 def _fail(result: ImportResult, code: str, message: str, zh: str) -> None:
@@ -113,25 +153,17 @@ def _fail(result: ImportResult, code: str, message: str, zh: str) -> None:
 
 def _read_capped(path: Path, cap: int, code: str, what: str) -> bytes:
     try:
-        st = path.lstat()
+        return read_small(path, cap)
     except FileNotFoundError:
         missing = {"E_NO_MANIFEST": ("no manifest.json: not a bundle", "没有找到内容包清单"),
                    "E_SIG_MISSING": ("manifest.json.minisig is missing: unsigned bundles are never imported",
                                      "内容包没有签名，未导入")}[code]
         raise BundleError(code, f"{path.parent}: {missing[0]}", zh=missing[1]) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise BundleError("E_NOT_REGULAR_FILE", f"{path}: {what} is not a regular file",
-                          zh="内容包里有链接或设备文件，未导入")
-    if st.st_size > cap:
-        raise BundleError("E_MANIFEST_TOO_LARGE", f"{path}: {st.st_size} bytes; the limit is {cap}",
-                          zh="内容包清单太大，未导入")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(cap + 1)
-    if len(data) > cap:
-        raise BundleError("E_MANIFEST_TOO_LARGE", f"{path}: larger than the limit of {cap} bytes",
-                          zh="内容包清单太大，未导入")
-    return data
+    except NotSmallFile as e:
+        if e.too_large:
+            raise BundleError("E_MANIFEST_TOO_LARGE", f"{path}: {e}", zh="内容包清单太大，未导入") from None
+        raise BundleError("E_NOT_REGULAR_FILE", f"{path}: {what} is {e}",
+                          zh="内容包里有链接或设备文件，未导入") from None
 
 
 def verify(cfg, conn: sqlite3.Connection, bundle_dir: Path) -> tuple[Manifest, bytes, str, list[str]]:
@@ -297,6 +329,7 @@ def _copy_and_move(cfg, conn, store, staging, bundle_dir, manifest, data, sig_te
 
     # Step 5: move staged blobs into the store.
     p.phase = "move"
+    moved = []
     for sha in sorted(staged | {e.sha256 for e in to_copy} | {s for s in posters.values() if s}):
         src = staging.path_for(sha)
         if not src.exists():
@@ -309,15 +342,35 @@ def _copy_and_move(cfg, conn, store, staging, bundle_dir, manifest, data, sig_te
         else:
             os.replace(src, final)
             fsync_dir(final.parent)
+            moved.append(sha)
 
     # Step 6: one transaction for the whole bundle.
-    _commit(conn, store, manifest, data, sig_text, manifest_sha, facts, posters, result, p, emit)
+    try:
+        _commit(conn, store, manifest, data, sig_text, manifest_sha, facts, posters, result, p, emit)
+    except sqlite3.Error:
+        _take_back(conn, store, moved)
+        raise
+
+
+def _take_back(conn, store: Store, moved: list[str]) -> None:
+    """After a rolled-back commit, remove the blobs this import moved in and nothing references.
+
+    Still under the import lock.  On a full disk this is what gives the history row its room;
+    otherwise the space would wait for the next gc.
+    """
+    try:
+        referenced = q.referenced_hashes(conn)
+    except sqlite3.Error:
+        return  # cannot tell what is referenced: leave them for gc, which can
+    for sha in moved:
+        if sha not in referenced:
+            store.path_for(sha).unlink(missing_ok=True)
 
 
 def _check_ids(conn, manifest: Manifest) -> None:
     for e in manifest.entries:
         rid = manifest.catalog_id(e.id)
-        row = conn.execute("SELECT channel FROM resources WHERE id = ?", (rid,)).fetchone()
+        row = q.channel_and_withdrawal(conn, rid)
         if row and row[0] != manifest.channel:
             raise BundleError("E_ID_CLASH", f"{rid}: already exists and does not belong to channel "
                               f"{manifest.channel!r}", zh="资源编号与本机已有资源冲突，未导入")
@@ -363,7 +416,7 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
                 q.record_blob(conn, posters[e.id], store.path_for(posters[e.id]).stat().st_size)
         for e in manifest.entries:
             rid = manifest.catalog_id(e.id)
-            row = conn.execute("SELECT channel FROM resources WHERE id = ?", (rid,)).fetchone()
+            row = q.channel_and_withdrawal(conn, rid)
             f = facts[e.id]
             q.upsert_resource(conn, {
                 "id": rid, "title": e.meta["title"], "description": e.meta["description"],
@@ -378,7 +431,7 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
                 result.added += 1
         for wid in manifest.withdraw:
             rid = manifest.catalog_id(wid)
-            row = conn.execute("SELECT channel, withdrawn_at FROM resources WHERE id = ?", (rid,)).fetchone()
+            row = q.channel_and_withdrawal(conn, rid)
             if row and row[0] == manifest.channel and row[1] is None:
                 q.withdraw(conn, rid)
                 result.withdrawn += 1
@@ -387,9 +440,7 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
         for commit in registry.hooks(COMMIT):  # storage: on-demand entries listed; county activities, campaigns
             commit(conn, manifest, data, result)
         trust.advance(conn, manifest.channel, manifest.seq, manifest_sha)
-        conn.execute("INSERT OR REPLACE INTO bundles (channel, seq, manifest, signature, key_id, manifest_sha256, "
-                     "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (manifest.channel, manifest.seq, data, sig_text, manifest.key_id, manifest_sha, time.time()))
+        iq.save_bundle(conn, manifest.channel, manifest.seq, data, sig_text, manifest.key_id, manifest_sha)
         result.result = "imported"
         result.duration = time.time() - result.started_at
         record(conn, result, time.time())

@@ -1,16 +1,15 @@
 """The trust store: publisher keys, their channels, rollback state and key rotation.
 
-SQL functions take the connection first; writers expect a surrounding
-``db.transaction`` where several statements must land together.
+Functions take the connection first; the statements themselves live in
+:mod:`edgenode.node.imports.trust_queries`.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import time
 
-from edgenode.protocol import minisign
+from edgenode.node.imports import trust_queries as tq
+from edgenode.protocol import minisign, strictjson
 from edgenode.protocol.bundle import CHANNEL_RE, BundleError
 from edgenode.core.db import transaction
 
@@ -36,15 +35,13 @@ def add_key(conn: sqlite3.Connection, pk: minisign.PublicKey, channels, *, comme
     """Trust ``pk`` for ``channels`` (added to any it already has)."""
     channels = _check_channels(channels)
     with transaction(conn):
-        row = conn.execute("SELECT public_key FROM trust_keys WHERE key_id = ?", (pk.key_id_hex,)).fetchone()
-        if row and row[0] != pk.b64():
+        known = tq.stored_public_key(conn, pk.key_id_hex)
+        if known is not None and known != pk.b64():
             raise TrustError("E_TRUST_KEY_CLASH", f"a different key with id {pk.key_id_hex} is already trusted",
                              zh="已有一个编号相同但内容不同的密钥")
-        if not row:
-            conn.execute("INSERT INTO trust_keys (key_id, public_key, comment, added_at, added_by) "
-                         "VALUES (?, ?, ?, ?, ?)", (pk.key_id_hex, pk.b64(), comment[:200], time.time(), added_by))
-        conn.executemany("INSERT OR IGNORE INTO trust_channels (key_id, channel) VALUES (?, ?)",
-                         [(pk.key_id_hex, c) for c in channels])
+        if known is None:
+            tq.insert_key(conn, pk.key_id_hex, pk.b64(), comment[:200], added_by)
+        tq.grant_channels(conn, pk.key_id_hex, channels)
     return get_key(conn, pk.key_id_hex)
 
 
@@ -52,42 +49,40 @@ def remove_key(conn: sqlite3.Connection, key_id: str, channels=None) -> bool:
     """Forget a key entirely, or only its right to some channels."""
     key_id = key_id.upper().zfill(16)  # as minisign prints it, without leading zeros, or padded
     with transaction(conn):
-        if not conn.execute("SELECT 1 FROM trust_keys WHERE key_id = ?", (key_id,)).fetchone():
+        if not tq.key_exists(conn, key_id):
             return False
         if channels:
-            conn.executemany("DELETE FROM trust_channels WHERE key_id = ? AND channel = ?",
-                             [(key_id, c) for c in channels])
-            if conn.execute("SELECT 1 FROM trust_channels WHERE key_id = ?", (key_id,)).fetchone():
+            tq.revoke_channels(conn, key_id, channels)
+            if tq.has_any_channel(conn, key_id):
                 return True
-        conn.execute("DELETE FROM trust_keys WHERE key_id = ?", (key_id,))
+        tq.delete_key(conn, key_id)
     return True
 
 
 def get_key(conn: sqlite3.Connection, key_id: str) -> dict | None:
-    row = conn.execute("SELECT * FROM trust_keys WHERE key_id = ?", (key_id,)).fetchone()
+    row = tq.key_row(conn, key_id)
     if not row:
         return None
     d = dict(row)
-    d["channels"] = [r[0] for r in conn.execute(
-        "SELECT channel FROM trust_channels WHERE key_id = ? ORDER BY channel", (key_id,))]
+    d["channels"] = tq.sorted_channels(conn, key_id)
     return d
 
 
 def list_keys(conn: sqlite3.Connection) -> list[dict]:
-    return [get_key(conn, r[0]) for r in conn.execute("SELECT key_id FROM trust_keys ORDER BY added_at, key_id")]
+    return [get_key(conn, key_id) for key_id in tq.key_ids(conn)]
 
 
 def public_keys(conn: sqlite3.Connection) -> dict[bytes, minisign.PublicKey]:
     """Trusted keys by raw key id, as ``minisign.verify_bytes`` wants them."""
     out = {}
-    for (b64,) in conn.execute("SELECT public_key FROM trust_keys"):
+    for b64 in tq.all_public_keys(conn):
         pk = minisign.parse_public_key(b64)
         out[pk.key_id] = pk
     return out
 
 
 def channels_of(conn: sqlite3.Connection, key_id: str) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT channel FROM trust_channels WHERE key_id = ?", (key_id,))}
+    return tq.channel_set(conn, key_id)
 
 
 def require_channel(conn: sqlite3.Connection, key_id: str, channel: str) -> None:
@@ -97,12 +92,12 @@ def require_channel(conn: sqlite3.Connection, key_id: str, channel: str) -> None
 
 
 def channel_state(conn: sqlite3.Connection, channel: str) -> dict | None:
-    row = conn.execute("SELECT * FROM channel_state WHERE channel = ?", (channel,)).fetchone()
+    row = tq.channel_state_row(conn, channel)
     return dict(row) if row else None
 
 
 def all_channel_states(conn: sqlite3.Connection) -> list[dict]:
-    return [dict(r) for r in conn.execute("SELECT * FROM channel_state ORDER BY channel")]
+    return [dict(r) for r in tq.channel_state_rows(conn)]
 
 
 def check_sequence(conn: sqlite3.Connection, channel: str, seq: int, manifest_sha256: str) -> bool:
@@ -118,9 +113,7 @@ def check_sequence(conn: sqlite3.Connection, channel: str, seq: int, manifest_sh
 
 def advance(conn: sqlite3.Connection, channel: str, seq: int, manifest_sha256: str) -> None:
     """Inside the import's transaction: remember the accepted sequence."""
-    conn.execute("INSERT INTO channel_state (channel, seq, manifest_sha256, imported_at) VALUES (?, ?, ?, ?) "
-                 "ON CONFLICT (channel) DO UPDATE SET seq = excluded.seq, manifest_sha256 = excluded.manifest_sha256, "
-                 "imported_at = excluded.imported_at", (channel, seq, manifest_sha256, time.time()))
+    tq.save_channel_sequence(conn, channel, seq, manifest_sha256)
 
 
 # -- rotation ----------------------------------------------------------------
@@ -129,7 +122,7 @@ def apply_keylist(conn: sqlite3.Connection, data: bytes, sig_text: str) -> dict:
     sig = minisign.verify_bytes(data, sig_text, public_keys(conn))
     signer = sig.key_id_hex
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = strictjson.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise TrustError("E_KEYLIST_INVALID", "key list is not UTF-8 JSON", zh="密钥列表格式不正确") from None
     if not isinstance(doc, dict) or doc.get("type") != "edgenode-keylist" or doc.get("format") != 1:
@@ -139,8 +132,7 @@ def apply_keylist(conn: sqlite3.Connection, data: bytes, sig_text: str) -> dict:
             or not isinstance(revoke, list):
         raise TrustError("E_KEYLIST_INVALID", "key list needs an integer seq and lists keys/revoke",
                          zh="密钥列表格式不正确")
-    row = conn.execute("SELECT value FROM trust_meta WHERE name = 'keylist_seq'").fetchone()
-    last = row[0] if row else 0
+    last = tq.keylist_sequence(conn)
     if seq <= last:
         if seq == last:
             return {"applied": False, "signer": signer, "seq": seq, "added": [], "revoked": []}
@@ -168,8 +160,48 @@ def apply_keylist(conn: sqlite3.Connection, data: bytes, sig_text: str) -> dict:
         for pk, channels, comment in parsed:
             add_key(conn, pk, channels, comment=comment, added_by=f"keylist:{signer}:{seq}")
         for key_id in revoke:
-            conn.execute("DELETE FROM trust_keys WHERE key_id = ?", (key_id,))
-        conn.execute("INSERT INTO trust_meta (name, value) VALUES ('keylist_seq', ?) "
-                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (seq,))
+            tq.delete_key(conn, key_id)
+        tq.save_keylist_sequence(conn, seq)
     return {"applied": True, "signer": signer, "seq": seq, "added": [p.key_id_hex for p, _, _ in parsed],
             "revoked": revoke}
+
+
+# -- trust that arrives with enrolment ----------------------------------------------------------
+def apply_chain(conn: sqlite3.Connection, lists) -> dict:
+    """Apply a hub's chain of key lists in order, each only if newer than the last applied.
+
+    A list signed by a key this node never trusted is skipped, not an error: it predates the
+    key this node pinned (it enrolled after a rotation).  Any other refusal stops the chain
+    there, so a later list never applies on top of a missing one.
+    """
+    out = {"applied": [], "skipped": [], "refused": None}
+    if not isinstance(lists, list):
+        return out
+    items = sorted((x for x in lists if isinstance(x, dict) and isinstance(x.get("seq"), int)),
+                   key=lambda x: x["seq"])
+    for item in items:
+        if item["seq"] <= tq.keylist_sequence(conn):
+            continue
+        data, sig = item.get("keylist"), item.get("signature")
+        if not isinstance(data, str) or not isinstance(sig, str):
+            out["refused"] = {"seq": item["seq"], "code": "E_KEYLIST_INVALID"}
+            break
+        try:
+            apply_keylist(conn, data.encode("utf-8"), sig)
+        except BundleError as e:
+            if e.code == "E_SIG_UNTRUSTED":
+                out["skipped"].append(item["seq"])
+                continue
+            out["refused"] = {"seq": item["seq"], "code": e.code, "message": e.message}
+            break
+        out["applied"].append(item["seq"])
+    return out
+
+
+def pin_county(conn: sqlite3.Connection, offer) -> dict:
+    """At enrolment: trust the county key the hub names for its channels, then follow its chain."""
+    if not isinstance(offer, dict) or not isinstance(offer.get("county_key"), str):
+        raise TrustError("E_ENROLL_TRUST", "the hub's answer carries no county key", zh="县中心没有提供发布密钥")
+    pk = minisign.parse_public_key(offer["county_key"])
+    key = add_key(conn, pk, offer.get("channels") or [], comment="县中心（注册时获得）", added_by="enrolment")
+    return {"county_key": key["key_id"], "channels": key["channels"], **apply_chain(conn, offer.get("keylists"))}

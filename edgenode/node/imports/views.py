@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, jsonify, render_template, session
 
 from edgenode.core import jobs
 from edgenode.node.imports import history, trust
@@ -19,6 +19,21 @@ from edgenode.node.web.context import get_db, node
 
 bp = Blueprint("admin_imports", __name__, url_prefix="/admin/imports", template_folder="templates")
 STALLED_SECONDS = 300  # a running job silent this long was killed (power cut, pulled stick + SIGKILL)
+# The pipeline's phases as a volunteer reads them: checking, copying, saving.
+PHASES_ZH = {"verify": "校验", "plan": "校验", "copy": "复制", "staged": "复制", "probe": "入库",
+             "move": "入库", "commit": "入库", "committed": "入库", "done": "完成"}
+RECENT_SECONDS = 24 * 3600  # finished and failed imports stay on top this long, then only in the record
+
+
+def _eta_zh(j: dict, now: float) -> str:
+    """Time left, from the copy rate so far; empty until there is a rate to go by."""
+    elapsed, done, total = now - j["started_at"], j["bytes_done"], j["bytes_total"]
+    if not total or done <= 0 or elapsed < 2:
+        return ""
+    left = (total - done) * elapsed / done
+    if left < 60:
+        return "不到 1 分钟"
+    return f"约 {round(left / 60)} 分钟"
 
 
 def _jobs(limit: int = 10) -> list[dict]:
@@ -39,8 +54,11 @@ def _jobs(limit: int = 10) -> list[dict]:
         state = j["state"]
         if state == "running" and now - j["updated_at"] > STALLED_SECONDS:
             state = "stalled"
+        phase = (j["message"] or "").split(" ", 1)[0]
         out.append({
             "id": j["id"], "title": j["title"], "state": state, "message": j["message"],
+            "phase": phase, "phase_zh": PHASES_ZH.get(phase, "准备"),
+            "eta_zh": _eta_zh(j, now) if state == "running" and phase in ("copy", "staged") else "",
             "bytes_done": j["bytes_done"], "bytes_total": j["bytes_total"],
             "files_done": j["files_done"], "files_total": j["files_total"],
             "percent": round(100 * j["bytes_done"] / j["bytes_total"]) if j["bytes_total"] else 0,
@@ -51,14 +69,39 @@ def _jobs(limit: int = 10) -> list[dict]:
     return out
 
 
+def _page_state(conn) -> dict:
+    jobs_now = _jobs()
+    running = [j for j in jobs_now if j["state"] == "running"]
+    stalled = [j for j in jobs_now if j["state"] == "stalled"]
+    rows = history.recent(conn, 50)
+    since = time.time() - RECENT_SECONDS
+    fresh = [r for r in rows if r["finished_at"] >= since and r["result"] != "stale"]
+    return {"running": running, "stalled": stalled, "history": rows,
+            "finished": [r for r in fresh if r["result"] in ("imported", "unchanged")],
+            "failed": [r for r in fresh if r["result"] == "failed"]}
+
+
 @bp.route("/")
 @admin_required
 def page():
     conn = get_db()
-    rows = history.recent(conn, 50)
-    return render_template("admin/imports.html", jobs=_jobs(), history=rows, keys=trust.list_keys(conn),
-                           channels=trust.all_channel_states(conn),
-                           latest=next((r for r in rows if r["result"] != "stale"), None))
+    state = _page_state(conn)
+    # The banner tells the latest outcome once: read is read.  While an import runs, an older
+    # outcome would only confuse, so none is shown then.
+    latest = next((r for r in state["history"] if r["result"] != "stale"), None)
+    banner = None
+    if latest and not state["running"] and latest["id"] > session.get("imports_read", 0):
+        banner = latest
+        session["imports_read"] = latest["id"]
+    return render_template("admin/imports.html", **state, banner=banner, keys=trust.list_keys(conn),
+                           channels=trust.all_channel_states(conn))
+
+
+@bp.route("/live")
+@admin_required
+def live():
+    """The running-imports section alone, which the page's script swaps in while imports run."""
+    return render_template("admin/imports_running.html", running=_page_state(get_db())["running"])
 
 
 @bp.route("/progress.json")

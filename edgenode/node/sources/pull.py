@@ -240,11 +240,13 @@ def share_with_store(store, bundle_dir: Path) -> int:
     quick check compares with the hub's.  Only files whose size matches and whose blob
     the import verified are linked; the manifest is read again, but only to find paths.
     """
-    import json
+    from edgenode.node.imports.locate import NotSmallFile, read_small
+    from edgenode.protocol import strictjson
     try:
-        doc = json.loads((bundle_dir / "manifest.json").read_bytes())
+        # The import read this manifest already; the cap only bounds a file swapped in since.
+        doc = strictjson.loads(read_small(bundle_dir / "manifest.json", 64 * 1024 * 1024))
         entries = [(e["path"], e["sha256"], e["size"]) for e in doc.get("resources", [])]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, NotSmallFile, ValueError, KeyError, TypeError, AttributeError):
         return 0
     saved = 0
     for rel, sha, size in entries:

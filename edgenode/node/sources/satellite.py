@@ -22,6 +22,8 @@ from edgenode.protocol.bundle import MANIFEST, SIGNATURE, check_path
 from edgenode.node.imports.history import ImportResult, record, stale_reported
 from edgenode.protocol.bundle import is_junk
 from edgenode.node.imports.pipeline import import_bundle
+from edgenode.node.imports.locate import NotSmallFile, read_small
+from edgenode.protocol import strictjson
 from edgenode.node.sources.hook import run_hook
 from edgenode.core.store import file_sha256
 
@@ -61,11 +63,11 @@ def completeness(bundle: Path, cache: _HashCache, max_manifest: int) -> str | No
     if not sig.is_file():
         return "signature not yet received"
     try:
-        if manifest.stat().st_size > max_manifest:
-            return None  # let the pipeline refuse it with its stable code
-        doc = json.loads(manifest.read_bytes())
+        doc = strictjson.loads(read_small(manifest, max_manifest))
         entries = doc["resources"]
         assert isinstance(entries, list)
+    except NotSmallFile:
+        return None  # too large, a link, a FIFO: let the pipeline refuse it with its stable code
     except (OSError, ValueError, KeyError, TypeError, AssertionError, RecursionError):
         return "manifest not yet complete"
     for e in entries:

@@ -27,7 +27,7 @@ from pathlib import Path
 from edgenode.protocol.bundle import BundleError
 from edgenode.node.imports.history import ImportResult
 from edgenode.node.imports.locate import find_bundles, stick_folder
-from edgenode.node.imports.pipeline import import_bundle
+from edgenode.node.imports.pipeline import apply_stick_keylists, import_bundle
 from edgenode.node.sources.hook import run_hook
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def import_mount(cfg, conn, store, mountpoint, *, source: str, progress=None) ->
     if folder is None:
         raise BundleError("E_NO_BUNDLES", f"{mountpoint}: no edgenode-bundles folder on this stick",
                           zh="U 盘上没有 edgenode-bundles 文件夹，没有可导入的内容")
+    apply_stick_keylists(conn, folder)
     bundles = find_bundles(folder, max_manifest=cfg.bundles.max_manifest_kb * 1024)
     if not bundles:
         raise BundleError("E_NO_BUNDLES", f"{folder}: no bundles in it", zh="U 盘上没有内容包")
@@ -204,12 +205,19 @@ def watch(cfg, conn, store, *, once: bool = False, on_results=None, stop=None) -
     """Poll the mount table; import each newly mounted stick once until it is unmounted."""
     seen: set[tuple[str, str]] = set()
     while True:
-        current = {(m.majmin, m.mountpoint) for m in stick_mounts(cfg)}
+        try:
+            current = {(m.majmin, m.mountpoint) for m in stick_mounts(cfg)}
+        except OSError:
+            log.exception("cannot read the mount table; still watching")
+            current = seen
         for key in sorted(current - seen):
             try:
                 results = import_mount(cfg, conn, store, key[1], source=f"usb:{key[1]}")
             except BundleError as e:
                 log.info("%s: %s", key[1], e)
+                results = []
+            except Exception:  # one bad stick or a bug must not stop the watcher for the next one
+                log.exception("%s: the stick could not be handled; still watching", key[1])
                 results = []
             if on_results:
                 on_results(key[1], results)

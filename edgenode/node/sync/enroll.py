@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from urllib.parse import urlsplit
@@ -10,7 +11,11 @@ from edgenode import __version__
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.identity import load_or_create
+from edgenode.node.imports import trust
 from edgenode.node.sync import client
+from edgenode.node.sync import enroll_queries as q
+
+log = logging.getLogger(__name__)
 
 
 def _check_url(url: str) -> str:
@@ -32,13 +37,19 @@ def enroll(cfg, conn: sqlite3.Connection, hub_url: str, code: str) -> dict:
     if answer.get("node_id") not in (None, ident.node_id):
         raise EdgenodeError("E_ENROLL_ANSWER", "the hub answered for another node id", zh="县中心的回答有误。")
     with transaction(conn):
-        conn.execute("INSERT INTO sync_enrolment (id, hub_url, hub_name, node_id, enrolled_at) VALUES (1, ?, ?, ?, ?) "
-                     "ON CONFLICT(id) DO UPDATE SET hub_url = excluded.hub_url, hub_name = excluded.hub_name, "
-                     "node_id = excluded.node_id, enrolled_at = excluded.enrolled_at",
-                     (url, str(answer.get("hub_name") or ""), ident.node_id, time.time()))
-    return {"hub_url": url, "hub_name": answer.get("hub_name") or "", "node_id": ident.node_id}
+        q.record_enrolment(conn, url, str(answer.get("hub_name") or ""), ident.node_id, time.time())
+    out = {"hub_url": url, "hub_name": answer.get("hub_name") or "", "node_id": ident.node_id}
+    # The county key comes with the answer to a one-time code only county staff hand out: that
+    # is what makes it safe to pin here, and why the volunteer never has to trust a key by hand.
+    if "trust" in answer:
+        try:
+            out["trust"] = trust.pin_county(conn, answer["trust"])
+        except EdgenodeError as e:  # enrolled all the same (the code is spent); say so, retry by heartbeat
+            log.warning("%s: %s", e.code, e.message)
+            out["trust_error"] = e.code
+    return out
 
 
 def enrolment(conn: sqlite3.Connection) -> dict | None:
-    row = conn.execute("SELECT * FROM sync_enrolment WHERE id = 1").fetchone()
+    row = q.enrolment_row(conn)
     return dict(row) if row else None

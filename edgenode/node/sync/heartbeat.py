@@ -12,7 +12,9 @@ from edgenode import __version__
 from edgenode.core import registry
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.identity import load_or_create
+from edgenode.node.imports import trust
 from edgenode.node.sync import client, outbox
+from edgenode.node.sync import heartbeat_queries as q
 from edgenode.node.usage.events import boot_id
 
 log = logging.getLogger(__name__)
@@ -24,8 +26,8 @@ def _minimal(cfg, conn: sqlite3.Connection, node_id: str) -> dict:
     disk = psutil.disk_usage(str(cfg.data_path))
     channels = {}
     try:
-        channels = {r[0]: r[1] for r in conn.execute("SELECT channel, seq FROM channel_state")}
-        resources = conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0]
+        channels = q.channel_seqs(conn)
+        resources = q.visible_resource_count(conn)
     except sqlite3.Error:
         resources = None
     ob = outbox.backlog(cfg)
@@ -64,6 +66,14 @@ def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
     answer = client.post_json(cfg, base_url, PATH, body, ident=ident)
     out = {"server_time": answer.get("server_time"), "clock_offset": (
         answer["server_time"] - time.time() if isinstance(answer.get("server_time"), (int, float)) else None)}
+    if answer.get("keylists"):
+        chain = trust.apply_chain(conn, answer["keylists"])
+        if chain["applied"]:
+            log.info("key lists %s from the hub applied", chain["applied"])
+            out["keylists_applied"] = chain["applied"]
+        if chain["refused"]:
+            log.warning("W_KEYLIST_REFUSED: key list #%s: %s", chain["refused"]["seq"], chain["refused"]["code"])
+            out["keylist_error"] = chain["refused"]["code"]
     if answer.get("diagnostics_requested") is True:
         try:
             out["diagnostics_bytes"] = upload_diagnostics(cfg, conn, base_url, ident)["bytes"]
