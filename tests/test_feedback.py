@@ -102,6 +102,12 @@ def test_hub_lists_requests_per_node_and_keyword(tmp_path):
         assert tally.requests(hconn, keyword="%") == []  # LIKE wildcards are literal
         summary = {s["node_id"]: s["requests"] for s in tally.request_summary(hconn)}
         assert summary == {node_ids[0]: 2, node_ids[1]: 2}
+        # A long keyword is cut before it is escaped: cutting the escaped form left a lone
+        # backslash at the end, and then the pattern matched nothing at all.
+        from edgenode.hub import tally_queries
+        long_text = "水" * 99 + "_"
+        tally_queries.insert_requests(hconn, [(node_ids[0], 999, "request", "", long_text, None, 1.0, "2026-11-01")])
+        assert [r["text"] for r in tally.requests(hconn, keyword=long_text)] == [long_text]
         hconn.close()
         from edgenode.hub.app import create_hub_app
         c = create_hub_app(hub.cfg).test_client()

@@ -226,3 +226,11 @@ def test_the_generated_rsyncd_conf_serves_as_the_trees_owner(tmp_path):
     assert f"gid = {grp.getgrgid(st.st_gid).gr_name}\n" in conf
     assert "uid = county\n" in publish.rsyncd_conf(cfg, "county", "county")
     assert os.stat(root).st_mode & 0o777 == 0o700
+
+
+def test_sequence_zero_is_refused_not_renumbered(hub, src):
+    cfg, conn = hub
+    with pytest.raises(EdgenodeError) as e:
+        publish.publish(conn, cfg, src, "county", seq=0)
+    assert e.value.code == "E_PUBLISH_SEQ", e.value.message
+    assert publish.publish(conn, cfg, src, "county")["seq"] == 1  # nothing was taken by the refusal

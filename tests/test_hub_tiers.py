@@ -175,3 +175,38 @@ def test_housekeeping_evaluates_alerts_and_forwards_upstream(tmp_path, province)
     assert json.loads(r.output)["upstream"] == {"status": "failed", "code": "E_UPSTREAM_UNREACHABLE"}
     assert conn.execute("SELECT pending_no FROM hub_upstream").fetchone()[0] is not None
     conn.close()
+
+
+def test_two_copies_of_a_report_arriving_at_once_meet_as_a_duplicate(tmp_path):
+    """The duplicate check and the insert share one transaction (a retry racing its original)."""
+    import threading
+
+    cfg = make_config(tmp_path / "province")
+    conn = open_hub(cfg)
+    ident = new_identity()
+    registry.enroll(conn, code=registry.new_code(conn), node_id=ident.node_id, public_key=ident.public_b64(),
+                    name="某县", kind="hub")
+    node = registry.get_node(conn, ident.node_id)
+    conn.close()
+    body = gzip.compress(json.dumps({"v": 1, "hub_id": ident.node_id, "report_no": 1, "nodes": [],
+                                     "daily": [["o", "n", "2026-11-01", "sannong", "play", 3, 60.0]] * 1,
+                                     "terminals": []}).encode())
+    outcomes, errors, start = [], [], threading.Barrier(4)
+
+    def send():
+        c = open_hub(cfg)
+        try:
+            start.wait()
+            outcomes.append(tiers.receive_report(c, node, body)["status"])
+        except Exception as e:  # a 500 in production
+            errors.append(repr(e))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "stored"]

@@ -52,7 +52,7 @@ def publish(conn: sqlite3.Connection, cfg, src_dir, channel: str, *, seq: int | 
     src_dir = Path(src_dir)
     if not src_dir.is_dir():
         raise EdgenodeError("E_PUBLISH_SRC", f"{src_dir}: not a folder", zh="发布的来源不是文件夹。")
-    seq = seq or _next_seq(conn, channel)
+    seq = _next_seq(conn, channel) if seq is None else seq  # 0 is refused by the builder, not renumbered
     if seq <= (q.max_seq(conn, channel) or 0):
         raise EdgenodeError("E_PUBLISH_SEQ", f"channel {channel} already has sequence {seq} or later",
                             zh="该频道已有相同或更新的期号。")

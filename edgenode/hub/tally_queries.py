@@ -105,7 +105,7 @@ def requests(db: sqlite3.Connection, *, node_id: str | None, kind: str | None, k
     if keyword:
         # LIKE, not FTS: two-character Chinese words (水稻, 戏曲) are the common case (see lessons).
         sql += " AND (q.text LIKE ? ESCAPE '\\' OR q.resource_id LIKE ? ESCAPE '\\')"
-        pat = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")[:100] + "%"
+        pat = "%" + keyword[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"  # cut, then escape
         args += [pat, pat]
     sql += " ORDER BY q.at DESC LIMIT ?"
     return [dict(r) for r in db.execute(sql, (*args, limit))]

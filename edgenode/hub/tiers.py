@@ -140,7 +140,17 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
         log_event(conn, "warning", "E_REPORT_FORMAT", via, f"unreadable report: {e}")
         raise EdgenodeError("E_REPORT_FORMAT", "the aggregate report is not readable", zh="汇总报告格式错误。") from None
     sha = hashlib.sha256(body).hexdigest()
-    old = q.report_sha(conn, via, no)
+    now = time.time()
+    # The duplicate check and the insert share one BEGIN IMMEDIATE: two copies of a report
+    # arriving at once (a retry racing its original) must meet as "duplicate", not as a 500.
+    with transaction(conn):
+        old = q.report_sha(conn, via, no)
+        if old is None:
+            q.insert_report(conn, via, no, sha, now, len(daily))
+            q.upsert_tier_nodes(conn, [(*n, via) for n in nodes])
+            q.replace_tier_daily(conn, [(*r, no, now) for r in daily])
+            q.replace_tier_terminals(conn, [(*t, no, now) for t in terminals])
+            q.count_report_on_hub(conn, via, now)
     if old is not None:
         if old == sha:
             return {"ok": True, "status": "duplicate", "report_no": no}
@@ -149,11 +159,4 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
         log_event(conn, "warning", "E_REPORT_CONFLICT", via, f"report {no}")
         raise EdgenodeError("E_REPORT_CONFLICT", f"report {no} was stored before with different content",
                             zh="同一编号的汇总报告内容不同，已拒收。", status=409)
-    now = time.time()
-    with transaction(conn):
-        q.insert_report(conn, via, no, sha, now, len(daily))
-        q.upsert_tier_nodes(conn, [(*n, via) for n in nodes])
-        q.replace_tier_daily(conn, [(*r, no, now) for r in daily])
-        q.replace_tier_terminals(conn, [(*t, no, now) for t in terminals])
-        q.count_report_on_hub(conn, via, now)
     return {"ok": True, "status": "stored", "report_no": no, "rows": len(daily)}
