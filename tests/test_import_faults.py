@@ -258,3 +258,47 @@ def test_a_stick_imported_onto_a_disk_that_fills_during_the_commit(tmp_path):
         finally:
             subprocess.run(["umount", "-l", str(mnt)], check=False)
     pytest.fail(f"no slack filled the disk during the commit: {tried}")
+
+
+def test_a_database_held_by_another_process_fails_as_busy_and_keeps_its_history_row(tmp_path, source):
+    """Another process holds BEGIN IMMEDIATE past db.busy_timeout_ms: E_DB_BUSY, not a traceback;
+    the history row waits the lock out; no job stays running; nothing stays in the store."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    sk, bundle = source
+    cfg, conn, store = _node(tmp_path, "busy")
+    trust_key(conn, sk, "sannong")
+    conn.close()
+    locker = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(2.5); c.execute('COMMIT')\n"),
+        str(cfg.db_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_DB_BUSY_TIMEOUT_MS": "700",
+               "EDGENODE_STORE_FREE_SPACE_FLOOR_MB": "0"}
+        env.pop("EDGENODE_DATA_DIR", None)
+        started = time.monotonic()
+        p = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_dir), "import", "--json",
+                            str(bundle)], capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
+        elapsed = time.monotonic() - started
+    finally:
+        locker.wait(10)
+    r = json.loads(p.stdout)[0]
+    assert (r["result"], r["error_code"]) == ("failed", "E_DB_BUSY"), (r, p.stderr[-800:])
+    assert "Traceback" not in p.stderr and "稍后" in r["error_zh"]
+    assert elapsed < 20, elapsed
+    conn = open_main(cfg)
+    assert recent(conn, 1)[0]["error_code"] == "E_DB_BUSY"
+    vol = open_volatile(cfg)
+    assert "running" not in [row[0] for row in vol.execute("SELECT state FROM jobs")]
+    vol.close()
+    from edgenode.node.catalog.queries import referenced_hashes
+    assert {sha for sha, _ in store.iter_blobs()} - referenced_hashes(conn) == set()
+    assert import_bundle(cfg, conn, store, bundle, source="test").result == "imported"
+    conn.close()

@@ -91,6 +91,10 @@ SETTINGS: list[Setting] = [
     Setting("web.login_lockout_seconds", int, 900, "How long the admin login stays locked.", check=_positive),
     Setting("web.beacon_interval_seconds", int, 15, "How often the player reports progress.", check=_positive),
     # content store
+    Setting("db.busy_timeout_ms", int, 10_000,
+            "How long a write waits for another process's transaction before giving up with "
+            "E_DB_BUSY (an import is then recorded as failed and retried at the next scan or stick).",
+            check=_positive),
     Setting("store.free_space_floor_mb", int, 250,
             "Imports stop before the data disk's free space would fall below this.", check=_non_negative),
     Setting("store.quota_gb", float, 0.0, "Maximum content store size in GB; 0 means no quota.",

@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 # table and whatever an area declares as volatile.
 
 
-def connect(path: Path | str, *, synchronous: str = "FULL", readonly: bool = False) -> sqlite3.Connection:
+DEFAULT_BUSY_MS = 10_000  # db.busy_timeout_ms's default, for connections opened without a config
+
+
+def connect(path: Path | str, *, synchronous: str = "FULL", readonly: bool = False,
+            busy_ms: int = DEFAULT_BUSY_MS) -> sqlite3.Connection:
     """Open a connection with the project's PRAGMAs.
 
     Autocommit mode (``isolation_level=None``): writers open their own short
@@ -39,12 +43,12 @@ def connect(path: Path | str, *, synchronous: str = "FULL", readonly: bool = Fal
     """
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False, timeout=10)
+                               check_same_thread=False, timeout=busy_ms / 1000)
     else:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000)
     conn.row_factory = sqlite3.Row
     try:
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -134,14 +138,14 @@ def migrations_state(conn: sqlite3.Connection) -> list[dict]:
 
 
 def open_migrated(path: Path, schemas: list, *, check: bool = False,
-                  restore_doc: str = "docs/operations.md") -> sqlite3.Connection:
+                  restore_doc: str = "docs/operations.md", busy_ms: int = DEFAULT_BUSY_MS) -> sqlite3.Connection:
     """Open a durable database file, creating and migrating it as needed.
 
     ``check=True`` runs ``PRAGMA quick_check`` first: done once at start-up of
     each process, not per request.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
+    conn = connect(path, busy_ms=busy_ms)
     try:
         if check:
             quick_check(conn, path)
@@ -157,7 +161,7 @@ def open_migrated(path: Path, schemas: list, *, check: bool = False,
 
 def open_main(cfg, *, check: bool = False) -> sqlite3.Connection:
     """The node's main database (catalogue, trust, imports, usage, outbox index)."""
-    return open_migrated(cfg.db_path, registry.schemas("main"), check=check)
+    return open_migrated(cfg.db_path, registry.schemas("main"), check=check, busy_ms=cfg["db.busy_timeout_ms"])
 
 
 def open_volatile(cfg) -> sqlite3.Connection:

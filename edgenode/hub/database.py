@@ -21,4 +21,5 @@ def open_hub(cfg, *, check: bool = False) -> sqlite3.Connection:
     ``synchronous=FULL``: an acknowledged batch must survive a power cut, because the
     node deletes its copy on our 200.  Heartbeat writes switch to NORMAL (see heartbeat.py).
     """
-    return open_migrated(hub_db_path(cfg), SCHEMAS, check=check, restore_doc="docs/hub.md")
+    return open_migrated(hub_db_path(cfg), SCHEMAS, check=check, restore_doc="docs/hub.md",
+                         busy_ms=cfg["db.busy_timeout_ms"])

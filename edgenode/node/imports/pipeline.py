@@ -38,6 +38,7 @@ from edgenode.node.imports import queries as iq
 from edgenode.node.imports import trust
 from edgenode.protocol.bundle import KEYLIST, KEYLIST_SIG, MANIFEST, SIGNATURE, BundleError, Manifest, parse_manifest
 from edgenode.node.imports.history import ImportResult, record
+from edgenode.node.imports.outcome import Job, database_failure, record_outcome
 from edgenode.protocol.minisign import MAX_SIG_FILE, verify_bytes
 from edgenode.node.imports.locate import NotSmallFile, find_bundles, read_small, stick_keylists
 from edgenode.node.catalog import media
@@ -76,7 +77,7 @@ def import_bundle(cfg, conn: sqlite3.Connection, store: Store, bundle_dir, *, so
     """Import one bundle directory; never raises for a bad bundle, returns a failed result instead."""
     bundle_dir = Path(bundle_dir)
     result = ImportResult(bundle=str(bundle_dir), source=source, started_at=time.time())
-    job = _Job(cfg, result)
+    job = Job(cfg, result)
     emit = _emitter(progress, job)
     try:
         with import_lock(cfg):
@@ -98,10 +99,7 @@ def import_bundle(cfg, conn: sqlite3.Connection, store: Store, bundle_dir, *, so
     if result.result == "failed":
         log.warning("import %s from %s failed: %s: %s", bundle_dir, source, result.error_code, result.error)
     if result.result != "imported":  # an import's own row is written inside its commit
-        try:
-            record(conn, result, time.time())
-        except sqlite3.Error:
-            log.exception("could not record the import result")
+        record_outcome(conn, result)
     job.finish(result)
     return result
 
@@ -132,19 +130,6 @@ def apply_stick_keylists(conn: sqlite3.Connection, root: Path) -> dict:
     if out["refused"]:
         log.warning("W_KEYLIST_REFUSED: %s: key list #%s: %s", root, out["refused"]["seq"], out["refused"]["code"])
     return out
-
-
-def database_failure(e: sqlite3.Error) -> tuple[str, str, str]:
-    """(code, message, Chinese text) for an SQLite error that escaped an import's transaction."""
-    name = getattr(e, "sqlite_errorname", "") or ""
-    if name == "SQLITE_FULL" or "disk is full" in str(e):
-        return ("E_DISK_FULL", f"the disk filled up while saving the import: {e}",
-                "磁盘已满，内容未导入；请清理空间后重新插入 U 盘")
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(e):
-        return ("E_DB_BUSY", f"the database stayed busy past the timeout: {e}",
-                "本机正忙，内容未导入；请稍后重新插入 U 盘")
-    return ("E_DB_IO", f"the database could not be written ({name or type(e).__name__}): {e}",
-            "本机数据库读写出错，内容未导入；请联系县中心")
 
 
 def _fail(result: ImportResult, code: str, message: str, zh: str) -> None:
@@ -450,47 +435,7 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
     emit(p)
 
 
-class _Job:
-    """Mirror progress into the volatile jobs table so the admin page can poll it."""
-
-    INTERVAL = 0.5
-
-    def __init__(self, cfg, result: ImportResult):
-        self.id = self.conn = None
-        self.last = 0.0
-        try:
-            from edgenode.core import jobs
-            from edgenode.core.db import open_volatile
-            self.jobs = jobs
-            self.conn = open_volatile(cfg)
-            self.id = jobs.start(self.conn, "import", f"{result.source}: {Path(result.bundle).name}")
-        except (sqlite3.Error, EdgenodeError, OSError):
-            log.warning("progress display unavailable", exc_info=True)
-
-    def update(self, p: Progress) -> None:
-        now = time.monotonic()
-        if self.id is None or (now - self.last < self.INTERVAL and p.phase not in ("committed", "done")):
-            return
-        self.last = now
-        try:
-            self.jobs.progress(self.conn, self.id, bytes_done=p.bytes_done, bytes_total=p.bytes_total,
-                               files_done=p.files_done, files_total=p.files_total, message=f"{p.phase} {p.current}")
-        except sqlite3.Error:
-            pass
-
-    def finish(self, result: ImportResult) -> None:
-        if self.id is None:
-            return
-        try:
-            state = {"imported": "done", "unchanged": "skipped"}.get(result.result, "failed")
-            self.jobs.finish(self.conn, self.id, state, result.summary_zh(), result.as_dict())
-        except sqlite3.Error:
-            pass
-        finally:
-            self.conn.close()
-
-
-def _emitter(progress: ProgressFn | None, job: _Job) -> ProgressFn:
+def _emitter(progress: ProgressFn | None, job: Job) -> ProgressFn:
     def emit(p: Progress) -> None:
         job.update(p)
         if progress:
