@@ -87,3 +87,27 @@ def test_sigkill_mid_transaction_reopens_consistent(cfg, delay):
     assert n in (1000, 1000 + 2_000_000)
     assert c.execute("SELECT count(*) FROM t WHERE pad = 'committed'").fetchone()[0] == 1000
     c.close()
+
+
+def test_a_failed_commit_rolls_back_so_later_transactions_still_commit(tmp_path):
+    """COMMIT can fail (SQLITE_BUSY) and leave the transaction open; the next transaction() must not
+    join it as 'nested' and so never commit (found by tests/test_uplink_faults.py)."""
+    import sqlite3
+
+    from edgenode.core.db import connect, transaction
+    from tests.helpers_faults import FaultyConnection
+
+    path = tmp_path / "t.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    faulty = FaultyConnection(conn, fail_at=3, fault="SQLITE_BUSY")  # BEGIN, INSERT, COMMIT
+    with pytest.raises(sqlite3.OperationalError):
+        with transaction(faulty):
+            faulty.execute("INSERT INTO t VALUES (1)")
+    assert not conn.in_transaction
+    with transaction(conn):
+        conn.execute("INSERT INTO t VALUES (2)")
+    other = connect(path)
+    assert [r[0] for r in other.execute("SELECT x FROM t")] == [2]
+    other.close()
+    conn.close()

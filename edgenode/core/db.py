@@ -69,10 +69,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        # A failed COMMIT (SQLITE_BUSY, say) leaves the transaction open.  Left so, every later
+        # transaction() on this connection would join it as "nested" and never commit: silent
+        # loss of all the process writes afterwards.  So a failed COMMIT rolls back too.
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL, IOERR)
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def quick_check(conn: sqlite3.Connection, path: Path | str) -> None:
