@@ -14,13 +14,17 @@ PYTEST_ARGS ?=
 # System packages: one list for the node (also provisioning/install.sh) and one for the tests and demo.
 SYS_PACKAGES = $(shell grep -hv '^\s*\(\#\|$$\)' provisioning/node-packages.txt provisioning/dev-packages.txt)
 
-.PHONY: run test deps sysdeps venv lock fresh-check clean bench
+.PHONY: run run-county test deps sysdeps venv lock fresh-check clean bench
 
 # The production stack in the foreground: gunicorn behind nginx, the scheduler and the
 # mDNS advertiser, on the demo library; prints the URLs and the demo admin password.
 run: deps
 	$(BIN)/edgenode --data-dir $(DATA) demo
 	$(BIN)/edgenode --data-dir $(DATA) stack --host $(HOST) --port $(PORT)
+
+# A demo county on loopback: a hub and two nodes enrolled to it (provisioning/demo-county.sh).
+run-county: deps
+	sh provisioning/demo-county.sh
 
 test: deps
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
