@@ -122,3 +122,31 @@ def test_refused_bundle_is_set_aside_and_hook_runs(node, tmp_path):
     line = hook_out.read_text(encoding="utf-8")
     assert line.startswith("failed ") and "导入完成：1 个资源" in line
     conn.close()
+
+
+@pytest.mark.parametrize("fault", ["SQLITE_BUSY", "SQLITE_FULL", "SQLITE_IOERR"])
+def test_a_failure_of_the_node_leaves_the_bundle_in_the_spool_for_the_next_scan(node, fault):
+    """Busy, full or failing database: the bundle is not the problem, so it is not set aside."""
+    from tests.helpers_faults import FaultyConnection
+
+    spool, cfg, conn, store = node["spool"], node["cfg"], node["conn"], node["store"]
+    shutil.copytree(make_bundle(node["tmp"] / "b", node["sk"], seq=1, n=2), spool / "a-bundle")
+    # Fail the first COMMIT of the scan: the import's catalogue transaction.
+    faulty = FaultyConnection(conn, fail_at=10 ** 9, fault=fault)
+    calls = []
+    original = faulty._maybe_fail
+
+    def fail_on_commit(sql):
+        if isinstance(sql, str) and sql.strip().upper() == "COMMIT" and not calls:
+            calls.append(sql)
+            faulty.fail_at = faulty.count + 1
+        original(sql)
+
+    faulty._maybe_fail = fail_on_commit
+    out = scan_spool(cfg, faulty, store)
+    assert calls, "the import never reached a commit"
+    assert out["rejected"] == [] and out["waiting"][0]["bundle"] == "a-bundle", out
+    assert (spool / "a-bundle" / "manifest.json").exists()
+    assert not (spool / ".rejected").exists()
+    out = scan_spool(cfg, conn, store)
+    assert out["imported"][0]["bundle"] == "a-bundle", out

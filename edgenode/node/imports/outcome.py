@@ -17,6 +17,10 @@ from edgenode.node.imports.history import ImportResult, record
 
 log = logging.getLogger(__name__)
 
+# Failures of this node, not of the bundle: a source that keeps the bundle (the spool) leaves it
+# where it is, to be tried again at the next scan, instead of setting it aside as refused.
+RETRY_LATER = frozenset({"E_SOURCE_IO", "E_DISK_FULL", "E_NO_ROOM", "E_DB_BUSY", "E_DB_IO"})
+
 
 def database_failure(e: sqlite3.Error) -> tuple[str, str, str]:
     """(code, message, Chinese text) for an SQLite error that escaped an import's transaction."""

@@ -6,7 +6,9 @@ hash.  Incomplete bundles wait; one untouched for ``spool.stale_hours`` is
 reported (once, in the import history and the log), never deleted.  Loose files
 and folders without a manifest are not bundles and are ignored.  After a
 successful import the bundle is archived or removed (``spool.after_import``); a
-refused one is moved to ``.rejected/`` so it is not retried every scan.
+refused one is moved to ``.rejected/`` so it is not retried every scan.  A failure of
+the node itself (disk full, database busy, I/O error: ``RETRY_LATER``) leaves the bundle
+in place for the next scan.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from edgenode.protocol.bundle import MANIFEST, SIGNATURE, check_path
 from edgenode.node.imports.history import ImportResult, record, stale_reported
 from edgenode.protocol.bundle import is_junk
+from edgenode.node.imports.outcome import RETRY_LATER
 from edgenode.node.imports.pipeline import import_bundle
 from edgenode.node.imports.locate import NotSmallFile, read_small
 from edgenode.protocol import strictjson
@@ -152,8 +155,8 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
         if result.ok:
             where = _archive(cfg, spool, entry)
             out[result.result].append({"bundle": entry.name, "summary": result.summary_zh(), "now": where})
-        elif result.error_code == "E_SOURCE_IO":
-            out["waiting"].append({"bundle": entry.name, "reason": result.error})
+        elif result.error_code in RETRY_LATER:  # the node's fault (full, busy, I/O): try again next scan
+            out["waiting"].append({"bundle": entry.name, "reason": result.error, "code": result.error_code})
         else:
             where = _move_aside(entry, spool / ".rejected")
             out["rejected"].append({"bundle": entry.name, "code": result.error_code, "error": result.error,
