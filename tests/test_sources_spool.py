@@ -150,3 +150,29 @@ def test_a_failure_of_the_node_leaves_the_bundle_in_the_spool_for_the_next_scan(
     assert not (spool / ".rejected").exists()
     out = scan_spool(cfg, conn, store)
     assert out["imported"][0]["bundle"] == "a-bundle", out
+
+
+def test_after_a_node_failure_the_channels_later_bundles_wait_their_turn(node):
+    """Seq 2 imported while seq 1 waits would make seq 1 a rollback, refused for ever."""
+    from tests.helpers_faults import FaultyConnection
+
+    spool, cfg, conn, store = node["spool"], node["cfg"], node["conn"], node["store"]
+    # Names sort the other way round: the spool goes by sequence, not by name.
+    shutil.copytree(make_bundle(node["tmp"] / "one", node["sk"], seq=1, n=1, seed=1), spool / "z-first")
+    shutil.copytree(make_bundle(node["tmp"] / "two", node["sk"], seq=2, n=1, seed=2), spool / "a-second")
+    faulty = FaultyConnection(conn, fail_at=10 ** 9, fault="SQLITE_BUSY")
+    original, hit = faulty._maybe_fail, []
+
+    def fail_first_commit(sql):
+        if isinstance(sql, str) and sql.strip().upper() == "COMMIT" and not hit:
+            hit.append(sql)
+            faulty.fail_at = faulty.count + 1
+        original(sql)
+
+    faulty._maybe_fail = fail_first_commit
+    out = scan_spool(cfg, faulty, store)
+    assert out["imported"] == [] and out["rejected"] == []
+    assert [w["bundle"] for w in out["waiting"]] == ["z-first", "a-second"], out["waiting"]
+    out = scan_spool(cfg, conn, store)
+    assert [i["bundle"] for i in out["imported"]] == ["z-first", "a-second"], out
+    assert out["rejected"] == []

@@ -68,7 +68,8 @@ def stick_folder(root: Path) -> Path | None:
     return None
 
 
-def _order_key(bundle: Path, max_manifest: int):
+def order_key(bundle: Path, max_manifest: int = 4 * 1024 * 1024) -> tuple:
+    """(0, channel, seq, name) for a bundle whose manifest can be peeked at, else (1, "", 0, name)."""
     try:
         doc = strictjson.loads(read_small(bundle / MANIFEST, max_manifest))
         if isinstance(doc.get("channel"), str) and isinstance(doc.get("seq"), int):
@@ -94,7 +95,7 @@ def find_bundles(root: Path, *, max_manifest: int = 4 * 1024 * 1024) -> list[Pat
             continue
         if (child / MANIFEST).exists() or (child / MANIFEST).is_symlink():
             found.append(child)
-    return sorted(found, key=lambda b: _order_key(b, max_manifest))
+    return sorted(found, key=lambda b: order_key(b, max_manifest))
 
 
 KEYLISTS = "keylists"  # beside the bundles on a stick: the county's chain of signed key lists

@@ -38,9 +38,9 @@ from edgenode.node.imports import queries as iq
 from edgenode.node.imports import trust
 from edgenode.protocol.bundle import KEYLIST, KEYLIST_SIG, MANIFEST, SIGNATURE, BundleError, Manifest, parse_manifest
 from edgenode.node.imports.history import ImportResult, record
-from edgenode.node.imports.outcome import Job, database_failure, record_outcome
+from edgenode.node.imports.outcome import RETRY_LATER, Job, database_failure, record_outcome
 from edgenode.protocol.minisign import MAX_SIG_FILE, verify_bytes
-from edgenode.node.imports.locate import NotSmallFile, find_bundles, read_small, stick_keylists
+from edgenode.node.imports.locate import NotSmallFile, find_bundles, order_key, read_small, stick_keylists
 from edgenode.node.catalog import media
 from edgenode.node.catalog import queries as q
 from edgenode.core.locks import import_lock
@@ -112,7 +112,31 @@ def import_tree(cfg, conn: sqlite3.Connection, store: Store, path, *, source: st
     if not bundles:
         raise BundleError("E_NO_BUNDLES", f"{path}: no bundles found (expected manifest.json in a bundle folder, "
                           "on a stick under edgenode-bundles/)", zh="没有找到内容包")
-    return [import_bundle(cfg, conn, store, b, source=source, progress=progress) for b in bundles]
+    return import_each(cfg, conn, store, bundles, source=source, progress=progress)
+
+
+def import_each(cfg, conn: sqlite3.Connection, store: Store, bundles, *, source: str,
+                progress: ProgressFn | None = None) -> list[ImportResult]:
+    """Import bundles given oldest sequence first (``find_bundles``' order), channel by channel.
+
+    After a failure that is the node's own (``RETRY_LATER``: full, busy, I/O), that channel's
+    later bundles wait for the next run: imported now, they would make the earlier one a
+    rollback, refused for ever, and its resources would never arrive.
+    """
+    cap = cfg.bundles.max_manifest_kb * 1024
+    held: set[str] = set()
+    out = []
+    for b in bundles:
+        key = order_key(Path(b), cap)
+        channel = key[1] if key[0] == 0 else None
+        if channel in held:
+            log.info("%s: waits for the earlier %s bundle that failed on this node", b, channel)
+            continue
+        result = import_bundle(cfg, conn, store, b, source=source, progress=progress)
+        out.append(result)
+        if result.error_code in RETRY_LATER and (result.channel or channel):
+            held.add(result.channel or channel)
+    return out
 
 
 def apply_stick_keylists(conn: sqlite3.Connection, root: Path) -> dict:

@@ -227,7 +227,7 @@ def import_staged(cfg, conn: sqlite3.Connection, store, channel: str) -> list:
     root = staging_root(cfg) / channel
     bundles = [b for b in find_bundles(root, max_manifest=cfg.bundles.max_manifest_kb * 1024)
                if PARTIAL_DIR not in Path(b).parts]
-    return [pipeline.import_bundle(cfg, conn, store, b, source="rsync") for b in bundles]
+    return pipeline.import_each(cfg, conn, store, bundles, source="rsync")
 
 
 def share_with_store(store, bundle_dir: Path) -> int:

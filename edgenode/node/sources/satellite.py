@@ -25,7 +25,7 @@ from edgenode.node.imports.history import ImportResult, record, stale_reported
 from edgenode.protocol.bundle import is_junk
 from edgenode.node.imports.outcome import RETRY_LATER
 from edgenode.node.imports.pipeline import import_bundle
-from edgenode.node.imports.locate import NotSmallFile, read_small
+from edgenode.node.imports.locate import NotSmallFile, order_key, read_small
 from edgenode.protocol import strictjson
 from edgenode.node.sources.hook import run_hook
 from edgenode.core.store import file_sha256
@@ -134,7 +134,9 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
     cache = _HashCache(cfg.data_path / "spool-hashes.json")
     max_manifest = cfg.bundles.max_manifest_kb * 1024
     results: list[ImportResult] = []
-    for entry in sorted(spool.iterdir()):
+    held: set[str] = set()  # channels whose earlier bundle failed on this node: the rest wait (import_each)
+    keys = {e: order_key(e, max_manifest) for e in spool.iterdir()}
+    for entry in sorted(keys, key=keys.get):  # oldest sequence first, as on a stick
         if is_junk(entry.name) or entry.is_symlink() or not entry.is_dir() or not (entry / MANIFEST).exists():
             out["ignored"].append(entry.name)
             continue
@@ -150,8 +152,14 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
             else:
                 out["waiting"].append({"bundle": entry.name, "reason": why})
             continue
+        channel = keys[entry][1] if keys[entry][0] == 0 else None
+        if channel in held:
+            out["waiting"].append({"bundle": entry.name, "reason": f"waits for the earlier {channel} bundle"})
+            continue
         result = import_bundle(cfg, conn, store, entry, source="spool", progress=progress)
         results.append(result)
+        if result.error_code in RETRY_LATER and (result.channel or channel):
+            held.add(result.channel or channel)
         if result.ok:
             where = _archive(cfg, spool, entry)
             out[result.result].append({"bundle": entry.name, "summary": result.summary_zh(), "now": where})

@@ -27,7 +27,7 @@ from pathlib import Path
 from edgenode.protocol.bundle import BundleError
 from edgenode.node.imports.history import ImportResult
 from edgenode.node.imports.locate import find_bundles, stick_folder
-from edgenode.node.imports.pipeline import apply_stick_keylists, import_bundle
+from edgenode.node.imports.pipeline import apply_stick_keylists, import_each
 from edgenode.node.sources.hook import run_hook
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def import_mount(cfg, conn, store, mountpoint, *, source: str, progress=None) ->
     bundles = find_bundles(folder, max_manifest=cfg.bundles.max_manifest_kb * 1024)
     if not bundles:
         raise BundleError("E_NO_BUNDLES", f"{folder}: no bundles in it", zh="U 盘上没有内容包")
-    results = [import_bundle(cfg, conn, store, b, source=source, progress=progress) for b in bundles]
+    results = import_each(cfg, conn, store, bundles, source=source, progress=progress)
     run_hook(cfg, results)
     return results
 
