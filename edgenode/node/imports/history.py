@@ -85,6 +85,23 @@ def recent(conn: sqlite3.Connection, limit: int = 50) -> list[dict]:
     return out
 
 
+def outcome_of_job(conn: sqlite3.Connection, job_title: str, job_started_at: float) -> dict | None:
+    """The recorded outcome of an import whose job row says "running" (``"<source>: <bundle>"``).
+
+    The history row is in the main database; the job row is in volatile.db and its last
+    update can fail (a full disk) after the outcome was recorded.  The record wins.
+    """
+    source, _, name = job_title.rpartition(": ")
+    if not source or not name:
+        return None
+    row = iq.import_for_job(conn, source, name, job_started_at)
+    if row is None:
+        return None
+    d = dict(row)
+    d["summary_zh"] = summary_zh(d["result"], d["added"] + d["updated"], d["bytes_total"], _zh_for(d["error_code"]))
+    return d
+
+
 def stale_reported(conn: sqlite3.Connection, bundle: str) -> bool:
     return iq.stale_recorded(conn, bundle)
 

@@ -85,9 +85,13 @@ def import_bundle(cfg, conn: sqlite3.Connection, store: Store, bundle_dir, *, so
     except EdgenodeError as e:
         _fail(result, e.code, e.message, e.zh)
     except OSError as e:
-        # The stick was pulled, the spool file vanished, the disk failed: staged files stay for the resume.
-        _fail(result, "E_SOURCE_IO", f"cannot read or write {e.filename or bundle_dir}: {e.strerror}",
-              "读取内容失败（U 盘可能已拔出），下次插入时会继续导入")
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # this disk, not the stick: say so
+            _fail(result, "E_DISK_FULL", f"the disk filled up while importing ({e.filename}): {e.strerror}",
+                  "磁盘已满，内容未导入；请清理空间后重新插入 U 盘")
+        else:
+            # The stick was pulled, the spool file vanished, the disk failed: staged files stay for the resume.
+            _fail(result, "E_SOURCE_IO", f"cannot read or write {e.filename or bundle_dir}: {e.strerror}",
+                  "读取内容失败（U 盘可能已拔出），下次插入时会继续导入")
     except sqlite3.Error as e:
         _fail(result, *database_failure(e))
     except Exception as e:  # a bug: one outcome all the same, the traceback to the journal only
@@ -276,6 +280,12 @@ def _run(cfg, conn, store: Store, bundle_dir: Path, result: ImportResult, emit) 
                 from None
         # A definitive refusal: leave the store as it was.
         shutil.rmtree(staging.root, ignore_errors=True)
+        raise
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            # The disk filled: what is staged is what fills it.  Give the space back, so the
+            # history row and the job's end can still be written; the re-run copies again.
+            shutil.rmtree(staging.root, ignore_errors=True)
         raise
     shutil.rmtree(staging.root, ignore_errors=True)
     p.phase = "done"

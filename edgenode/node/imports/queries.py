@@ -25,6 +25,14 @@ def recent_imports(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM imports ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
 
 
+def import_for_job(conn: sqlite3.Connection, source: str, bundle_name: str, started_at: float) -> sqlite3.Row | None:
+    """The history row of the attempt a job row mirrors: same source, bundle folder and start."""
+    return conn.execute(
+        "SELECT * FROM imports WHERE source = ? AND (bundle = ? OR substr(bundle, -length(?)) = ?) "
+        "AND started_at BETWEEN ? AND ? ORDER BY id DESC LIMIT 1",
+        (source, bundle_name, "/" + bundle_name, "/" + bundle_name, started_at - 10, started_at + 1)).fetchone()
+
+
 def stale_recorded(conn: sqlite3.Connection, bundle: str) -> bool:
     return conn.execute("SELECT 1 FROM imports WHERE bundle = ? AND result = 'stale'", (bundle,)).fetchone() is not None
 

@@ -36,7 +36,7 @@ def _eta_zh(j: dict, now: float) -> str:
     return f"约 {round(left / 60)} 分钟"
 
 
-def _jobs(limit: int = 10) -> list[dict]:
+def _jobs(limit: int = 10, main=None) -> list[dict]:
     # Polled every second while an import runs: a plain read, no integrity check or migration.
     path = node().cfg.volatile_db_path
     if not path.exists():
@@ -51,8 +51,12 @@ def _jobs(limit: int = 10) -> list[dict]:
     now = time.time()
     out = []
     for j in rows:
-        state = j["state"]
-        if state == "running" and now - j["updated_at"] > STALLED_SECONDS:
+        state, summary = j["state"], (j["result"] or {}).get("summary_zh") or j["message"]
+        recorded = history.outcome_of_job(main, j["title"], j["started_at"]) if main and state == "running" else None
+        if recorded:  # the outcome is on record; only the job row's last update was lost (a full disk)
+            state = "done" if recorded["result"] in ("imported", "unchanged") else "failed"
+            summary = recorded["summary_zh"]
+        elif state == "running" and now - j["updated_at"] > STALLED_SECONDS:
             state = "stalled"
         phase = (j["message"] or "").split(" ", 1)[0]
         out.append({
@@ -63,14 +67,14 @@ def _jobs(limit: int = 10) -> list[dict]:
             "files_done": j["files_done"], "files_total": j["files_total"],
             "percent": round(100 * j["bytes_done"] / j["bytes_total"]) if j["bytes_total"] else 0,
             "done_h": history.human_bytes(j["bytes_done"]), "total_h": history.human_bytes(j["bytes_total"]),
-            "summary_zh": (j["result"] or {}).get("summary_zh") or j["message"],
+            "summary_zh": summary,
             "started_at": j["started_at"],
         })
     return out
 
 
 def _page_state(conn) -> dict:
-    jobs_now = _jobs()
+    jobs_now = _jobs(main=conn)
     running = [j for j in jobs_now if j["state"] == "running"]
     stalled = [j for j in jobs_now if j["state"] == "stalled"]
     rows = history.recent(conn, 50)
@@ -107,7 +111,8 @@ def live():
 @bp.route("/progress.json")
 @admin_required
 def progress():
-    return jsonify({"jobs": _jobs(), "running": any(j["state"] == "running" for j in _jobs(5))})
+    jobs_now = _jobs(main=get_db())
+    return jsonify({"jobs": jobs_now, "running": any(j["state"] == "running" for j in jobs_now[:5])})
 
 
 def init_app(app) -> None:
