@@ -223,3 +223,27 @@ def test_the_service_commands_exist(runner):
     for args in (["usb", "mount", "--help"], ["usb", "import", "--help"], ["usb", "unmount", "--help"]):
         r = runner(*args)
         assert r.exit_code == 0, (args, r.output)
+
+
+def test_the_watcher_lives_through_a_bug_and_the_health_snapshot_says_so(node, monkeypatch):
+    """A bug on one stick: logged, recorded as usb_watch failed, and the next stick is still handled."""
+    from types import SimpleNamespace
+
+    from edgenode.node.health.snapshot import snapshot
+
+    mounts = [SimpleNamespace(majmin="8:17", mountpoint="/media/a"), SimpleNamespace(majmin="8:33", mountpoint="/media/b")]
+    monkeypatch.setattr(usb, "stick_mounts", lambda cfg: mounts)
+    handled = []
+
+    def import_mount(cfg, conn, store, mountpoint, *, source, progress=None):
+        handled.append(mountpoint)
+        if mountpoint == "/media/a":
+            raise KeyError("a bug")
+        return []
+
+    monkeypatch.setattr(usb, "import_mount", import_mount)
+    usb.watch(node["cfg"], node["conn"], node["store"], once=True)
+    assert handled == ["/media/a", "/media/b"]
+    watcher = snapshot(node["cfg"], node["conn"], fresh=True)["sync"]["jobs"]["usb_watch"]
+    assert watcher["last_error"] and "E_INTERNAL" in watcher["last_error"]["message"]
+    assert watcher["last_success"] is not None  # the second stick, after the failure

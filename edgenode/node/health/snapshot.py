@@ -26,8 +26,9 @@ from edgenode.node.health import snapshot_queries as q
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-# Job kinds the sync and scheduler areas record in the volatile ``jobs`` table.
-SYNC_KINDS = ("pull", "uplink", "heartbeat", "spool_scan", "housekeeping")
+# Job kinds the sync and scheduler areas record in the volatile ``jobs`` table; ``usb_watch`` is
+# the stick watcher's record of each stick it handled, and of a failure it lived through.
+SYNC_KINDS = ("pull", "uplink", "heartbeat", "spool_scan", "housekeeping", "usb_watch")
 # Kinds that prove contact with the county hub, for the "days without sync" warning.
 CONTACT_KINDS = ("pull", "uplink", "heartbeat")
 QUICK_CHECK_TTL = 600.0  # quick_check reads the whole file (~0.5 s at 50 MB): once per 10 minutes

@@ -201,6 +201,21 @@ def import_device(cfg, conn, store, device: str, *, progress=None) -> list[Impor
         unmount_device(cfg, target.name)
 
 
+def _note(cfg, mountpoint: str, state: str, message: str) -> None:
+    """One ``usb_watch`` job row per stick handled, so the health snapshot shows the watcher alive
+    and any failure it lived through.  Best effort: the watcher never stops for its own record."""
+    from edgenode.core import jobs
+    from edgenode.core.db import open_volatile
+    try:
+        vconn = open_volatile(cfg)
+        try:
+            jobs.finish(vconn, jobs.start(vconn, "usb_watch", mountpoint), state, message)
+        finally:
+            vconn.close()
+    except Exception:
+        log.warning("usb watch: could not record %s for %s", state, mountpoint, exc_info=True)
+
+
 def watch(cfg, conn, store, *, once: bool = False, on_results=None, stop=None) -> None:
     """Poll the mount table; import each newly mounted stick once until it is unmounted."""
     seen: set[tuple[str, str]] = set()
@@ -213,12 +228,15 @@ def watch(cfg, conn, store, *, once: bool = False, on_results=None, stop=None) -
         for key in sorted(current - seen):
             try:
                 results = import_mount(cfg, conn, store, key[1], source=f"usb:{key[1]}")
+                _note(cfg, key[1], "done", f"{len(results)} bundle(s)")
             except BundleError as e:
                 log.info("%s: %s", key[1], e)
                 results = []
-            except Exception:  # one bad stick or a bug must not stop the watcher for the next one
+                _note(cfg, key[1], "done", e.code)  # a stick without bundles: handled, not a fault
+            except Exception as e:  # one bad stick or a bug must not stop the watcher for the next one
                 log.exception("%s: the stick could not be handled; still watching", key[1])
                 results = []
+                _note(cfg, key[1], "failed", f"E_INTERNAL: {type(e).__name__}; still watching")
             if on_results:
                 on_results(key[1], results)
         seen = current
