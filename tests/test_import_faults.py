@@ -267,3 +267,52 @@ def test_a_database_held_by_another_process_fails_as_busy_and_keeps_its_history_
     assert {sha for sha, _ in store.iter_blobs()} - referenced_hashes(conn) == set()
     assert import_bundle(cfg, conn, store, bundle, source="test").result == "imported"
     conn.close()
+
+
+# -- EIO from the source stick ---------------------------------------------------------------
+
+@pytest.mark.root
+@pytest.mark.parametrize("fail_at", [0, 40_000, 150_000, 299_000])
+def test_a_stick_that_fails_with_eio_mid_file_leaves_the_node_consistent_and_the_retry_completes(
+        tmp_path, fail_at):
+    """A worn stick: reads of one payload file fail with EIO from ``fail_at`` on (a FUSE view)."""
+    import os
+    import shutil
+
+    from tests.helpers_fuse import FailingStick, available
+
+    why = available()
+    if why:
+        pytest.skip(why)
+    sk = new_key(tmp_path)
+    real = tmp_path / "stick"
+    bundle = make_bundle(tmp_path / "b", sk, seq=1, n=3, size=300_000)
+    shutil.copytree(bundle, real / "edgenode-bundles" / bundle.name)
+    cfg, conn, store = _node(tmp_path, "node")
+    trust_key(conn, sk, "sannong")
+    conn.close()
+    env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_STORE_FREE_SPACE_FLOOR_MB": "0"}
+    env.pop("EDGENODE_DATA_DIR", None)
+
+    with FailingStick(real, tmp_path / "mnt", "doc001.pdf", fail_at) as mnt:
+        p, results = _usb_import(cfg.data_dir, mnt, env)
+    r = results[0]
+    assert (r["result"], r["error_code"]) == ("failed", "E_SOURCE_IO"), (r, p.stderr[-500:])
+    assert "Traceback" not in p.stderr and "U 盘" in r["error_zh"]
+    conn, store = open_main(cfg), open_store(cfg)
+    assert recent(conn, 1)[0]["error_code"] == "E_SOURCE_IO"
+    check_consistent(conn, store)
+    assert conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0] == 0
+    from edgenode.node.catalog.queries import referenced_hashes
+    assert {sha for sha, _ in store.iter_blobs()} - referenced_hashes(conn) == set()
+    vol = open_volatile(cfg)
+    assert "running" not in [row[0] for row in vol.execute("SELECT state FROM jobs")]
+    vol.close()
+    conn.close()
+    # The volunteer tries again with a good stick (or the same one re-read): it completes.
+    p, results = _usb_import(cfg.data_dir, real, env)
+    assert results[0]["result"] == "imported", results
+    conn = open_main(cfg)
+    assert conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0] == 3
+    check_consistent(conn, store)
+    conn.close()
