@@ -243,3 +243,21 @@ def test_gunicorn_opens_no_control_socket(tmp_path, monkeypatch, demo_master):
         assert not (tmp_path / "home" / ".gunicorn").exists()
     finally:
         stop(proc)
+
+
+def test_while_gunicorn_is_down_nginx_shows_a_chinese_page_that_refreshes(tmp_path):
+    """Starting or restarting: not nginx's English '502 Bad Gateway' but 请稍候, which reloads itself."""
+    from tests.helpers_portal import nginx_config, start_nginx
+
+    port = free_port()
+    conf = nginx_config(tmp_path / "nginx", port=port, store=tmp_path / "store",
+                        upstream=f"unix:{tmp_path / 'nobody-listens.sock'}")
+    proc = start_nginx(conf, port)
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert r.status_code == 503
+        r.encoding = "utf-8"
+        assert "服务正在启动，请稍候" in r.text and 'http-equiv="refresh"' in r.text
+        assert "Bad Gateway" not in r.text
+    finally:
+        stop(proc)

@@ -61,8 +61,8 @@ def test_make_runs_stack_serves_media_from_nginx_and_page_views_reach_the_hub(de
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/static/portal.css", timeout=60, proc=proc)
         deadline = time.monotonic() + 60
-        while (home := requests.get(url + "/", timeout=10)).status_code == 502 and time.monotonic() < deadline:
-            time.sleep(0.2)  # nginx is up before gunicorn's socket
+        while (home := requests.get(url + "/", timeout=10)).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.2)  # nginx is up before gunicorn's socket: its 请稍候 page (503) meanwhile
         assert home.status_code == 200 and "最新上架" in home.text
 
         # nginx, not Python, sent the bytes: its ETag is "<mtime hex>-<size hex>" of the store's own file.
