@@ -17,19 +17,23 @@ class Injected(sqlite3.OperationalError):
 
 
 class FaultyConnection:
-    """The node's connection, but statement number ``fail_at`` raises ``fault`` (once).
+    """The node's connection, but statement number ``fail_at`` (or the first statement that is
+    ``fail_on``, e.g. "COMMIT") raises ``fault``, once.
 
     ROLLBACK always passes, as SQLite's own would after a failed statement.
     """
 
-    def __init__(self, conn: sqlite3.Connection, fail_at: int | None = None, fault: str = "SQLITE_FULL"):
-        self._conn, self.fail_at, self.fault, self.count, self.fired = conn, fail_at, fault, 0, False
+    def __init__(self, conn: sqlite3.Connection, fail_at: int | None = None, fault: str = "SQLITE_FULL", *,
+                 fail_on: str | None = None):
+        self._conn, self.fail_at, self.fail_on, self.fault = conn, fail_at, fail_on, fault
+        self.count, self.fired = 0, False
 
     def _maybe_fail(self, sql) -> None:
-        if isinstance(sql, str) and sql.strip().upper().startswith("ROLLBACK"):
+        text = sql.strip().upper() if isinstance(sql, str) else ""
+        if text.startswith("ROLLBACK"):
             return
         self.count += 1
-        if self.count == self.fail_at and not self.fired:
+        if not self.fired and (self.count == self.fail_at or (self.fail_on and text == self.fail_on)):
             self.fired = True
             err = Injected(FAULTS[self.fault][0])
             err.sqlite_errorname = self.fault

@@ -9,6 +9,8 @@ store and catalogue consistent (every visible resource whole), and a re-run that
 from __future__ import annotations
 
 
+from pathlib import Path
+
 import pytest
 
 from edgenode.core.db import open_main, open_volatile
@@ -128,7 +130,7 @@ def _usb_import(data, stick, env):
     return p, json.loads(p.stdout)
 
 
-REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.root
@@ -143,7 +145,7 @@ def test_a_stick_imported_onto_a_disk_that_fills_at_twenty_points_of_the_commit(
 
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs")
-    from tests.helpers_portal import PASSWORD, Production, set_admin
+    from tests.helpers_portal import CSRF_RE, PASSWORD, Production, set_admin
 
     sk = new_key(tmp_path)
     stick = tmp_path / "stick" / "edgenode-bundles"
@@ -205,7 +207,7 @@ def test_a_stick_imported_onto_a_disk_that_fills_at_twenty_points_of_the_commit(
                     import requests
                     s = requests.Session()
                     page = s.get(prod.url + "/admin/login")
-                    token = __import__("re").search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+                    token = CSRF_RE.search(page.text).group(1)
                     s.post(prod.url + "/admin/login", data={"username": "admin", "password": PASSWORD,
                                                             "csrf_token": token})
                     html = s.get(prod.url + "/admin/imports/").text

@@ -132,19 +132,9 @@ def test_a_failure_of_the_node_leaves_the_bundle_in_the_spool_for_the_next_scan(
     spool, cfg, conn, store = node["spool"], node["cfg"], node["conn"], node["store"]
     shutil.copytree(make_bundle(node["tmp"] / "b", node["sk"], seq=1, n=2), spool / "a-bundle")
     # Fail the first COMMIT of the scan: the import's catalogue transaction.
-    faulty = FaultyConnection(conn, fail_at=10 ** 9, fault=fault)
-    calls = []
-    original = faulty._maybe_fail
-
-    def fail_on_commit(sql):
-        if isinstance(sql, str) and sql.strip().upper() == "COMMIT" and not calls:
-            calls.append(sql)
-            faulty.fail_at = faulty.count + 1
-        original(sql)
-
-    faulty._maybe_fail = fail_on_commit
+    faulty = FaultyConnection(conn, fault=fault, fail_on="COMMIT")
     out = scan_spool(cfg, faulty, store)
-    assert calls, "the import never reached a commit"
+    assert faulty.fired, "the import never reached a commit"
     assert out["rejected"] == [] and out["waiting"][0]["bundle"] == "a-bundle", out
     assert (spool / "a-bundle" / "manifest.json").exists()
     assert not (spool / ".rejected").exists()
@@ -160,16 +150,7 @@ def test_after_a_node_failure_the_channels_later_bundles_wait_their_turn(node):
     # Names sort the other way round: the spool goes by sequence, not by name.
     shutil.copytree(make_bundle(node["tmp"] / "one", node["sk"], seq=1, n=1, seed=1), spool / "z-first")
     shutil.copytree(make_bundle(node["tmp"] / "two", node["sk"], seq=2, n=1, seed=2), spool / "a-second")
-    faulty = FaultyConnection(conn, fail_at=10 ** 9, fault="SQLITE_BUSY")
-    original, hit = faulty._maybe_fail, []
-
-    def fail_first_commit(sql):
-        if isinstance(sql, str) and sql.strip().upper() == "COMMIT" and not hit:
-            hit.append(sql)
-            faulty.fail_at = faulty.count + 1
-        original(sql)
-
-    faulty._maybe_fail = fail_first_commit
+    faulty = FaultyConnection(conn, fault="SQLITE_BUSY", fail_on="COMMIT")
     out = scan_spool(cfg, faulty, store)
     assert out["imported"] == [] and out["rejected"] == []
     assert [w["bundle"] for w in out["waiting"]] == ["z-first", "a-second"], out["waiting"]

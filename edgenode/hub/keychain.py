@@ -66,7 +66,8 @@ def chain(cfg) -> list[dict]:
 
 
 def _append(cfg, signer: minisign.SecretKey, keys, revoke=()) -> int:
-    seq = (chain(cfg)[-1]["seq"] if chain(cfg) else 0) + 1
+    lists = chain(cfg)
+    seq = (lists[-1]["seq"] if lists else 0) + 1
     path = _dir(cfg) / f"{seq:06d}.json"
     write_keylist(path, signer, keys, seq=seq, revoke=revoke)
     return seq
