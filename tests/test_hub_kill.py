@@ -83,7 +83,13 @@ def test_sigkill_during_ingest_loses_and_doubles_nothing(tmp_path):
         state["done"] = True
         t.join(60)
         os.killpg(state["proc"].pid, signal.SIGTERM)
-        state["proc"].wait(10)
+        try:
+            state["proc"].wait(30)
+        except subprocess.TimeoutExpired:
+            # A loaded machine can keep gunicorn in its graceful stop; what matters here is the
+            # database after the kills, not how politely the last server leaves.
+            os.killpg(state["proc"].pid, signal.SIGKILL)
+            state["proc"].wait(10)
     kills = state["kills"]
     assert state["lost_answers"] > 0  # some kills did cut requests in flight
     assert kills == 6
