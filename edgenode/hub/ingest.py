@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import ingest_queries as q, tally
+from edgenode.hub import ingest_queries as q, tally, titles_queries
 from edgenode.hub.days import day_or_today as _day_or_today
 from edgenode.hub.registry import key_object, log_event, revoked_error
 from edgenode.protocol.usage_batch import batch_message, read_batch
@@ -150,6 +150,8 @@ def _write(conn, node_id: str, batch_no: int, sha: str, header: dict, lines: lis
     q.insert_batch(conn, node_id, batch_no, sha, header, now, source)
     _write_aggregates(conn, node_id, daily, now)
     _write_terminals(conn, node_id, terms)
+    if header.get("titles"):
+        titles_queries.set_titles(conn, header["titles"], now)
     tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
     contiguous = _advance(conn, node_id, batch_no)
     q.count_batch_on_node(conn, node_id, batch_no, contiguous, header["count"], now)
