@@ -22,6 +22,7 @@ from edgenode.core.errors import EdgenodeError
 from edgenode.hub import ingest_queries as q, tally, titles_queries
 from edgenode.hub.days import day_or_today as _day_or_today
 from edgenode.hub.registry import key_object, log_event, revoked_error
+from edgenode.protocol.figures import ANONYMOUS
 from edgenode.protocol.usage_batch import batch_message, read_batch
 
 def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[list[tuple], list[tuple]]:
@@ -59,7 +60,7 @@ def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[lis
         add((dn, c, r, e["m"]))
     days = {dn: _day_or_today(dn, offset_hours) for dn in {k[0] for k in raw}}
     rows = [(days[dn], c or "", r or "", k, n, secs, 0) for (dn, c, r, k), (n, secs) in raw.items()]
-    terms = {(days[dn][:7], c or "", r or "", m) for dn, c, r, m in seen}
+    terms = {(days[dn][:7], c or "", r or "", m) for dn, c, r, m in seen if m != ANONYMOUS}
     return rows, list(terms)
 
 

@@ -1,6 +1,6 @@
 """Service statistics for the annual assessment (年度考核).
 
-Figures come straight from the per-day aggregates written with each batch
+The figures are defined once for node and hub in ``protocol/figures.py``.  They come straight from the per-day aggregates written with each batch
 (``hub_daily``) plus the aggregates forwarded by downstream hubs
 (``hub_tier_daily``), so they are exactly-once by construction:
 

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from edgenode.core.errors import EdgenodeError
+from edgenode.protocol.figures import ANONYMOUS
 
 VERSION = 1
 KINDS = ("events", "daily")
@@ -319,7 +320,8 @@ def summarise(header: dict, events: list[dict], *, offset_hours: float = 8.0) ->
         g = groups.setdefault((day, e["r"], e["c"], e["k"]), [0, 0.0, set(), []])
         g[0] += 1
         g[1] += e["d"]
-        g[2].add(e["m"])
+        if e["m"] != ANONYMOUS:  # a cookie-less request is no terminal (protocol/figures.py)
+            g[2].add(e["m"])
         if e["k"] in TALLY_KINDS:
             g[3].append({"s": e["s"], "t": e["t"], "m": e["m"], "x": e["x"]})
     out = []
