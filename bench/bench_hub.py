@@ -36,7 +36,7 @@ def main(argv=None) -> dict:
 
     from edgenode.core.config import load_config
     from edgenode.core.db import transaction
-    from edgenode.hub import heartbeat, registry, stats
+    from edgenode.hub import heartbeat, registry, reports, stats
     from edgenode.hub.database import open_hub
     from edgenode.hub.ingest import ingest_batch
     from edgenode.hub.signing import sign_headers, verify_request
@@ -155,7 +155,7 @@ def main(argv=None) -> dict:
         stats.table(conn, group, {"month": "2026-09"})
         timings[group] = time.perf_counter() - t
     t = time.perf_counter()
-    stats.monthly_report(conn, "2026-09")
+    reports.build(conn, "2026-09", county="bench")
     report_s = time.perf_counter() - t
     out["stats"] = {"monthly_rows": total, "baseline_scan_ms": base_s * 1000,
                     "table_ms": {g: v * 1000 for g, v in timings.items()}, "monthly_report_ms": report_s * 1000}

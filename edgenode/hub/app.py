@@ -61,4 +61,6 @@ def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -
     app.register_blueprint(stats_pages.bp)
     from edgenode.hub.web import tally_pages  # votes, requests, feedback
     app.register_blueprint(tally_pages.bp)
+    from edgenode.hub.web import staff_pages  # the audit log (administrators only)
+    app.register_blueprint(staff_pages.bp)
     return app

@@ -9,6 +9,8 @@ import click
 
 from edgenode.core.context import Context
 from edgenode.core.errors import EdgenodeError
+from edgenode.hub import cli_staff
+from edgenode.hub.audit import AuditedGroup
 from edgenode.protocol import minisign
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -48,7 +50,7 @@ def _when(t) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
 
 
-@click.group("hub")
+@click.group("hub", cls=AuditedGroup)
 def hub_group():
     """The county hub: enrolment, ingest, fleet, statistics, publishing, tiers."""
 
@@ -340,6 +342,8 @@ def upstream_forward(ctx, as_json):
 
 
 COMMANDS = [hub_group]
+for _command in cli_staff.COMMANDS:  # `hub staff ...` and `hub audit`
+    hub_group.add_command(_command)
 
 
 @hub_group.command("publish")
@@ -458,3 +462,4 @@ def rsyncd_conf_cmd(ctx, user, group):
     """Print an rsyncd.conf for the hub's read-only content module (from [hub] settings)."""
     from edgenode.hub import publish
     click.echo(publish.rsyncd_conf(ctx.cfg, user, group), nl=False)
+

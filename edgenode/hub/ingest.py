@@ -19,9 +19,10 @@ from cryptography.exceptions import InvalidSignature
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import ingest_queries as q, tally
+from edgenode.hub import ingest_queries as q, tally, titles_queries
 from edgenode.hub.days import day_or_today as _day_or_today
 from edgenode.hub.registry import key_object, log_event, revoked_error
+from edgenode.protocol.figures import ANONYMOUS
 from edgenode.protocol.usage_batch import batch_message, read_batch
 
 def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[list[tuple], list[tuple]]:
@@ -59,7 +60,7 @@ def aggregate(header: dict, lines: list[dict], offset_hours: float) -> tuple[lis
         add((dn, c, r, e["m"]))
     days = {dn: _day_or_today(dn, offset_hours) for dn in {k[0] for k in raw}}
     rows = [(days[dn], c or "", r or "", k, n, secs, 0) for (dn, c, r, k), (n, secs) in raw.items()]
-    terms = {(days[dn][:7], c or "", r or "", m) for dn, c, r, m in seen}
+    terms = {(days[dn][:7], c or "", r or "", m) for dn, c, r, m in seen if m != ANONYMOUS}
     return rows, list(terms)
 
 
@@ -150,6 +151,8 @@ def _write(conn, node_id: str, batch_no: int, sha: str, header: dict, lines: lis
     q.insert_batch(conn, node_id, batch_no, sha, header, now, source)
     _write_aggregates(conn, node_id, daily, now)
     _write_terminals(conn, node_id, terms)
+    if header.get("titles"):
+        titles_queries.set_titles(conn, header["titles"], now)
     tally.ingest(conn, node_id, header, lines, offset_hours=offset_hours)  # votes, requests (hub/tally.py)
     contiguous = _advance(conn, node_id, batch_no)
     q.count_batch_on_node(conn, node_id, batch_no, contiguous, header["count"], now)

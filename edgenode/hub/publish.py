@@ -21,7 +21,7 @@ from edgenode.protocol.build import build_bundle
 from edgenode.protocol.bundle import MANIFEST, parse_manifest
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import keychain
+from edgenode.hub import keychain, titles_queries
 from edgenode.hub import publish_queries as q
 from edgenode.hub.keychain import county_key, county_public_key_path
 
@@ -40,9 +40,12 @@ def _next_seq(conn: sqlite3.Connection, channel: str) -> int:
 
 def _register(conn, channel: str, seq: int, bundle: Path, source: str) -> dict:
     now = time.time()
+    # The reports name resources by title: remember the titles of what we publish.
+    entries = parse_manifest((bundle / MANIFEST).read_bytes()).entries
     with transaction(conn):
         q.replace_publication(conn, channel, seq, bundle.name, source, now)
         q.advance_channel(conn, channel, seq, bundle.name, now)
+        titles_queries.set_titles(conn, {e.id: e.meta["title"] for e in entries if e.meta.get("title")}, now)
     return {"channel": channel, "seq": seq, "bundle": str(bundle), "source": source}
 
 

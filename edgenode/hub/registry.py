@@ -49,6 +49,9 @@ def new_code(conn: sqlite3.Connection, *, township: str = "", days: float = 14.0
     return code
 
 
+CODE_STATES_ZH = {"open": "可以使用", "used": "已使用", "expired": "已过期", "revoked": "已作废"}
+
+
 def list_codes(conn: sqlite3.Connection) -> list[dict]:
     now = time.time()
     out = []
@@ -57,6 +60,9 @@ def list_codes(conn: sqlite3.Connection) -> list[dict]:
         d.pop("code_hash")
         d["state"] = ("revoked" if r["revoked_at"] else "used" if r["used_at"]
                       else "expired" if r["expires_at"] < now else "open")
+        d["state_zh"] = CODE_STATES_ZH[d["state"]]
+        node = q.node_by_id(conn, r["used_by"]) if r["used_by"] else None
+        d["used_by_name"] = (node["name"] or "未命名服务点") if node else ""
         out.append(d)
     return out
 

@@ -270,4 +270,30 @@ MIGRATIONS = [
         requested_by TEXT NOT NULL DEFAULT ''
     );
     """),
+    # Numbered from 21: issue 18's other half adds its own migrations from 11.
+    (21, "resource_titles", """
+    -- Resource titles for the reports: from the batch headers (the node's catalogue) and from
+    -- the bundles this hub publishes.  The newest title seen wins.
+    CREATE TABLE hub_titles (
+        resource_id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """),
+    (22, "staff_roles_audit", """
+    -- 县级管理员 ('admin') changes things; 查看 ('viewer') only reads.  Accounts made before
+    -- roles existed could do everything, so they stay administrators.
+    ALTER TABLE hub_staff ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+    CREATE TABLE hub_audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        username TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,              -- the endpoint, or the CLI command
+        target TEXT NOT NULL DEFAULT '',   -- the node, code hint or alert it acted on
+        detail TEXT NOT NULL DEFAULT '',   -- form fields (never passwords or tokens)
+        outcome TEXT NOT NULL              -- HTTP status, 'refused' or 'ok'
+    );
+    CREATE INDEX hub_audit_at ON hub_audit (at);
+    """),
 ]

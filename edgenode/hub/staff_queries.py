@@ -31,3 +31,12 @@ def set_failures(db: sqlite3.Connection, username: str, failures: int, locked_un
 
 def any_account(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM hub_staff LIMIT 1").fetchone() is not None
+
+
+def set_role(db: sqlite3.Connection, username: str, role: str) -> bool:
+    return db.execute("UPDATE hub_staff SET role = ? WHERE username = ?", (role, username)).rowcount > 0
+
+
+def accounts(db: sqlite3.Connection) -> list[dict]:
+    return [dict(r) for r in db.execute("SELECT username, role, created_at, locked_until FROM hub_staff "
+                                        "ORDER BY username")]

@@ -1,6 +1,6 @@
 """Service statistics for the annual assessment (年度考核).
 
-Figures come straight from the per-day aggregates written with each batch
+The figures are defined once for node and hub in ``protocol/figures.py``.  They come straight from the per-day aggregates written with each batch
 (``hub_daily``) plus the aggregates forwarded by downstream hubs
 (``hub_tier_daily``), so they are exactly-once by construction:
 
@@ -10,6 +10,12 @@ Figures come straight from the per-day aggregates written with each batch
 * unique terminals: distinct terminal ids per node (terminal ids are per node
   cookies); for summarised ("daily") batches and forwarded aggregates, the
   counts sent are added, an upper bound.
+
+Rows are keyed by ids; :func:`labelled` adds what staff read (titles, names,
+Chinese column names), and a page view that is about no resource (the home page,
+a column's list) has no place in the per-resource table: its row would have a
+blank resource.  It still counts in every other table, under 栏目以外的页面
+when it belongs to no column either.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import io
 import re
 import sqlite3
 
-from edgenode.hub import stats_queries as q
+from edgenode.hub import stats_queries as q, titles_queries
+from edgenode.protocol.metadata import COLUMNS
 
 GROUPS = {  # group name -> (columns shown, SQL expression over the facts)
     "node": (("node_id", "name", "township"), ("node_id", "name", "township")),
@@ -30,9 +37,12 @@ GROUPS = {  # group name -> (columns shown, SQL expression over the facts)
     "day": (("day",), ("day",)),
 }
 GROUP_ZH = {"node": "服务点", "township": "乡镇", "column": "栏目", "resource": "资源", "month": "月份", "day": "日期"}
-HEADERS_ZH = {"node_id": "节点编号", "name": "服务点", "township": "乡镇", "column_key": "栏目", "resource_id": "资源",
+HEADERS_ZH = {"node_id": "节点编号", "name": "服务点", "township": "乡镇", "column_key": "栏目编号", "resource_id": "资源编号",
               "month": "月份", "day": "日期", "visits": "服务人次", "plays": "播放次数", "watch_hours": "观看时长（小时）",
-              "unique_terminals": "终端数"}
+              "unique_terminals": "终端数", "title": "资源", "column_name": "栏目"}
+NO_COLUMN = "栏目以外的页面（首页、活动等）"
+NO_TOWNSHIP = "未填乡镇"
+FIGURES = ("visits", "plays", "watch_hours", "unique_terminals")
 
 
 def _per_day(group: str, filters: dict) -> bool:
@@ -68,7 +78,32 @@ def table(conn: sqlite3.Connection, group: str = "node", filters: dict | None = 
     out = []
     for r in rows:
         d = dict(r)
+        if group == "resource" and not d["resource_id"]:
+            continue  # page views about no resource: counted in the totals and every other table
         d["unique_terminals"] = uniq.get(tuple(d[c] for c in GROUPS[group][1]), 0)
+        out.append(d)
+    return out
+
+
+def column_name(key: str) -> str:
+    return COLUMNS.get(key, key) if key else NO_COLUMN
+
+
+def labelled(conn: sqlite3.Connection, rows: list[dict]) -> list[dict]:
+    """``rows`` with what staff read beside the ids: ``title``, ``column_name``, a ``name`` and
+    ``township`` that are never blank."""
+    titles = titles_queries.titles(conn) if any("resource_id" in r for r in rows) else {}
+    out = []
+    for r in rows:
+        d = dict(r)
+        if "resource_id" in d:
+            d["title"] = titles.get(d["resource_id"]) or f"标题未知（{d['resource_id']}）"
+        if "column_key" in d:
+            d["column_name"] = column_name(d["column_key"])
+        if "name" in d and not d["name"]:
+            d["name"] = f"未命名服务点（{d.get('node_id', '')[:8]}）"
+        if "township" in d and not d["township"]:
+            d["township"] = NO_TOWNSHIP
         out.append(d)
     return out
 
@@ -98,8 +133,13 @@ def months(conn: sqlite3.Connection) -> list[str]:
     return q.months(conn)
 
 
+CSV_LABELS = {"column_key": ("column_name",), "resource_id": ("resource_id", "title")}
+
+
 def to_csv(rows: list[dict], group: str) -> str:
-    fields = [*GROUPS[group][0], "visits", "plays", "watch_hours", "unique_terminals"]
+    """``rows`` as labelled by :func:`labelled`; ids keep their column beside the names."""
+    keys = [k for c in GROUPS[group][0] for k in CSV_LABELS.get(c, (c,))]
+    fields = [*keys, *FIGURES]
     buf = io.StringIO()
     buf.write("\ufeff")  # Excel on county PCs opens UTF-8 CSV correctly only with a BOM
     w = csv.writer(buf, lineterminator="\r\n")
@@ -110,8 +150,3 @@ def to_csv(rows: list[dict], group: str) -> str:
     return buf.getvalue()
 
 
-def monthly_report(conn: sqlite3.Connection, month: str) -> dict:
-    f = {"month": month}
-    return {"month": month, "totals": totals(conn, f), "townships": table(conn, "township", f),
-            "columns": table(conn, "column", f), "nodes": table(conn, "node", f),
-            "resources": table(conn, "resource", f, limit=20)}

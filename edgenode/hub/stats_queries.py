@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from edgenode.protocol import figures as defs  # the definitions of visits, plays, watch hours and terminals
+
 _DAILY_FACTS = """
 SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, '' AS resource_id,
        d.kind, d.n, d.seconds
@@ -85,8 +87,8 @@ def figures(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict, *, per
     facts = _facts(per_day=per_day, per_resource=per_resource)
     where, args = _where(filters, has_day=per_day)
     return db.execute(
-        f"SELECT {cols_sql}, sum(CASE WHEN kind = 'view' THEN n ELSE 0 END) AS visits, "
-        f"sum(CASE WHEN kind = 'play_start' THEN n ELSE 0 END) AS plays, "
+        f"SELECT {cols_sql}, sum(CASE WHEN kind = '{defs.VISIT}' THEN n ELSE 0 END) AS visits, "
+        f"sum(CASE WHEN kind = '{defs.PLAY}' THEN n ELSE 0 END) AS plays, "
         f"round(sum(seconds) / 3600.0, 2) AS watch_hours FROM ({facts}){where} GROUP BY {cols_sql} "
         f"ORDER BY visits DESC, {cols_sql}" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
 
@@ -95,8 +97,8 @@ def totals(db: sqlite3.Connection, filters: dict, *, per_day: bool, per_resource
     """Visits, plays, events and watch hours over everything matching ``filters``."""
     facts = _facts(per_day=per_day, per_resource=per_resource)
     where, args = _where(filters, has_day=per_day)
-    return dict(db.execute(f"SELECT coalesce(sum(CASE WHEN kind = 'view' THEN n END), 0) AS visits, "
-                           f"coalesce(sum(CASE WHEN kind = 'play_start' THEN n END), 0) AS plays, "
+    return dict(db.execute(f"SELECT coalesce(sum(CASE WHEN kind = '{defs.VISIT}' THEN n END), 0) AS visits, "
+                           f"coalesce(sum(CASE WHEN kind = '{defs.PLAY}' THEN n END), 0) AS plays, "
                            f"coalesce(sum(n), 0) AS events, "
                            f"round(coalesce(sum(seconds), 0) / 3600.0, 2) AS watch_hours "
                            f"FROM ({facts}){where}", args).fetchone())

@@ -10,6 +10,10 @@ Beside the file, ``<name>.sig`` holds the node's Ed25519 signature (base64)
 over :func:`batch_message`.  The hub imports :func:`read_batch` and
 :func:`batch_message` from here, so both ends parse and sign identically.
 
+The header may carry ``titles``: ``{resource id: title}`` for the resources its
+lines name, taken from the node's catalogue when sealing, so county reports can
+name resources the hub never published.  A hub that does not know the key ignores it.
+
 For a ``daily`` batch the header's ``count`` is the number of events the
 aggregates stand for (the sum of ``n``), and ``first_seq``/``last_seq`` are
 the range of the events batch it replaced (same ``batch_no``).
@@ -27,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from edgenode.core.errors import EdgenodeError
+from edgenode.protocol.figures import ANONYMOUS
 
 VERSION = 1
 KINDS = ("events", "daily")
@@ -40,6 +45,8 @@ NUMBERS = (int, float)  # type() in NUMBERS: a bool is not a number here
 INF = float("inf")
 MAX_TIME = 4102444800.0  # 2100-01-01: a wilder clock reading is clamped, never sent as is
 DAILY_KEYS = ("c", "d", "day", "k", "n", "r", "u")
+MAX_TITLE = 200  # characters; longer titles are cut when sealing
+MAX_ID = 128
 
 
 class BatchError(EdgenodeError):
@@ -122,14 +129,20 @@ def _extra(data) -> str:
 
 
 def seal_bytes(node_id: str, batch_no: int, lines: list[str] | list[dict], *, first_seq: int, last_seq: int,
-               count: int | None = None, kind: str = "events", sealed_at: float | None = None) -> bytes:
-    """The gzip bytes of one batch.  ``lines`` are pre-formatted strings or dicts."""
+               count: int | None = None, kind: str = "events", sealed_at: float | None = None,
+               titles: dict[str, str] | None = None) -> bytes:
+    """The gzip bytes of one batch.  ``lines`` are pre-formatted strings or dicts; ``titles``
+    names the resources they mention (optional header key)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     body = [ln if isinstance(ln, str) else _dumps(ln) for ln in lines]
     header = {"v": VERSION, "node_id": node_id, "batch_no": int(batch_no), "first_seq": int(first_seq),
               "last_seq": int(last_seq), "count": len(body) if count is None else int(count),
               "sealed_at": round(sealed_at if sealed_at is not None else time.time(), 3), "kind": kind}
+    clean = {k: v.strip()[:MAX_TITLE] for k, v in (titles or {}).items()
+             if isinstance(k, str) and 0 < len(k) <= MAX_ID and isinstance(v, str) and v.strip()}
+    if clean:
+        header["titles"] = clean
     text = "\n".join([_dumps(header), *body]) + "\n"
     # mtime=0: the same content always gives the same bytes, so a re-seal after a crash is
     # byte-identical and the hub answers "duplicate", never "conflict".
@@ -188,6 +201,12 @@ def _check_header(h) -> dict:
         raise BatchError("header last_seq is below first_seq")
     if not _num_ok(h["sealed_at"]):
         raise BatchError("header sealed_at must be a number")
+    titles = h.get("titles", {})
+    if not isinstance(titles, dict) or not all(
+            isinstance(k, str) and 0 < len(k) <= MAX_ID and isinstance(v, str) and 0 < len(v) <= MAX_TITLE
+            for k, v in titles.items()):
+        raise BatchError(f"header titles must map resource ids (at most {MAX_ID} characters) to titles "
+                         f"(1 to {MAX_TITLE} characters)")
     return h
 
 
@@ -301,7 +320,8 @@ def summarise(header: dict, events: list[dict], *, offset_hours: float = 8.0) ->
         g = groups.setdefault((day, e["r"], e["c"], e["k"]), [0, 0.0, set(), []])
         g[0] += 1
         g[1] += e["d"]
-        g[2].add(e["m"])
+        if e["m"] != ANONYMOUS:  # a cookie-less request is no terminal (protocol/figures.py)
+            g[2].add(e["m"])
         if e["k"] in TALLY_KINDS:
             g[3].append({"s": e["s"], "t": e["t"], "m": e["m"], "x": e["x"]})
     out = []

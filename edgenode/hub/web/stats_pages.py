@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, render_template, request
 
 from edgenode.protocol.metadata import COLUMNS
-from edgenode.hub import charts, stats
-from edgenode.hub.web.context import get_db
+from edgenode.hub import charts, reports, stats
+from edgenode.hub.web.context import get_db, settings
 
 bp = Blueprint("hub_stats", __name__, url_prefix="/stats")
 
@@ -24,7 +24,7 @@ def _args():
 def index():
     db = get_db()
     group, filters = _args()
-    rows = stats.table(db, group, filters, limit=500)
+    rows = stats.labelled(db, stats.table(db, group, filters, limit=500))
     by_month = list(reversed(stats.table(db, "month", {k: v for k, v in filters.items() if k not in ("month", "day")})))
     by_month.sort(key=lambda r: r["month"])
     chart = charts.bar_chart([(r["month"], r["visits"]) for r in by_month[-12:]], "每月服务人次", unit="人次")
@@ -36,16 +36,34 @@ def index():
 @bp.get("/export.csv")
 def export_csv():
     group, filters = _args()
-    rows = stats.table(get_db(), group, filters)
+    rows = stats.labelled(get_db(), stats.table(get_db(), group, filters))
     name = "-".join(["stats", group, *filters.values()]).replace("/", "_")
     return Response(stats.to_csv(rows, group), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
-@bp.get("/report/<month>")
-def report(month: str):
-    if not stats.check_filters({"month": month}):
+def _report(period: str) -> dict:
+    return reports.build(get_db(), period, county=settings().name, offset_hours=settings().utc_offset_hours)
+
+
+@bp.get("/report/<period>")
+def report(period: str):
+    """The month's (YYYY-MM) or year's (YYYY) report for the annual assessment."""
+    return render_template("hub/report.html", r=_report(period))
+
+
+EXPORTS = {"csv": "text/csv; charset=utf-8",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+           "pdf": "application/pdf"}
+
+
+@bp.get("/report/<period>/<fmt>")
+def report_file(period: str, fmt: str):
+    if fmt not in EXPORTS:
         abort(404)
-    data = stats.monthly_report(get_db(), month)
-    return render_template("hub/report.html", r=data, headers=stats.HEADERS_ZH, columns=COLUMNS,
-                           made=time.strftime("%Y-%m-%d %H:%M"))
+    r = _report(period)
+    body = {"csv": reports.to_csv, "xlsx": reports.to_xlsx, "pdf": reports.to_pdf}[fmt](r)
+    name = f"{r['county']}-{r['period']}-服务统计.{fmt}"
+    return Response(body, mimetype=EXPORTS[fmt],
+                    headers={"Content-Disposition": f"attachment; filename=\"report-{r['period']}.{fmt}\"; "
+                             f"filename*=UTF-8''{quote(name)}"})

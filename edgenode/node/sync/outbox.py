@@ -173,7 +173,8 @@ def seal(cfg, conn: sqlite3.Connection, ident, *, max_events: int | None = None)
             break
         batch_no = st["last_batch_no"] + 1
         first, last = rows[0][0], rows[-1][0]
-        data = B.seal_bytes(ident.node_id, batch_no, [r[1] for r in rows], first_seq=first, last_seq=last)
+        data = B.seal_bytes(ident.node_id, batch_no, [r[1] for r in rows], first_seq=first, last_seq=last,
+                            titles=q.titles_between(conn, first, last))
         path = d / B.batch_name(ident.node_id, batch_no)
         crashpoint("seal:before_write")
         write_atomic(path, data)
@@ -219,7 +220,8 @@ def enforce_cap(cfg, conn: sqlite3.Connection, ident, *, cap_bytes: int | None =
             continue
         agg = B.summarise(header, lines, offset_hours=cfg.hub.utc_offset_hours)
         daily = B.seal_bytes(ident.node_id, batch_no, agg, first_seq=header["first_seq"],
-                             last_seq=header["last_seq"], count=header["count"], kind="daily")
+                             last_seq=header["last_seq"], count=header["count"], kind="daily",
+                             titles=header.get("titles"))
         write_atomic(path, daily)
         crashpoint("cap:after_batch")
         write_atomic(sig_path(path), B.sign_batch(ident, batch_no, daily).encode())

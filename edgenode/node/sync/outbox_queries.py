@@ -34,6 +34,13 @@ def event_lines(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[tu
     return cur.execute(EVENT_LINE_SQL, (after_seq, limit)).fetchall()
 
 
+def titles_between(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> dict[str, str]:
+    """``{resource id: catalogue title}`` of the resources events ``first_seq..last_seq`` name."""
+    return {r[0]: r[1] for r in conn.execute("SELECT DISTINCT e.resource_id, r.title FROM usage_events e "
+                                             "JOIN resources r ON r.id = e.resource_id WHERE e.seq BETWEEN ? AND ?",
+                                             (first_seq, last_seq))}
+
+
 def adopt_batch(conn: sqlite3.Connection, batch_no: int, last_seq: int) -> None:
     """Raise the marks to cover a batch file sealed before a crash (never lowers them)."""
     conn.execute("UPDATE sync_outbox SET last_batch_no = max(last_batch_no, ?), "

@@ -23,6 +23,7 @@ import secrets
 from flask import Blueprint, current_app, g, jsonify, request
 
 from edgenode.node.catalog import queries as q
+from edgenode.protocol import figures
 from edgenode.core.errors import NotFound
 from edgenode.node.web.auth import csrf
 from edgenode.node.web.context import get_db, node
@@ -50,10 +51,17 @@ def terminal() -> str:
     return g.terminal
 
 
+def counted_terminal() -> str:
+    """The terminal the figures count this request under: ANONYMOUS when it came without a
+    valid cookie (protocol/figures.py: cookie-less clients are no terminals)."""
+    tid = terminal()
+    return figures.ANONYMOUS if g.new_terminal else tid
+
+
 def note(kind: str, *, resource_id: str | None = None, column_key: str | None = None,
          seconds: float = 0, data: dict | None = None) -> None:
     """Queue a usage event; written once the response is ready."""
-    g.setdefault("usage_events", []).append({"kind": kind, "terminal": terminal(), "resource_id": resource_id,
+    g.setdefault("usage_events", []).append({"kind": kind, "terminal": counted_terminal(), "resource_id": resource_id,
                                              "column_key": column_key, "seconds": seconds, "data": data})
 
 

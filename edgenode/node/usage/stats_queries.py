@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 
+from edgenode.protocol import figures
+
 
 def event_totals_since(conn: sqlite3.Connection, since: float) -> sqlite3.Row:
-    """Plays, seconds, views and distinct playing terminals of the events since ``since``."""
+    """Plays, seconds, views and terminals of the events since ``since``, as defined in
+    ``protocol/figures.py`` (the hub counts the same way)."""
     return conn.execute("""
-        SELECT coalesce(sum(kind = 'play_start'), 0) AS plays,
+        SELECT coalesce(sum(kind = ?), 0) AS plays,
                coalesce(sum(seconds), 0) AS seconds,
-               coalesce(sum(kind = 'view'), 0) AS views,
-               count(DISTINCT CASE WHEN kind = 'play_start' THEN terminal END) AS terminals
-        FROM usage_events WHERE at >= ?""", (since,)).fetchone()
+               coalesce(sum(kind = ?), 0) AS views,
+               count(DISTINCT CASE WHEN terminal <> ? THEN terminal END) AS terminals
+        FROM usage_events WHERE at >= ?""", (figures.PLAY, figures.VISIT, figures.ANONYMOUS, since)).fetchone()
 
 
 def most_watched_rows(conn: sqlite3.Connection, since: float, limit: int) -> list[sqlite3.Row]:

@@ -1,0 +1,106 @@
+"""``edgenode hub staff ...`` and ``edgenode hub audit``: county staff accounts with a role, and
+the audit log of their actions (``hub/staff.py``, ``hub/audit.py``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+
+import click
+
+from edgenode.core.context import Context
+from edgenode.core.errors import EdgenodeError
+
+ROLE = click.Choice(["admin", "viewer"])
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def json_option(fn):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def domain_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EdgenodeError as e:
+            raise click.ClickException(e.cli_message()) from None
+    return wrapper
+
+
+def _hub(ctx):
+    from edgenode.hub.database import open_hub
+    conn = open_hub(ctx.cfg, check=True)
+    click.get_current_context().call_on_close(conn.close)
+    return conn
+
+
+def _when(t) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+
+@click.group("staff")
+def staff_group():
+    """County staff accounts: admin (县级管理员) changes things, viewer (查看) only reads."""
+
+
+@staff_group.command("add")
+@click.argument("username")
+@click.option("--role", type=ROLE, required=True, help="admin: enrolment, revocation, publishing; viewer: read only.")
+@click.password_option(help="The password (prompted twice when omitted).")
+@pass_ctx
+@domain_errors
+def staff_add(ctx, username, role, password):
+    """Create USERNAME with ROLE (or set its password and role)."""
+    from edgenode.hub import staff
+    staff.set_password(_hub(ctx), username, password, role=role)
+    click.echo(f"{username}: {role}")
+
+
+@staff_group.command("role")
+@click.argument("username")
+@click.argument("role", type=ROLE)
+@pass_ctx
+@domain_errors
+def staff_role(ctx, username, role):
+    """Change USERNAME's role; it applies from the account's next request."""
+    from edgenode.hub import staff
+    staff.set_role(_hub(ctx), username, role)
+    click.echo(f"{username}: {role}")
+
+
+@staff_group.command("list")
+@json_option
+@pass_ctx
+def staff_list(ctx, as_json):
+    """Every staff account and its role."""
+    from edgenode.hub import staff
+    rows = staff.accounts(_hub(ctx))
+    if as_json:
+        return echo_json(rows)
+    for r in rows:
+        click.echo(f"{r['username']}\t{r['role']}\tsince {_when(r['created_at'])}")
+
+
+@click.command("audit")
+@click.option("--user", help="Only this account's actions.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+@pass_ctx
+def audit_cmd(ctx, user, limit, as_json):
+    """The audit log: staff actions on the web and the command line, newest first."""
+    from edgenode.hub import audit
+    rows = audit.recent(_hub(ctx), limit, user)
+    if as_json:
+        return echo_json(rows)
+    for r in rows:
+        click.echo(f"{_when(r['at'])}\t{r['username']}\t{r['role']}\t{r['action']}\t{r['target']}\t{r['outcome']}")
+
+
+COMMANDS = [staff_group, audit_cmd]  # added to `edgenode hub` by hub/cli.py
