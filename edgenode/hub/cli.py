@@ -458,3 +458,8 @@ def rsyncd_conf_cmd(ctx, user, group):
     """Print an rsyncd.conf for the hub's read-only content module (from [hub] settings)."""
     from edgenode.hub import publish
     click.echo(publish.rsyncd_conf(ctx.cfg, user, group), nl=False)
+
+
+from edgenode.hub.problems_cli import problems_group  # noqa: E402
+
+hub_group.add_command(problems_group)

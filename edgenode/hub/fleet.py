@@ -1,9 +1,10 @@
 """The fleet view: one row per enrolled node with its state and problems.
 
 Status comes from the age of the last heartbeat (``hub.late_hours``,
-``hub.offline_days``); problems are the alert rules of :mod:`edgenode.hub.rules`
-evaluated on the latest snapshot.  Framework-free: the dashboard, ``/metrics``,
-the CLI and the alert job all read it.
+``hub.offline_days``); problems are the rules below evaluated on the latest
+snapshot and on the uploads the hub refused (thresholds: the ``hub.*`` settings,
+docs/hub.md "Problems first").  Framework-free: the problem list, the fleet
+table, ``/metrics``, the CLI and the alert job all read it, so they agree.
 """
 
 from __future__ import annotations
@@ -12,11 +13,30 @@ import json
 import sqlite3
 import time
 
-from edgenode.hub import heartbeat_queries, publish_queries
+from edgenode.hub import heartbeat_queries, problems_queries, publish_queries
+from edgenode.protocol.metadata import COLUMNS
 
 STATUS_ZH = {"online": "在线", "late": "迟报", "offline": "离线", "never": "从未上报", "revoked": "已注销"}
-PROBLEM_ZH = {"offline": "离线", "disk": "磁盘将满", "behind": "内容落后", "clock": "时钟不准",
-              "integrity": "完整性检查失败", "conflict": "数据包冲突", "gap": "数据包缺号"}
+# The order is the problem list's: most severe first.
+PROBLEM_ZH = {"offline": "离线", "late": "迟报", "never": "从未上报", "disk": "磁盘将满", "integrity": "内容损坏",
+              "clock": "时钟不准", "behind": "内容落后", "backlog": "上传积压", "imports": "上传被拒收",
+              "conflict": "数据包冲突", "gap": "数据包缺号"}
+SEVERITY = {k: i for i, k in enumerate(PROBLEM_ZH)}
+ACTION_ZH = {
+    "offline": "电话联系管理员：请检查服务点是否通电开机，网线或卫星接收是否正常。",
+    "late": "电话询问管理员服务点是否开机、能否上网；一两天内仍无心跳就会变成离线。",
+    "never": "电话联系管理员，确认服务点已开机联网，并且填写的县中心地址正确。",
+    "disk": "请管理员在服务点管理页删除不用的内容或下架旧节目，必要时更换更大的硬盘。",
+    "integrity": "请管理员在服务点重新导入出错的内容；可先点“请求诊断包”查看哪些文件损坏。",
+    "clock": "请管理员检查服务点的日期和时间；联网后会自动校时，时钟不准会让统计记到错误的日期。",
+    "behind": "请检查服务点能否连上县中心拉取内容，或由志愿者用U盘把最新内容送去导入。",
+    "backlog": "请检查服务点的网络；长期断网的，可用U盘导出使用记录，带回县中心导入。",
+    "imports": "点开服务点查看最近记录；多次出现请请求诊断包并联系技术支持。",
+    "conflict": "同一编号的数据包内容不同：请请求诊断包并联系技术支持。",
+    "gap": "等服务点补传缺少的数据包；长期缺号请用U盘导出记录带回导入。",
+}
+REFUSAL_ZH = {"E_BAD_SIGNATURE": "签名不符", "E_BATCH_FORMAT": "数据包格式错误", "E_BATCH_CONFLICT": "编号重复但内容不同"}
+CHANNEL_ZH = {**COLUMNS, "county": "县级自办"}
 
 
 def _num(v):
@@ -83,35 +103,92 @@ def node_row(node: dict, snap: dict | None, received_at: float | None, channels:
         clock_skew=skew, ntp_synced=_get(snap, "clock", "ntp_synced"), integrity_failed=integrity_failed(snap),
         gap=node["max_batch_no"] > node["contiguous"],
     )
-    problems = []
-    if status == "revoked":
-        row["problems"] = []
-        return row
-    if status in ("offline",):
-        problems.append(("offline", f"{age / 86400:.1f} 天无心跳"))
-    if row["disk_percent"] is not None and row["disk_percent"] > h.alert_disk_percent:
-        problems.append(("disk", f"磁盘已用 {row['disk_percent']:.0f}%"))
-    for name, c in chan.items():
-        if c["behind"] is not None and c["behind"] > h.alert_behind:
-            problems.append(("behind", f"{name} 落后 {c['behind']} 期"))
-    if skew is not None and abs(skew) > h.alert_clock_minutes * 60:
-        problems.append(("clock", f"时钟偏差 {skew / 60:+.0f} 分钟"))
-    if row["integrity_failed"]:
-        problems.append(("integrity", "内容完整性检查失败"))
-    row["problems"] = [{"rule": r, "zh": PROBLEM_ZH[r], "detail": d} for r, d in problems]
+    row["problems"] = [] if status == "revoked" else _problems(row, node, h, now)
     return row
 
 
+def _p(kind: str, detail: str, since: float | None, subject: str = "") -> dict:
+    return {"rule": kind, "kind": kind, "zh": PROBLEM_ZH[kind], "detail": detail, "since": since,
+            "subject": subject, "action": ACTION_ZH[kind], "severity": SEVERITY[kind]}
+
+
+def _problems(row: dict, node: dict, h, now: float) -> list[dict]:
+    """What needs doing at this node, in plain Chinese, most severe first (docs/hub.md, "Problems first")."""
+    out, age, hb = [], row["age"], row["last_heartbeat_at"]
+    if row["status"] == "offline":
+        out.append(_p("offline", f"已经 {age / 86400:.1f} 天没有收到心跳（超过 {h.offline_days:g} 天算离线）", hb))
+    elif row["status"] == "late":
+        out.append(_p("late", f"已经 {age / 3600:.0f} 小时没有收到心跳（超过 {h.late_hours:g} 小时算迟报）", hb))
+    elif row["status"] == "never" and now - node["enrolled_at"] > h.late_hours * 3600:
+        out.append(_p("never", "注册后一直没有收到心跳", node["enrolled_at"]))
+    if row["disk_percent"] is not None and row["disk_percent"] > h.alert_disk_percent:
+        out.append(_p("disk", f"磁盘已用 {row['disk_percent']:.0f}%（超过 {h.alert_disk_percent:g}% 需要处理）", hb))
+    if row["integrity_failed"]:
+        out.append(_p("integrity", "内容文件或数据库的完整性检查没有通过", hb))
+    skew = row["clock_skew"]
+    if skew is not None and abs(skew) > h.alert_clock_minutes * 60:
+        out.append(_p("clock", f"服务点时钟{'快' if skew > 0 else '慢'}了 {_minutes(abs(skew))}"
+                               f"（允许 {h.alert_clock_minutes:g} 分钟以内）", hb))
+    for name, c in row["channels"].items():
+        if c["behind"] is not None and c["behind"] > h.alert_behind:
+            out.append(_p("behind", f"“{channel_zh(name)}”频道落后 {c['behind']} 期（本机第 {c['seq']} 期，"
+                                    f"最新第 {c['latest']} 期）", hb, subject=name))
+    backlog = row["outbox_batches"]
+    if backlog is not None and backlog >= h.alert_backlog_batches:
+        out.append(_p("backlog", f"有 {backlog:.0f} 批使用记录还没传到县中心（达到 {h.alert_backlog_batches} 批"
+                                 "需要处理）", hb))
+    refused = node.get("refused")
+    if refused:
+        out.append(_p("imports", f"最近 {refused['n']} 次上传被县中心拒收（{REFUSAL_ZH.get(refused['code'], '数据包有误')}）",
+                      refused["first_at"]))
+    return out
+
+
+def _minutes(seconds: float) -> str:
+    m = seconds / 60
+    return f"{m:.0f} 分钟" if m < 120 else f"{m / 60:.1f} 小时" if m < 2880 else f"{m / 1440:.0f} 天"
+
+
+def channel_zh(name: str) -> str:
+    return CHANNEL_ZH.get(name, name)
+
+
 def fleet(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> list[dict]:
+    """Every enrolled village node (downstream hubs are the province view's: hub/province.py)."""
     now = time.time() if now is None else now
     channels = latest_channels(conn)
     rows = heartbeat_queries.nodes_with_latest(conn)
+    refused = problems_queries.refusals_since_last_batch(conn, now - cfg.hub.alert_refusal_days * 86400)
+    raised = problems_queries.open_alert_times(conn)
+    conflicts: dict[str, list] = {}
+    for (rule, node_id, subject), at in raised.items():
+        if rule == "conflict":
+            conflicts.setdefault(node_id, []).append((subject, at))
     out = []
     for r in rows:
         node = dict(r)
+        if node["kind"] == "hub":
+            continue
+        node["refused"] = refused.get(node["node_id"])
         snap = json.loads(node.pop("hb_body")) if node["hb_body"] else None
-        out.append(node_row(node, snap, node.pop("hb_at"), channels, cfg, now))
+        row = node_row(node, snap, node.pop("hb_at"), channels, cfg, now)
+        _add_alert_times(row, raised, conflicts.get(row["node_id"], ()))
+        out.append(row)
     return out
+
+
+def _add_alert_times(row: dict, raised: dict[tuple, float], conflicts) -> None:
+    """Since when: the earlier of the heartbeat that shows a problem and the hourly check's first sight of it;
+    a batch conflict is known only from its alert."""
+    if row["status"] == "revoked":
+        return
+    nid = row["node_id"]
+    for p in row["problems"]:
+        first = raised.get((p["kind"], nid, p["subject"]))
+        if first is not None and p["kind"] not in ("offline", "late", "never"):
+            p["since"] = first if p["since"] is None else min(first, p["since"])
+    for subject, at in conflicts:
+        row["problems"].append(_p("conflict", "同一编号的数据包或汇总报告收到了两份不同的内容", at, subject))
 
 
 def summary(rows: list[dict], channels: dict[str, int]) -> dict:

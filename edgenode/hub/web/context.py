@@ -68,4 +68,12 @@ def init_app(app):
 
     @app.context_processor
     def inject():
-        return {"hub_name": settings().name}
+        from edgenode.hub.problems import tz_label
+        return {"hub_name": settings().name, "tz_label": tz_label(settings().utc_offset_hours),
+                "has_counties": _has_counties()}
+
+
+def _has_counties() -> bool:
+    """Whether downstream hubs are enrolled here (a provincial hub): the nav shows 各县情况."""
+    from edgenode.hub import province
+    return province.has_counties(get_db())
