@@ -77,5 +77,11 @@ def seed(conn, n: int = 2000, *, now: float | None = None, share: float = 0.05, 
                          "last_heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)", nodes)
         conn.executemany("INSERT INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)", latest)
         conn.executemany("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)", hist)
+        # 30 days of visits for the first nodes of each kind, for the node page's chart
+        days = [time.strftime("%Y-%m-%d", time.gmtime(now + 8 * 3600 - d * 86400)) for d in range(30)]
+        conn.executemany("INSERT INTO hub_daily (node_id, day, column_key, kind, n, seconds, updated_at) "
+                         "VALUES (?, ?, 'sannong', 'view', ?, 0, ?)",
+                         [(nodes[i][0], day, 5 + (i + d) % 17, now) for i in range(min(n, 40))
+                          for d, day in enumerate(days)])
     conn.execute("ANALYZE")
     return out

@@ -153,11 +153,17 @@ def channel_zh(name: str) -> str:
     return CHANNEL_ZH.get(name, name)
 
 
-def fleet(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> list[dict]:
+def fleet_row(conn: sqlite3.Connection, cfg, node_id: str, *, now: float | None = None) -> dict | None:
+    """One node's row, as :func:`fleet` would give it."""
+    rows = fleet(conn, cfg, now=now, node_id=node_id)
+    return rows[0] if rows else None
+
+
+def fleet(conn: sqlite3.Connection, cfg, *, now: float | None = None, node_id: str | None = None) -> list[dict]:
     """Every enrolled village node (downstream hubs are the province view's: hub/province.py)."""
     now = time.time() if now is None else now
     channels = latest_channels(conn)
-    rows = heartbeat_queries.nodes_with_latest(conn)
+    rows = heartbeat_queries.nodes_with_latest(conn, node_id)
     refused = problems_queries.refusals_since_last_batch(conn, now - cfg.hub.alert_refusal_days * 86400)
     raised = problems_queries.open_alert_times(conn)
     conflicts: dict[str, list] = {}

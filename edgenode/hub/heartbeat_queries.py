@@ -42,7 +42,10 @@ def history_newest_first(db: sqlite3.Connection, node_id: str, limit: int) -> li
                       (node_id, limit)).fetchall()
 
 
-def nodes_with_latest(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every enrolled node with its latest heartbeat's body (``hb_body``) and time (``hb_at``), or NULLs."""
+def nodes_with_latest(db: sqlite3.Connection, node_id: str | None = None) -> list[sqlite3.Row]:
+    """Every enrolled node (or the one ``node_id``) with its latest heartbeat's body (``hb_body``) and time
+    (``hb_at``), or NULLs."""
+    where, args = ("WHERE n.node_id = ? ", (node_id,)) if node_id else ("", ())
     return db.execute("SELECT n.*, l.body AS hb_body, l.received_at AS hb_at FROM hub_nodes n "
-                      "LEFT JOIN hub_latest l USING (node_id) ORDER BY n.township, n.name, n.node_id").fetchall()
+                      f"LEFT JOIN hub_latest l USING (node_id) {where}ORDER BY n.township, n.name, n.node_id",
+                      args).fetchall()

@@ -69,7 +69,7 @@ def note(conn: sqlite3.Connection, cfg, node_id: str, kind: str, subject: str, *
             raise EdgenodeError("E_PROBLEM_SNOOZE", f"snooze for more than 0 and at most {MAX_SNOOZE_DAYS * 24} hours",
                                 zh=f"暂缓时间须在 {MAX_SNOOZE_DAYS} 天以内。")
         until = now + hours * 3600
-    row = next((r for r in fleet_mod.fleet(conn, cfg, now=now) if r["node_id"] == node_id), None)
+    row = fleet_mod.fleet_row(conn, cfg, node_id, now=now)
     problem = next((p for p in (row or {}).get("problems", []) if p["kind"] == kind and p["subject"] == subject), None)
     if problem is None:
         raise EdgenodeError("E_PROBLEM_GONE", "this node has no such problem now (it may have ended)",

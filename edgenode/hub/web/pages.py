@@ -32,8 +32,7 @@ def dashboard():
     db = get_db()
     plist = problems.problem_list(db, cfg())
     summary = fleet.summary(plist["rows"], fleet.latest_channels(db))
-    return render_template("hub/dashboard.html", p=plist, summary=summary, channel_zh=fleet.channel_zh,
-                           snooze_choices=SNOOZE_CHOICES)
+    return render_template("hub/dashboard.html", p=plist, summary=summary, channel_zh=fleet.channel_zh)
 
 
 SNOOZE_CHOICES = [(4, "4 小时"), (24, "1 天"), (72, "3 天"), (168, "7 天")]
@@ -60,6 +59,18 @@ def fleet_table():
     return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown),
                            summary=fleet.summary(rows, channels), q=q, status=status, only_problems=only_problems,
                            sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH)
+
+
+@bp.get("/problems/note")
+def problem_note_form():
+    a = request.args
+    plist = problems.problem_list(get_db(), cfg())
+    e = next((x for x in plist["open"] + plist["handled"] if x["node_id"] == a.get("node_id")
+              and x["kind"] == a.get("kind") and x["subject"] == a.get("subject", "")), None)
+    if e is None:
+        flash("这个问题现在已经不存在（可能刚刚恢复），无需处理。")
+        return redirect(url_for("hub_pages.dashboard"))
+    return render_template("hub/problem_note.html", e=e, snooze_choices=SNOOZE_CHOICES)
 
 
 @bp.post("/problems/note")
@@ -94,7 +105,7 @@ def node_detail(node_id: str):
     except EdgenodeError:
         abort(404)
     c = cfg()
-    row = next((r for r in fleet.fleet(db, c) if r["node_id"] == node_id), None)
+    row = fleet.fleet_row(db, c, node_id)
     latest = heartbeat.latest(db, node_id)
     return render_template("hub/node.html", node=node, row=row, latest=latest,
                            facts=nodeview.summary(row, latest, c) if row else None,
