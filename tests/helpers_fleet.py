@@ -51,13 +51,14 @@ def _snapshot(node_id: str, kind: str | None, now: float, at: float) -> dict:
     return snap
 
 
-def seed(conn, n: int = 2000, *, now: float | None = None, share: float = 0.05, history: int = 3) -> dict[str, str | None]:
+def seed(conn, n: int = 2000, *, now: float | None = None, share: float = 0.05, history: int = 3,
+         id_base: int = 0x1D8A) -> dict[str, str | None]:
     """Enrol ``n`` nodes with heartbeats; returns ``{node_id: kind or None}``."""
     now = time.time() if now is None else now
     every = round(1 / share)  # e.g. one node in 20 per kind
     nodes, latest, hist, out = [], [], [], {}
     for i in range(n):
-        node_id = uuid.UUID(int=(0x1D8A << 112) + i).hex
+        node_id = uuid.UUID(int=(id_base << 112) + i).hex
         kind = KINDS[i % every] if i % every < len(KINDS) else None
         age = {"offline": 5 * 86400, "late": 40 * 3600}.get(kind, 600 + i % 600)
         at = now - age

@@ -185,6 +185,9 @@ SETTINGS: list[Setting] = [
     Setting("hub.alert_refusal_days", float, 3.0,
             "Uploads the hub refused in the last this many days, after the node's last stored batch, "
             "show as 上传被拒收.", check=_positive),
+    Setting("hub.alert_county_offline_percent", float, 10.0,
+            "Province view: a county whose share of offline, late or never-reporting nodes reaches this shows as "
+            "a problem.", check=_percent),
     Setting("hub.webhook_url", str, "", "POST new alerts as JSON to this URL. Empty: no webhook."),
     Setting("hub.heartbeat_history", int, 200, "Heartbeats kept per node for trend charts.", check=_positive),
     Setting("hub.enroll_code_days", float, 14.0, "A one-time enrolment code expires after this many days.",

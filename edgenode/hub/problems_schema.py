@@ -25,4 +25,14 @@ MIGRATIONS = [
     -- Refused uploads of the last days, for the 上传被拒收 problem.
     CREATE INDEX hub_log_warning_at ON hub_log (at) WHERE level = 'warning';
     """),
+    (2, "tier_fleet", """
+    -- The latest fleet summary each county hub sent with its report (tiers.py "fleet"), for the
+    -- province view: an older report never overwrites a newer one.
+    CREATE TABLE hub_tier_fleet (
+        via TEXT PRIMARY KEY,
+        report_no INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """),
 ]
