@@ -52,13 +52,15 @@ def _snapshot(node_id: str, kind: str | None, now: float, at: float) -> dict:
 
 
 def seed(conn, n: int = 2000, *, now: float | None = None, share: float = 0.05, history: int = 3,
-         id_base: int = 0x1D8A) -> dict[str, str | None]:
-    """Enrol ``n`` nodes with heartbeats; returns ``{node_id: kind or None}``."""
+         id_base: int = 0x1D8A, enrolled: list[str] | None = None) -> dict[str, str | None]:
+    """Enrol ``n`` nodes with heartbeats; returns ``{node_id: kind or None}``.  With ``enrolled`` (ids of nodes
+    enrolled for real, e.g. by bench/fleet_sim.py's enroll_fleet), those nodes get the names and heartbeats."""
+    n = len(enrolled) if enrolled else n
     now = time.time() if now is None else now
     every = round(1 / share)  # e.g. one node in 20 per kind
     nodes, latest, hist, out = [], [], [], {}
     for i in range(n):
-        node_id = uuid.UUID(int=(id_base << 112) + i).hex
+        node_id = enrolled[i] if enrolled else uuid.UUID(int=(id_base << 112) + i).hex
         kind = KINDS[i % every] if i % every < len(KINDS) else None
         age = {"offline": 5 * 86400, "late": 40 * 3600}.get(kind, 600 + i % 600)
         at = now - age
@@ -74,8 +76,12 @@ def seed(conn, n: int = 2000, *, now: float | None = None, share: float = 0.05, 
     with transaction(conn):
         conn.executemany("INSERT OR REPLACE INTO hub_channels (channel, latest_seq, bundle_dir, published_at) "
                          "VALUES (?, ?, ?, ?)", [(c, s, f"{c}-{s:06d}", now - 86400) for c, s in CHANNELS.items()])
-        conn.executemany("INSERT INTO hub_nodes (node_id, public_key, name, township, version, enrolled_at, "
-                         "last_heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)", nodes)
+        if enrolled:
+            conn.executemany("UPDATE hub_nodes SET name = ?3, township = ?4, version = ?5, enrolled_at = ?6, "
+                             "last_heartbeat_at = ?7 WHERE node_id = ?1 AND ?2 IS NOT NULL", nodes)
+        else:
+            conn.executemany("INSERT INTO hub_nodes (node_id, public_key, name, township, version, enrolled_at, "
+                             "last_heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)", nodes)
         conn.executemany("INSERT INTO hub_latest (node_id, received_at, signed_ts, body) VALUES (?, ?, ?, ?)", latest)
         conn.executemany("INSERT INTO hub_heartbeats (node_id, received_at, body) VALUES (?, ?, ?)", hist)
         # 30 days of visits for the first nodes of each kind, for the node page's chart

@@ -67,12 +67,34 @@ def integrity_failed(snap: dict) -> bool:
                 w for w in warnings if isinstance(w, str)))))
 
 
-def node_row(node: dict, snap: dict | None, received_at: float | None, channels: dict[str, int], cfg,
-             now: float) -> dict:
-    h = cfg.hub
+def snapshot_facts(snap: dict | None) -> dict:
+    """The figures of a heartbeat the fleet view uses, checked for type; what does not depend on the time."""
     snap = snap or {}
-    row = {k: node[k] for k in ("node_id", "name", "township", "version", "kind", "contiguous", "max_batch_no",
-                                "batches", "events", "last_batch_at", "enrolled_at", "revoked_at")}
+    node_channels = _get(snap, "catalog", "channels")
+    return {
+        "wall": _num(_get(snap, "clock", "wall")) or _num(snap.get("at")),
+        "channel_seq": {k: _num(v) for k, v in node_channels.items()} if isinstance(node_channels, dict) else {},
+        "version": snap["version"][:40] if isinstance(snap.get("version"), str) else None,
+        "disk_percent": _num(_get(snap, "disk", "percent")), "cpu_percent": _num(snap.get("cpu_percent")),
+        "mem_percent": _num(snap.get("mem_percent")), "uptime": _num(snap.get("uptime")),
+        "resources": _num(_get(snap, "catalog", "resources")),
+        "last_pull": _num(snap.get("last_pull")), "last_uplink": _num(snap.get("last_uplink")),
+        "outbox_batches": _num(_get(snap, "outbox", "batches")), "outbox_bytes": _num(_get(snap, "outbox", "bytes")),
+        "ntp_synced": _get(snap, "clock", "ntp_synced"), "integrity_failed": integrity_failed(snap),
+    }
+
+
+NODE_KEYS = ("node_id", "name", "township", "version", "kind", "contiguous", "max_batch_no", "batches", "events",
+             "last_batch_at", "enrolled_at", "revoked_at")
+FACT_KEYS = ("disk_percent", "cpu_percent", "mem_percent", "uptime", "resources", "last_pull", "last_uplink",
+             "outbox_batches", "outbox_bytes", "ntp_synced", "integrity_failed")
+
+
+def node_row(node: dict, facts: dict, received_at: float | None, channels: dict[str, int], h,
+             now: float) -> dict:
+    """One node's row from its :func:`snapshot_facts`.  ``h``: the [hub] settings section (``cfg.hub``, built
+    once by the caller: building it costs more than a row)."""
+    row = {k: node[k] for k in NODE_KEYS}
     age = None if received_at is None else now - received_at
     if node["revoked_at"]:
         status = "revoked"
@@ -84,25 +106,18 @@ def node_row(node: dict, snap: dict | None, received_at: float | None, channels:
         status = "late"
     else:
         status = "online"
-    wall = _num(_get(snap, "clock", "wall")) or _num(snap.get("at"))
-    skew = None if wall is None or received_at is None else wall - received_at
-    node_channels = _get(snap, "catalog", "channels") or {}
+    wall = facts["wall"]
+    node_seq = facts["channel_seq"]
     chan = {}
     for name, latest in channels.items():
-        seq = _num(node_channels.get(name)) if isinstance(node_channels, dict) else None
+        seq = node_seq.get(name)
         chan[name] = {"seq": seq, "latest": latest, "behind": None if seq is None else max(0, latest - seq)}
-    if isinstance(snap.get("version"), str):
-        row["version"] = snap["version"][:40]  # the node's latest word, newer than its enrolment
-    row.update(
-        status=status, status_zh=STATUS_ZH[status], last_heartbeat_at=received_at, age=age,
-        disk_percent=_num(_get(snap, "disk", "percent")), cpu_percent=_num(snap.get("cpu_percent")),
-        mem_percent=_num(snap.get("mem_percent")), uptime=_num(snap.get("uptime")),
-        resources=_num(_get(snap, "catalog", "resources")), channels=chan,
-        last_pull=_num(snap.get("last_pull")), last_uplink=_num(snap.get("last_uplink")),
-        outbox_batches=_num(_get(snap, "outbox", "batches")), outbox_bytes=_num(_get(snap, "outbox", "bytes")),
-        clock_skew=skew, ntp_synced=_get(snap, "clock", "ntp_synced"), integrity_failed=integrity_failed(snap),
-        gap=node["max_batch_no"] > node["contiguous"],
-    )
+    if facts["version"] is not None:
+        row["version"] = facts["version"]  # the node's latest word, newer than its enrolment
+    row.update({k: facts[k] for k in FACT_KEYS})
+    row.update(status=status, status_zh=STATUS_ZH[status], last_heartbeat_at=received_at, age=age, channels=chan,
+               clock_skew=None if wall is None or received_at is None else wall - received_at,
+               gap=node["max_batch_no"] > node["contiguous"])
     row["problems"] = [] if status == "revoked" else _problems(row, node, h, now)
     return row
 
@@ -163,23 +178,55 @@ def fleet(conn: sqlite3.Connection, cfg, *, now: float | None = None, node_id: s
     """Every enrolled village node (downstream hubs are the province view's: hub/province.py)."""
     now = time.time() if now is None else now
     channels = latest_channels(conn)
-    rows = heartbeat_queries.nodes_with_latest(conn, node_id)
-    refused = problems_queries.refusals_since_last_batch(conn, now - cfg.hub.alert_refusal_days * 86400)
+    rows = heartbeat_queries.nodes_with_latest_time(conn, node_id)
+    snaps = _snapshots(conn, rows)
+    h = cfg.hub
+    refused = problems_queries.refusals_since_last_batch(conn, now - h.alert_refusal_days * 86400)
     raised = problems_queries.open_alert_times(conn)
     conflicts: dict[str, list] = {}
-    for (rule, node_id, subject), at in raised.items():
+    for (rule, nid, subject), at in raised.items():
         if rule == "conflict":
-            conflicts.setdefault(node_id, []).append((subject, at))
+            conflicts.setdefault(nid, []).append((subject, at))
     out = []
     for r in rows:
         node = dict(r)
         if node["kind"] == "hub":
             continue
         node["refused"] = refused.get(node["node_id"])
-        snap = json.loads(node.pop("hb_body")) if node["hb_body"] else None
-        row = node_row(node, snap, node.pop("hb_at"), channels, cfg, now)
+        row = node_row(node, snaps.get(node["node_id"]) or EMPTY, node.pop("hb_at"), channels, h, now)
         _add_alert_times(row, raised, conflicts.get(row["node_id"], ()))
         out.append(row)
+    return out
+
+
+EMPTY = snapshot_facts({})
+# Facts of the latest heartbeats by (database, node, received_at): a page of 2,000 nodes parses only the
+# heartbeats that arrived since the last page, not 2,000 JSON bodies.  Never mutated once stored.
+_SNAPS: dict[tuple[str, str], tuple[float, dict]] = {}
+
+
+def _snapshots(conn: sqlite3.Connection, rows) -> dict[str, dict]:
+    """``{node_id: snapshot_facts}`` of the nodes' latest heartbeats."""
+    path = heartbeat_queries.database_path(conn)
+    out, stale = {}, []
+    for r in rows:
+        if r["hb_at"] is None:
+            continue
+        hit = _SNAPS.get((path, r["node_id"]))
+        if hit is not None and hit[0] == r["hb_at"]:
+            out[r["node_id"]] = hit[1]
+        else:
+            stale.append(r["node_id"])
+    if len(_SNAPS) > 50_000:
+        _SNAPS.clear()
+    for nid, (at, body) in heartbeat_queries.latest_bodies(conn, stale).items():
+        try:
+            snap = json.loads(body)
+        except ValueError:
+            snap = {}
+        facts = snapshot_facts(snap if isinstance(snap, dict) else {})
+        _SNAPS[(path, nid)] = (at, facts)
+        out[nid] = facts
     return out
 
 

@@ -49,10 +49,23 @@ def hubtime(t) -> str:
     if t is None:
         return ""
     try:
-        dt = datetime.fromtimestamp(float(t), timezone(timedelta(hours=settings().utc_offset_hours)))
-    except (OverflowError, ValueError, OSError):
+        # Whole minutes of one zone: the same minute formats the same (a page formats hundreds).
+        key = (int(float(t) // 60), settings().utc_offset_hours)
+    except (OverflowError, ValueError):
         return "?"
-    return dt.strftime("%Y-%m-%d %H:%M")
+    s = _MINUTES.get(key)
+    if s is None:
+        try:
+            s = datetime.fromtimestamp(key[0] * 60, timezone(timedelta(hours=key[1]))).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, ValueError, OSError):
+            return "?"
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        _MINUTES[key] = s
+    return s
+
+
+_MINUTES: dict[tuple, str] = {}
 
 
 def duration(seconds) -> str:
