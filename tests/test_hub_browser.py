@@ -45,8 +45,11 @@ def test_dashboard_flags_problem_nodes_and_csv_matches_the_database(tmp_path):
             page.fill("input[name=username]", "县中心")
             page.fill("input[name=password]", "correct horse 1")
             page.click("button[type=submit]")
-            page.wait_for_selector("#fleet")
+            page.wait_for_selector("#problem-list")
             assert page.inner_text("#problem-count b") == "3"
+            assert "3 / 4" in page.inner_text(".card.channel")
+            page.click("#fleet-link")
+            page.wait_for_selector("#fleet")
             for role, rule in (("offline", "offline"), ("disk", "disk"), ("behind", "behind")):
                 row = page.locator(f'tr[data-node="{seeded[role].node_id}"]')
                 assert row.locator(f".problem-{rule}").count() == 1, role
@@ -54,14 +57,13 @@ def test_dashboard_flags_problem_nodes_and_csv_matches_the_database(tmp_path):
             healthy = page.locator(f'tr[data-node="{seeded["healthy"].node_id}"]')
             assert healthy.locator("[class*=problem-]").count() == 0 and "在线" in healthy.inner_text()
             assert page.locator(f'tr[data-node="{seeded["offline"].node_id}"] .s-offline').inner_text() == "离线"
-            assert "3 / 4" in page.inner_text(".card.channel")
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
             page.check("input[name=problems]")
             page.click("form[method=get] button[type=submit]")
             page.wait_for_selector("#fleet")
-            assert page.locator("#fleet tbody tr").count() == 3
-            page.click("text=磁盘")  # sort by disk
+            assert page.locator("#fleet tbody tr[data-node]").count() == 3
+            page.click("text=磁盘已用")  # sort by disk
             page.wait_for_selector("#fleet")
 
             page.click("text=服务统计")

@@ -101,21 +101,34 @@ def test_login_redirect_stays_on_site(hub_app, hub_db):
     assert r.status_code == 302 and r.headers["Location"] == "/"
 
 
-def test_dashboard_flags_offline_disk_and_behind(hub_app, hub_db):
+def test_dashboard_lists_problems_first_and_the_fleet_table_filters_the_same(hub_app, hub_db):
     seeded = seed_fleet(hub_db)
     client = login(hub_app.test_client(), hub_db)
     html = client.get("/").get_data(as_text=True)
     assert 'id="problem-count"' in html and "<b>3</b>" in html
+    listed = html.split('id="problem-list"')[1].split("</ol>")[0]
+    for role, kind in (("offline", "offline"), ("disk", "disk"), ("behind", "behind")):
+        assert f'data-node="{seeded[role].node_id}" data-kind="{kind}"' in listed, role
+    assert seeded["healthy"].node_id not in listed
+    # names and townships, not ids; offline first (most severe), disk before content behind
+    assert "西村服务点" in listed and "河口镇" in listed and seeded["offline"].node_id[:8] not in listed.replace(
+        seeded["offline"].node_id, "")
+    assert listed.index("西村服务点") < listed.index("南村服务点") < listed.index("北村服务点")
+    assert "电话联系管理员" in listed and "北京时间" in html
+    fleet = client.get("/fleet").get_data(as_text=True)
     for role, rule in (("offline", "offline"), ("disk", "disk"), ("behind", "behind")):
-        row = html.split(f'data-node="{seeded[role].node_id}"')[1].split("</tr>")[0]
+        row = fleet.split(f'data-node="{seeded[role].node_id}"')[1].split("</tr>")[0]
         assert f"problem-{rule}" in row, role
-    healthy = html.split(f'data-node="{seeded["healthy"].node_id}"')[1].split("</tr>")[0]
+    healthy = fleet.split(f'data-node="{seeded["healthy"].node_id}"')[1].split("</tr>")[0]
     assert "problem-" not in healthy and "在线" in healthy
     assert "3 / 4" in html  # channel county: three of four nodes at the latest sequence
-    only = client.get("/?problems=1&sort=disk_percent&dir=desc").get_data(as_text=True)
+    only = client.get("/fleet?problems=1&sort=disk_percent&dir=desc").get_data(as_text=True)
     assert seeded["healthy"].node_id not in only and only.index(seeded["disk"].node_id) < only.index(
         seeded["behind"].node_id)
-    assert seeded["disk"].node_id not in client.get("/?q=河口镇").get_data(as_text=True)
+    assert seeded["disk"].node_id not in client.get("/fleet?q=河口镇").get_data(as_text=True)
+    # grouped by township
+    assert fleet.index("山前镇") < fleet.index(seeded["disk"].node_id) and fleet.index("河口镇") < fleet.index(
+        seeded["offline"].node_id)
 
 
 def test_alert_rules_metrics_and_webhook(hub_app, hub_db, hub_cfg):
@@ -188,7 +201,7 @@ def test_node_page_charts_and_management(hub_app, hub_db):
         n.heartbeat(disk={"total": 1, "used": 1, "free": 0, "percent": pct})
     n.upload(1, *seal(n.ident, 1, make_events(30)))
     html = client.get(f"/nodes/{n.node_id}").get_data(as_text=True)
-    assert html.count("<svg") == 3 and "磁盘使用率" in html and "近30天服务人次" in html
+    assert html.count("<svg") == 3 and "磁盘使用率" in html and "近30天每日服务人次" in html
     token = csrf_from(html)
     client.post(f"/nodes/{n.node_id}/edit", data={"name": "<script>x</script>村", "township": "新镇",
                                                   "csrf_token": token})

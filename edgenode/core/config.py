@@ -179,6 +179,15 @@ SETTINGS: list[Setting] = [
             check=_non_negative),
     Setting("hub.alert_clock_minutes", float, 10.0,
             "Alert when a node's clock differs from the hub's by more than this many minutes.", check=_positive),
+    Setting("hub.alert_backlog_batches", int, 20,
+            "A node holding this many usage batches it has not uploaded shows as 上传积压 (upload backlog).",
+            check=_positive),
+    Setting("hub.alert_refusal_days", float, 3.0,
+            "Uploads the hub refused in the last this many days, after the node's last stored batch, "
+            "show as 上传被拒收.", check=_positive),
+    Setting("hub.alert_county_offline_percent", float, 10.0,
+            "Province view: a county whose share of offline, late or never-reporting nodes reaches this shows as "
+            "a problem.", check=_percent),
     Setting("hub.webhook_url", str, "", "POST new alerts as JSON to this URL. Empty: no webhook."),
     Setting("hub.heartbeat_history", int, 200, "Heartbeats kept per node for trend charts.", check=_positive),
     Setting("hub.enroll_code_days", float, 14.0, "A one-time enrolment code expires after this many days.",

@@ -7,6 +7,7 @@ import time
 
 from edgenode.core.db import transaction
 from edgenode.hub import alerts_queries as q, ingest_queries
+from edgenode.hub.problems import forget_ended_notes
 
 
 def raise_alert(conn: sqlite3.Connection, rule: str, node_id: str, subject: str = "", detail: str = "") -> bool:
@@ -21,7 +22,7 @@ def open_alerts(conn: sqlite3.Connection, node_id: str | None = None) -> list[di
 
 # Rules evaluated over the fleet; 'conflict' alerts are raised by ingest and stay open
 # until a staff member acknowledges them, because nothing later resolves them by itself.
-FLEET_RULES = ("offline", "disk", "behind", "clock", "integrity")
+FLEET_RULES = ("offline", "late", "never", "disk", "integrity", "clock", "behind", "backlog", "imports")
 
 
 def evaluate(conn: sqlite3.Connection, cfg, *, now: float | None = None, notify: bool = True) -> dict:
@@ -31,8 +32,8 @@ def evaluate(conn: sqlite3.Connection, cfg, *, now: float | None = None, notify:
     current: dict[tuple, str] = {}
     for row in fleet(conn, cfg, now=now):
         for p in row["problems"]:
-            subject = p["detail"].split(" ")[0] if p["rule"] == "behind" else ""
-            current[(p["rule"], row["node_id"], subject)] = f"{row['name']}: {p['detail']}"
+            if p["rule"] in FLEET_RULES:
+                current[(p["rule"], row["node_id"], p["subject"])] = f"{row['name']}: {p['detail']}"
     stamp = time.time() if now is None else now
     opened, cleared = [], []
     with transaction(conn):
@@ -47,6 +48,7 @@ def evaluate(conn: sqlite3.Connection, cfg, *, now: float | None = None, notify:
             if key not in current:
                 q.clear_alert(conn, alert_id, stamp)
                 cleared.append({"rule": key[0], "node_id": key[1], "subject": key[2]})
+        forget_ended_notes(conn, set(current))
     result = {"opened": opened, "cleared": cleared, "webhook": None}
     if notify and cfg.hub.webhook_url:
         result["webhook"] = notify_webhook(conn, cfg.hub.webhook_url)
@@ -93,7 +95,7 @@ def metrics_text(conn: sqlite3.Connection, cfg, *, now: float | None = None) -> 
     out = ["# HELP edgenode_hub_nodes Enrolled nodes by heartbeat status.", "# TYPE edgenode_hub_nodes gauge"]
     out += [f'edgenode_hub_nodes{{status="{k}"}} {v}' for k, v in s["by_status"].items()]
     out += ["# HELP edgenode_hub_problems Current fleet problems by rule.", "# TYPE edgenode_hub_problems gauge"]
-    counts = {r: 0 for r in FLEET_RULES}
+    counts = {r: 0 for r in (*FLEET_RULES, "conflict")}
     for row in rows:
         for p in row["problems"]:
             counts[p["rule"]] += 1

@@ -68,3 +68,8 @@ def mark_notified(db: sqlite3.Connection, stamps: list[tuple[float, int]]) -> No
 
 def open_counts_by_rule(db: sqlite3.Connection) -> dict[str, int]:
     return dict(db.execute("SELECT rule, count(*) FROM hub_alerts WHERE cleared_at IS NULL GROUP BY rule"))
+
+
+def clear_open_alert_by_key(db: sqlite3.Connection, rule: str, node_id: str, subject: str, at: float) -> int:
+    return db.execute("UPDATE hub_alerts SET cleared_at = ? WHERE rule = ? AND node_id = ? AND subject = ? "
+                      "AND cleared_at IS NULL", (at, rule, node_id, subject)).rowcount

@@ -63,4 +63,6 @@ def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -
     app.register_blueprint(tally_pages.bp)
     from edgenode.hub.web import staff_pages  # the audit log (administrators only)
     app.register_blueprint(staff_pages.bp)
+    from edgenode.hub.web import province_pages  # a provincial hub's counties
+    app.register_blueprint(province_pages.bp)
     return app

@@ -1,50 +1,68 @@
-"""Small server-side SVG charts (no internet at the county: no CDN chart library).
+"""Charts for staff pages, drawn on the server by pygal as inline SVG (docs/hub.md, "Charts").
 
-Returns markup strings; every label is escaped, so node-supplied text cannot inject.
+No JavaScript and no internet at the county: pygal's tooltip script is switched off
+(``js=[]``), so a chart is a plain SVG with axes, dated ticks, units and a Chinese
+title, which prints and opens anywhere.  Every label is node-supplied text at worst;
+pygal escapes it as XML.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+import re
 from html import escape
 
-W, H, PAD = 640, 180, 32
+import pygal
+from pygal.style import Style
+
+FONT = '"Noto Sans CJK SC", "Noto Sans CJK", "Microsoft YaHei", sans-serif'
+STYLE = Style(font_family=FONT, background="#fff", plot_background="#fff", foreground="#333",
+              foreground_strong="#222", foreground_subtle="#888", colors=("#c0392b", "#2e86c1", "#27ae60"),
+              title_font_size=15, label_font_size=11, major_label_font_size=11, legend_font_size=11,
+              value_font_size=10, tooltip_font_size=11, no_data_font_size=14)
 
 
-def _frame(body: str, title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" class="chart" '
-            f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
-            f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 8}" y2="{H - PAD}" stroke="#999"/>{body}</svg>')
+def _config(title: str, x_title: str, y_title: str) -> dict:
+    return dict(title=title, x_title=x_title, y_title=y_title, style=STYLE, js=[], disable_xml_declaration=True,
+                show_legend=False, width=720, height=300, margin=12, no_data_text="暂无数据", explicit_size=False,
+                print_values=False, truncate_label=-1, css=[
+                    "file://style.css", "file://graph.css", "inline:.title{font-weight:bold}"])
 
 
-def line_chart(points: list[tuple[float, float]], title: str, *, y_max: float | None = None,
-               unit: str = "") -> str:
-    """Points (x, y) with x increasing (e.g. unix time)."""
-    pts = [(x, y) for x, y in points if y is not None]
-    if len(pts) < 2:
-        return f'<p class="muted">{escape(title)}：数据不足</p>'
-    x0, x1 = pts[0][0], pts[-1][0]
-    top = y_max or max(y for _, y in pts) or 1
-    sx = (W - PAD - 8) / ((x1 - x0) or 1)
-    sy = (H - 2 * PAD) / top
-    path = " ".join(f"{PAD + (x - x0) * sx:.1f},{H - PAD - y * sy:.1f}" for x, y in pts)
-    body = (f'<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{path}"/>'
-            f'<text x="{PAD}" y="{PAD - 10}" font-size="12">{escape(title)}（最高 {top:g}{escape(unit)}）</text>')
-    return _frame(body, title)
+def _svg(chart) -> str:
+    # pygal adds a <script> with its tooltip settings even with js=[]; without the script it is dead weight.
+    svg = re.sub(r"<script\b.*?</script>", "", chart.render(is_unicode=True), flags=re.S)
+    return f'<figure class="chart">{svg}</figure>'
 
 
-def bar_chart(bars: list[tuple[str, float]], title: str, *, unit: str = "") -> str:
+def bar_chart(bars: list[tuple[str, float]], title: str, *, unit: str = "", x_title: str = "") -> str:
+    """One bar per label (e.g. days or months), the y axis in ``unit``."""
     if not bars:
-        return f'<p class="muted">{escape(title)}：暂无数据</p>'
-    top = max(v for _, v in bars) or 1
-    bw = (W - PAD - 8) / len(bars)
-    parts = []
-    for i, (label, v) in enumerate(bars):
-        h = (H - 2 * PAD) * v / top
-        x = PAD + i * bw
-        parts.append(f'<rect x="{x + 1:.1f}" y="{H - PAD - h:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" '
-                     f'fill="#2e86c1"><title>{escape(label)}: {v:g}{escape(unit)}</title></rect>')
-        if len(bars) <= 16:
-            parts.append(f'<text x="{x + bw / 2:.1f}" y="{H - PAD + 14}" font-size="10" text-anchor="middle">'
-                         f'{escape(label)}</text>')
-    parts.append(f'<text x="{PAD}" y="{PAD - 10}" font-size="12">{escape(title)}（最高 {top:g}{escape(unit)}）</text>')
-    return _frame("".join(parts), title)
+        return note(f"{title}：暂无数据")
+    chart = pygal.Bar(**_config(title, x_title, unit), x_label_rotation=0 if len(bars) <= 12 else 45)
+    chart.x_labels = [label for label, _ in bars]
+    chart.x_labels_major = [label for i, (label, _) in enumerate(bars) if i % max(1, len(bars) // 10) == 0]
+    chart.show_minor_x_labels = False
+    chart.add(title, [v for _, v in bars])
+    return _svg(chart)
+
+
+def time_chart(points: list[tuple[float, float | None]], title: str, *, y_title: str, offset_hours: float,
+               zone: str, y_max: float | None = None, dots: bool = False) -> str:
+    """A line over unix times, ticks dated in the statistics time zone (named in the x title)."""
+    tz = timezone(timedelta(hours=offset_hours))
+    pts = sorted((datetime.fromtimestamp(x, tz).replace(tzinfo=None), y) for x, y in points if y is not None)
+    if len(pts) < 2:
+        return note(f"{title}：心跳记录还不够两次，暂时画不出")
+    span = (pts[-1][0] - pts[0][0]).total_seconds() if len(pts) > 1 else 0
+    fmt = "%m-%d %H:%M" if span < 3 * 86400 else "%m-%d"
+    cfg = _config(title, f"日期（{zone}）", y_title)
+    chart = pygal.DateTimeLine(**cfg, x_value_formatter=lambda d: d.strftime(fmt), x_label_rotation=30,
+                               show_dots=dots or len(pts) < 40, dots_size=2, fill=False,
+                               range=(0, y_max) if y_max else None, include_x_axis=True)
+    chart.add(title, pts)
+    return _svg(chart)
+
+
+def note(text: str) -> str:
+    return f'<p class="muted">{escape(text)}</p>'

@@ -463,3 +463,7 @@ def rsyncd_conf_cmd(ctx, user, group):
     from edgenode.hub import publish
     click.echo(publish.rsyncd_conf(ctx.cfg, user, group), nl=False)
 
+
+from edgenode.hub.problems_cli import problems_group  # noqa: E402
+
+hub_group.add_command(problems_group)

@@ -42,7 +42,34 @@ def history_newest_first(db: sqlite3.Connection, node_id: str, limit: int) -> li
                       (node_id, limit)).fetchall()
 
 
-def nodes_with_latest(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every enrolled node with its latest heartbeat's body (``hb_body``) and time (``hb_at``), or NULLs."""
+def nodes_with_latest(db: sqlite3.Connection, node_id: str | None = None) -> list[sqlite3.Row]:
+    """Every enrolled node (or the one ``node_id``) with its latest heartbeat's body (``hb_body``) and time
+    (``hb_at``), or NULLs."""
+    where, args = ("WHERE n.node_id = ? ", (node_id,)) if node_id else ("", ())
     return db.execute("SELECT n.*, l.body AS hb_body, l.received_at AS hb_at FROM hub_nodes n "
-                      "LEFT JOIN hub_latest l USING (node_id) ORDER BY n.township, n.name, n.node_id").fetchall()
+                      f"LEFT JOIN hub_latest l USING (node_id) {where}ORDER BY n.township, n.name, n.node_id",
+                      args).fetchall()
+
+
+def nodes_with_latest_time(db: sqlite3.Connection, node_id: str | None = None) -> list[sqlite3.Row]:
+    """As :func:`nodes_with_latest` without the bodies (``hb_at`` only): the fleet view reads a body only when
+    it has not parsed that heartbeat before."""
+    where, args = ("WHERE n.node_id = ? ", (node_id,)) if node_id else ("", ())
+    return db.execute("SELECT n.*, l.received_at AS hb_at FROM hub_nodes n "
+                      f"LEFT JOIN hub_latest l USING (node_id) {where}ORDER BY n.township, n.name, n.node_id",
+                      args).fetchall()
+
+
+def latest_bodies(db: sqlite3.Connection, node_ids: list[str]) -> dict[str, tuple[float, str]]:
+    """``{node_id: (received_at, body)}`` of these nodes' latest heartbeats."""
+    out = {}
+    for i in range(0, len(node_ids), 500):
+        part = node_ids[i:i + 500]
+        out.update((r[0], (r[1], r[2])) for r in db.execute(
+            "SELECT node_id, received_at, body FROM hub_latest WHERE node_id IN (%s)" % ",".join("?" * len(part)),
+            part))
+    return out
+
+
+def database_path(db: sqlite3.Connection) -> str:
+    return db.execute("PRAGMA database_list").fetchone()[2]

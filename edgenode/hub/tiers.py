@@ -25,6 +25,7 @@ from edgenode import __version__
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.hub import tiers_queries as q
+from edgenode.hub.province import fleet_brief, store_brief
 from edgenode.hub.registry import log_event
 
 OVERLAP_SECONDS = 120  # rows committed while a report was being built are resent next time
@@ -62,7 +63,8 @@ def enroll_upstream(conn: sqlite3.Connection, cfg, url: str, code: str) -> dict:
     return {"url": url, "hub_id": ident.node_id, "upstream_name": answer.get("hub_name")}
 
 
-def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no: int, since: float) -> dict:
+def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no: int, since: float,
+                 fleet: dict | None = None) -> dict:
     """Absolute aggregates for every (node, day) touched after ``since``, plus forwarded tier rows."""
     daily = [[hub_id, *r] for r in q.touched_daily(conn, since)]
     months = {(r[1], r[2][:7]) for r in daily}
@@ -82,8 +84,11 @@ def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no
     terminals += q.tier_terminals_since(conn, since)
     tier_keys = {(r[0], r[1]) for r in daily if r[0] != hub_id}
     nodes += [list(r) for r in q.tier_nodes(conn) if (r[0], r[1]) in tier_keys]
-    return {"v": 1, "hub_id": hub_id, "hub_name": hub_name, "report_no": report_no, "made_at": time.time(),
-            "nodes": nodes, "daily": daily, "terminals": terminals}
+    report = {"v": 1, "hub_id": hub_id, "hub_name": hub_name, "report_no": report_no, "made_at": time.time(),
+              "nodes": nodes, "daily": daily, "terminals": terminals}
+    if fleet is not None:
+        report["fleet"] = fleet  # optional: the province view's node counts (hub/province.py)
+    return report
 
 
 def forward(conn: sqlite3.Connection, cfg) -> dict:
@@ -98,7 +103,8 @@ def forward(conn: sqlite3.Connection, cfg) -> dict:
     ident = load_or_create(cfg)
     if up["pending_body"] is None:
         cutoff = time.time() - OVERLAP_SECONDS
-        report = build_report(conn, ident.node_id, cfg.hub.name, up["last_report_no"] + 1, up["cutoff"])
+        report = build_report(conn, ident.node_id, cfg.hub.name, up["last_report_no"] + 1, up["cutoff"],
+                              fleet=fleet_brief(conn, cfg))
         if not report["daily"] and not report["terminals"]:
             return {"status": "nothing to send", "report_no": up["last_report_no"]}
         body = gzip.compress(json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode(), 6, mtime=0)
@@ -151,6 +157,7 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
             q.replace_tier_daily(conn, [(*r, no, now) for r in daily])
             q.replace_tier_terminals(conn, [(*t, no, now) for t in terminals])
             q.count_report_on_hub(conn, via, now)
+            store_brief(conn, via, no, report.get("fleet"), now)
     if old is not None:
         if old == sha:
             return {"ok": True, "status": "duplicate", "report_no": no}

@@ -49,10 +49,23 @@ def hubtime(t) -> str:
     if t is None:
         return ""
     try:
-        dt = datetime.fromtimestamp(float(t), timezone(timedelta(hours=settings().utc_offset_hours)))
-    except (OverflowError, ValueError, OSError):
+        # Whole minutes of one zone: the same minute formats the same (a page formats hundreds).
+        key = (int(float(t) // 60), settings().utc_offset_hours)
+    except (OverflowError, ValueError):
         return "?"
-    return dt.strftime("%Y-%m-%d %H:%M")
+    s = _MINUTES.get(key)
+    if s is None:
+        try:
+            s = datetime.fromtimestamp(key[0] * 60, timezone(timedelta(hours=key[1]))).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, ValueError, OSError):
+            return "?"
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        _MINUTES[key] = s
+    return s
+
+
+_MINUTES: dict[tuple, str] = {}
 
 
 def duration(seconds) -> str:
@@ -68,4 +81,12 @@ def init_app(app):
 
     @app.context_processor
     def inject():
-        return {"hub_name": settings().name}
+        from edgenode.hub.problems import tz_label
+        return {"hub_name": settings().name, "tz_label": tz_label(settings().utc_offset_hours),
+                "has_counties": _has_counties()}
+
+
+def _has_counties() -> bool:
+    """Whether downstream hubs are enrolled here (a provincial hub): the nav shows 各县情况."""
+    from edgenode.hub import province
+    return province.has_counties(get_db())

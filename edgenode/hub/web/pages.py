@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, registry
+from edgenode.hub import alerts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, nodeview, problems, registry
 from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_pages", __name__)
 
-SORTS = {"name", "township", "status", "disk_percent", "cpu_percent", "mem_percent", "uptime", "version",
+SORTS = {"name", "status", "disk_percent", "cpu_percent", "mem_percent", "uptime", "version",
          "last_heartbeat_at", "outbox_batches", "problems"}
 STATUS_ORDER = {"offline": 0, "never": 1, "late": 2, "online": 3, "revoked": 4}
 
@@ -21,7 +19,7 @@ def _sort_key(field: str):
     def key(r):
         v = r.get(field)
         if field == "problems":
-            return -len(v)
+            return (min((p["severity"] for p in v), default=99), -len(v))
         if field == "status":
             return STATUS_ORDER[v]
         return (v is None, v if v is not None else 0)
@@ -30,10 +28,22 @@ def _sort_key(field: str):
 
 @bp.get("/")
 def dashboard():
+    """Problems first: what needs doing, most severe first; the fleet table is one click away."""
+    db = get_db()
+    plist = problems.problem_list(db, cfg())
+    summary = fleet.summary(plist["rows"], fleet.latest_channels(db))
+    return render_template("hub/dashboard.html", p=plist, summary=summary, channel_zh=fleet.channel_zh)
+
+
+SNOOZE_CHOICES = [(4, "4 小时"), (24, "1 天"), (72, "3 天"), (168, "7 天")]
+
+
+@bp.get("/fleet")
+def fleet_table():
+    """Every node, grouped by township, sortable by query string (no JavaScript)."""
     db = get_db()
     rows = fleet.fleet(db, cfg())
     channels = fleet.latest_channels(db)
-    summary = fleet.summary(rows, channels)
     q = (request.args.get("q") or "").strip()
     status = request.args.get("status") or ""
     only_problems = request.args.get("problems") == "1"
@@ -43,9 +53,48 @@ def dashboard():
     sort = request.args.get("sort") if request.args.get("sort") in SORTS else "problems"
     desc = request.args.get("dir") == "desc"
     shown.sort(key=_sort_key(sort), reverse=desc)
-    return render_template("hub/dashboard.html", rows=shown, summary=summary, channels=channels, q=q,
-                           status=status, only_problems=only_problems, sort=sort, desc=desc,
-                           alerts=alerts.open_alerts(db)[:50], now=time.time())
+    groups: dict[str, list] = {}
+    for r in shown:
+        groups.setdefault(r["township"] or "（未分乡镇）", []).append(r)
+    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown),
+                           summary=fleet.summary(rows, channels), q=q, status=status, only_problems=only_problems,
+                           sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH)
+
+
+@bp.get("/problems/note")
+def problem_note_form():
+    a = request.args
+    plist = problems.problem_list(get_db(), cfg())
+    e = next((x for x in plist["open"] + plist["handled"] if x["node_id"] == a.get("node_id")
+              and x["kind"] == a.get("kind") and x["subject"] == a.get("subject", "")), None)
+    if e is None:
+        flash("这个问题现在已经不存在（可能刚刚恢复），无需处理。")
+        return redirect(url_for("hub_pages.dashboard"))
+    return render_template("hub/problem_note.html", e=e, snooze_choices=SNOOZE_CHOICES)
+
+
+@bp.post("/problems/note")
+def problem_note():
+    f = request.form
+    hours = f.get("hours", type=float) if f.get("action") == "snooze" else None
+    back = url_for("hub_pages.dashboard") + "#problems"
+    try:
+        r = problems.note(get_db(), cfg(), f.get("node_id", ""), f.get("kind", ""), f.get("subject", ""),
+                          action=f.get("action", ""), reason=f.get("reason", ""), by=session.get("staff", ""),
+                          hours=hours)
+    except EdgenodeError as e:
+        flash(e.zh or "操作没有成功。")
+        return redirect(back)
+    flash(f"已{'确认' if r['action'] == 'ack' else '暂缓'}：{r['name']} · {r['problem']}。")
+    return redirect(back)
+
+
+@bp.post("/problems/reopen")
+def problem_reopen():
+    f = request.form
+    problems.reopen(get_db(), f.get("node_id", ""), f.get("kind", ""), f.get("subject", ""))
+    flash("已重新列为待处理。")
+    return redirect(url_for("hub_pages.dashboard") + "#problems")
 
 
 @bp.get("/nodes/<node_id>")
@@ -55,22 +104,15 @@ def node_detail(node_id: str):
         node = registry.get_node(db, node_id)
     except EdgenodeError:
         abort(404)
-    row = next((r for r in fleet.fleet(db, cfg()) if r["node_id"] == node_id), None)
-    hist = heartbeat.history(db, node_id, cfg().hub.heartbeat_history)
-    disk = charts.line_chart([(h["received_at"], (h.get("disk") or {}).get("percent")) for h in hist],
-                             "磁盘使用率", y_max=100, unit="%")
-    beats = charts.line_chart([(b["received_at"], (b["received_at"] - a["received_at"]) / 3600)
-                               for a, b in zip(hist, hist[1:])], "心跳间隔", unit="小时")
-    from edgenode.hub import stats
-    days = list(reversed(stats.table(db, "day", {"node_id": node_id})))
-    days.sort(key=lambda d: d["day"])
-    usage = charts.bar_chart([(d["day"][5:], d["visits"]) for d in days[-30:]], "近30天服务人次", unit="人次")
+    c = cfg()
+    row = fleet.fleet_row(db, c, node_id)
     latest = heartbeat.latest(db, node_id)
-    return render_template("hub/node.html", node=node, row=row, disk_chart=disk, beat_chart=beats,
-                           usage_chart=usage, log=registry.recent_log(db, node_id, 30), gaps=ingest.gaps(db, node_id),
-                           alerts=alerts.open_alerts(db, node_id), latest=latest, diag=diag.latest(cfg(), node_id),
+    return render_template("hub/node.html", node=node, row=row, latest=latest,
+                           facts=nodeview.summary(row, latest, c) if row else None,
+                           charts=nodeview.charts_for(db, node_id, c), log=nodeview.log_rows(registry.recent_log(db, node_id, 30)),
+                           gaps=ingest.gaps(db, node_id), diag=diag.latest(c, node_id),
                            diag_requested=diag.requested(db, node_id),
-                           batches=ingest_queries.recent_batches(db, node_id, 20))
+                           batches=nodeview.batch_rows(ingest_queries.recent_batches(db, node_id, 20)))
 
 
 @bp.get("/nodes/<node_id>/diagnostics.tar.gz")
@@ -134,16 +176,10 @@ def enrol_revoke():
     return redirect(url_for("hub_pages.enrol"))
 
 
-@bp.post("/alerts/<int:alert_id>/ack")
-def alert_ack(alert_id: int):
-    alerts.acknowledge(get_db(), alert_id)
-    return redirect(url_for("hub_pages.dashboard"))
-
-
 @bp.post("/alerts/evaluate")
 def alerts_evaluate():
     r = alerts.evaluate(get_db(), cfg())
-    flash(f"新告警 {len(r['opened'])} 条，解除 {len(r['cleared'])} 条。")
+    flash(f"检查完毕：新发现 {len(r['opened'])} 个问题，{len(r['cleared'])} 个问题已恢复。")
     return redirect(url_for("hub_pages.dashboard"))
 
 
