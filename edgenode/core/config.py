@@ -90,6 +90,8 @@ SETTINGS: list[Setting] = [
     Setting("web.login_max_failures", int, 5, "Failed admin logins before the account locks.", check=_positive),
     Setting("web.login_lockout_seconds", int, 900, "How long the admin login stays locked.", check=_positive),
     Setting("web.beacon_interval_seconds", int, 15, "How often the player reports progress.", check=_positive),
+    Setting("web.subtitles_default", bool, True,
+            "Subtitles carried by a video are shown from the start (the county's choice; viewers can turn them off)."),
     # content store
     Setting("db.busy_timeout_ms", int, 10_000,
             "How long a write waits for another process's transaction before giving up with "
