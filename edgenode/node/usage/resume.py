@@ -6,9 +6,9 @@ one per terminal and resource in ``resume_points``).  A terminal is the random
 (the uplink reads ``usage_events`` only) and housekeeping deletes them after
 ``usage.keep_days`` (``retention.prune``).
 
-A position counts as *stopped part way* from ``MIN_SECONDS`` in until
-``END_MARGIN`` seconds before the end; past that the item is finished and
-starts from the beginning again.
+A position counts as *stopped part way* from ``MIN_SECONDS`` in until the
+last 5% (at most ``END_MARGIN`` seconds, the credits); past that the item is
+finished and starts from the beginning again.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import sqlite3
 from edgenode.node.usage import resume_queries as q
 
 MIN_SECONDS = 5.0
-END_MARGIN = 5.0
+END_MARGIN = 10.0
 
 
 def _part_way(position: float, duration: float | None) -> bool:
-    return position >= MIN_SECONDS and (not duration or position < duration - END_MARGIN)
+    return position >= MIN_SECONDS and (not duration or position < duration - min(END_MARGIN, 0.05 * duration))
 
 
 def start_at(conn: sqlite3.Connection, terminal: str | None, res: dict) -> float:
