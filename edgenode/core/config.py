@@ -233,6 +233,12 @@ SETTINGS: list[Setting] = [
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
             "by housekeeping. 0: keep every event.", check=_non_negative),
+    # the TV (电视) mode (docs/portal.md, "TV mode")
+    Setting("tv.clock_offset_seconds", int, 0,
+            "Seconds added to the node's clock when the TV mode picks a screening: rehearsals and tests fake the "
+            "time of day with it. 0 in service."),
+    Setting("tv.poll_seconds", int, 30, "How often the TV's screening page asks whether the playlist changed.",
+            check=_positive),
     # activities, campaigns, feedback (the villagers' side; docs/activities.md, docs/privacy.md)
     Setting("activities.retention_days", int, 30,
             "Names and phone numbers of bookings are deleted this many days after the activity ends.",
