@@ -16,11 +16,15 @@ SRT = ("1\r\n00:00:00,500 --> 00:00:04,000\r\n<b>你好</b>，乡亲们\r\n\r\n"
 
 
 def make_video(out: Path, seconds: int, freq: int = 440) -> Path:
-    """A small real H.264/AAC file; ``freq`` makes each one's bytes (and hash) different."""
-    ffmpeg("-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=160x120:rate=10", "-f", "lavfi",
-           "-i", f"sine=frequency={freq}:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
-           "-pix_fmt", "yuv420p", "-g", "10", "-c:a", "aac", "-b:a", "32k", "-shortest", "-movflags", "+faststart",
-           str(out))
+    """A small real H.264/AAC file.  One encode per length; each copy ends with its own MP4 ``free`` box
+    (``freq`` in it), so every episode has its own bytes and hash at no further ffmpeg cost."""
+    base = out.parent / f".base-{seconds}s.mp4"
+    if not base.exists():
+        ffmpeg("-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=160x120:rate=10", "-f", "lavfi",
+               "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+               "-pix_fmt", "yuv420p", "-g", "10", "-c:a", "aac", "-b:a", "32k", "-shortest", "-movflags", "+faststart",
+               str(base))
+    out.write_bytes(base.read_bytes() + (16).to_bytes(4, "big") + b"free" + freq.to_bytes(8, "big"))
     return out
 
 

@@ -56,6 +56,7 @@
     if (!box || !link) { return; }
     var count = document.getElementById('up-next-count'), left = 5, stay = false;
     box.hidden = false;
+    if (box.scrollIntoView) { box.scrollIntoView({block: 'nearest'}); }
     var stayBtn = document.getElementById('up-next-stay');
     if (stayBtn) { stayBtn.onclick = function () { stay = true; box.hidden = true; }; }
     var tick = window.setInterval(function () {
