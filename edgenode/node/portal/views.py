@@ -20,7 +20,7 @@ from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
 from edgenode.node.usage import resume, stats
 from edgenode.node.portal import epub
-from edgenode.node.usage.beacons import note, terminal
+from edgenode.node.usage.beacons import known_terminal, note
 from edgenode.node.web.context import get_db, node
 
 bp = Blueprint("portal", __name__, template_folder="templates")
@@ -74,7 +74,7 @@ CONTINUE_MARK = "<!--continue-watching-->"
 
 def _with_continue(db, html: str) -> str:
     """The cached home page with this terminal's 继续观看 row, when it has one."""
-    items = resume.continue_watching(db, terminal())
+    items = resume.continue_watching(db, known_terminal())
     if not items:
         return html
     sq.attach_series(db, items)
@@ -126,22 +126,38 @@ def resource(resource_id: str):
     sq.attach_series(db, [res])
     return render_template("portal/resource.html", r=res, related=q.related(db, res),
                            beacon_interval=node().cfg.web.beacon_interval_seconds,
-                           start=resume.start_at(db, terminal(), res), prev_ep=prev_ep, next_ep=next_ep,
+                           start=resume.start_at(db, known_terminal(), res), prev_ep=prev_ep, next_ep=next_ep,
                            tracks=sq.subtitles_of(db, res["num"]), tracks_on=node().cfg.web.subtitles_default,
                            autoplay=request.args.get("autoplay") == "1")
 
 
 @bp.route("/series/<series_id>")
 def series(series_id: str):
+    """A series' episodes in order.  Rendered once per catalogue state and cached like home; this
+    terminal's 继续观看 button is spliced in per request."""
     db = get_db()
-    s = sq.get_series(db, series_id)
-    items = sq.episodes(db, s["num"]) if s else []
-    if not items:
-        abort(404)
-    note("view", column_key=s["column_key"], data={"page": "series", "series": s["id"]})
-    total = sum(r["duration"] or 0 for r in items)
-    going = next((r for r in resume.continue_watching(db, terminal(), 20) if r["series_num"] == s["num"]), None)
-    return render_template("portal/series.html", s=s, items=items, total=total, going=going)
+    cache = _cache().setdefault("series", {})
+    key = (q.fingerprint(db), sq.series_fingerprint(db), request.cookies.get("lang"))
+    hit = cache.get(series_id)
+    if not hit or hit[0] != key:
+        s = sq.get_series(db, series_id)
+        items = sq.episodes(db, s["num"]) if s else []
+        if not items:
+            abort(404)
+        html = render_template("portal/series.html", s=s, items=items, total=sum(r["duration"] or 0 for r in items))
+        if len(cache) > SERIES_CACHE:
+            cache.clear()
+        cache[series_id] = hit = (key, html, s["num"], s["column_key"], s["id"])
+    _key, html, num, column_key, sid = hit
+    note("view", column_key=column_key, data={"page": "series", "series": sid})
+    going = next((r for r in resume.continue_watching(db, known_terminal(), 20) if r["series_num"] == num), None)
+    if going:
+        html = html.replace(SERIES_MARK, render_template("portal/_series_continue.html", going=going), 1)
+    return html
+
+
+SERIES_CACHE = 200
+SERIES_MARK = "<!--series-continue-->"
 
 
 def _book(resource_id: str):

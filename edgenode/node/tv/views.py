@@ -17,7 +17,7 @@ from edgenode.node.catalog import queries as cq
 from edgenode.node.catalog import series_queries as sq
 from edgenode.node.tv import screenings
 from edgenode.node.usage import resume
-from edgenode.node.usage.beacons import note, terminal
+from edgenode.node.usage.beacons import known_terminal, note
 from edgenode.node.web.context import get_db, node
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates")
@@ -32,7 +32,7 @@ def _tiles(db) -> list[dict]:
     """Videos and audio, newest first, a series once (it opens where this TV stopped, else at episode 1)."""
     items = [r for r in sq.browse_grouped(db, page_size=TILES * 2).items
              if r["kind"] in ("video", "audio") and r["playable"]][:TILES]
-    going = {r["series_num"]: r for r in resume.continue_watching(db, terminal(), 20) if r["series_num"]}
+    going = {r["series_num"]: r for r in resume.continue_watching(db, known_terminal(), 20) if r["series_num"]}
     for r in items:
         if r.get("series"):
             first = going.get(r["series_num"]) or sq.episodes(db, r["series_num"])[0]
@@ -59,7 +59,7 @@ def play(resource_id: str):
     sq.attach_series(db, [res])
     return render_template("tv/play.html", r=res, next_ep=sq.neighbours(db, res)[1],
                            tracks=sq.subtitles_of(db, res["num"]), tracks_on=node().cfg.web.subtitles_default,
-                           start=resume.start_at(db, terminal(), res),
+                           start=resume.start_at(db, known_terminal(), res),
                            beacon_interval=node().cfg.web.beacon_interval_seconds)
 
 
