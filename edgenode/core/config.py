@@ -90,6 +90,8 @@ SETTINGS: list[Setting] = [
     Setting("web.login_max_failures", int, 5, "Failed admin logins before the account locks.", check=_positive),
     Setting("web.login_lockout_seconds", int, 900, "How long the admin login stays locked.", check=_positive),
     Setting("web.beacon_interval_seconds", int, 15, "How often the player reports progress.", check=_positive),
+    Setting("web.subtitles_default", bool, True,
+            "Subtitles carried by a video are shown from the start (the county's choice; viewers can turn them off)."),
     # content store
     Setting("db.busy_timeout_ms", int, 10_000,
             "How long a write waits for another process's transaction before giving up with "
@@ -240,6 +242,12 @@ SETTINGS: list[Setting] = [
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
             "by housekeeping. 0: keep every event.", check=_non_negative),
+    # the TV (电视) mode (docs/portal.md, "TV mode")
+    Setting("tv.clock_offset_seconds", int, 0,
+            "Seconds added to the node's clock when the TV mode picks a screening: rehearsals and tests fake the "
+            "time of day with it. 0 in service."),
+    Setting("tv.poll_seconds", int, 30, "How often the TV's screening page asks whether the playlist changed.",
+            check=_positive),
     # activities, campaigns, feedback (the villagers' side; docs/activities.md, docs/privacy.md)
     Setting("activities.retention_days", int, 30,
             "Names and phone numbers of bookings are deleted this many days after the activity ends.",

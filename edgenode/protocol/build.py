@@ -54,10 +54,35 @@ def scan_source(src_dir: Path, resources: list[dict] | None, default_column: str
             "tags": list(r.get("tags") or []),
             "kind": r.get("kind") or EXT_KIND.get(ext, ""),
             "language": r.get("language") or "zh",
+            **{k: r[k] for k in ("series", "season", "episode") if r.get(k) is not None},
+            **({"subtitles": [dict(t) for t in r["subtitles"]]} if r.get("subtitles") else {}),
         })
     if not entries:
         raise BundleError("E_BUILD_EMPTY", f"{src_dir}: no media files to publish", zh="没有可发布的文件")
     return entries
+
+
+def _copy_in(src_dir: Path, files: Path, rel: str, link: bool) -> str:
+    dest = files / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not link:
+            raise OSError
+        os.link(src_dir / rel, dest)
+    except OSError:
+        shutil.copyfile(src_dir / rel, dest)
+    return rel
+
+
+def _source_series(src_dir: Path) -> list:
+    """The publisher's ``series.json``: a list of {id, title, description, column, tags} (docs/bundle-format.md)."""
+    path = src_dir / "series.json"
+    if not path.is_file():
+        return []
+    try:
+        return strictjson.loads(path.read_bytes())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise BundleError("E_MANIFEST_INVALID", f"{path}: {str(e)[:80]}", zh="series.json 格式不正确") from None
 
 
 def build_bundle(src_dir, channel: str, seq: int, out_dir, *, secret_key: minisign.SecretKey | None = None,
@@ -80,20 +105,17 @@ def build_bundle(src_dir, channel: str, seq: int, out_dir, *, secret_key: minisi
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "files").mkdir(parents=True)
     for e in entries:
-        src = src_dir / e["path"]
-        dest = tmp / "files" / e["path"]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if not link:
-                raise OSError
-            os.link(src, dest)
-        except OSError:
-            shutil.copyfile(src, dest)
+        dest = tmp / "files" / _copy_in(src_dir, tmp / "files", e["path"], link)
         e["path"] = "files/" + e["path"]
         e["size"] = dest.stat().st_size
         e["sha256"] = file_sha256(dest)
+        for sub in e.get("subtitles", ()):
+            sub["path"] = "files/" + _copy_in(src_dir, tmp / "files", check_path(sub["path"]), link)
+            sub["size"] = (tmp / sub["path"]).stat().st_size
+            sub["sha256"] = file_sha256(tmp / sub["path"])
     kid = secret_key.key_id_hex if secret_key else key_id.upper()
-    doc = manifest_dict(channel, seq, kid, entries, withdraw=withdraw, expires=expires)
+    doc = manifest_dict(channel, seq, kid, entries, withdraw=withdraw, expires=expires,
+                        series=_source_series(src_dir))
     for sections in registry.hooks(SECTIONS_HOOK):  # the node's activities: SRC/programme.json, checked
         doc.update(sections(src_dir))
     try:

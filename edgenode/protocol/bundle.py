@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from edgenode.protocol import strictjson
-from edgenode.protocol.metadata import EXT_KIND, KINDS, MetadataError, validate_id, validate_metadata
+from edgenode.protocol.metadata import EXT_KIND, KINDS, MetadataError, validate_id, validate_metadata, validate_series
 from edgenode.core.errors import EdgenodeError
 
 FORMAT_VERSION = 1
@@ -31,9 +31,17 @@ _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 MAX_RESOURCES = 10_000
 MAX_SIZE = 2 ** 50
 MAX_SEQ = 2 ** 53
-TOP_FIELDS = {"format", "channel", "seq", "created", "expires", "key_id", "resources", "withdraw",
-              "activities", "campaigns"}  # the last two: edgenode/node/activities/published.py
-ENTRY_FIELDS = {"id", "path", "size", "sha256", "title", "description", "column", "tags", "kind", "language"}
+TOP_FIELDS = {"format", "channel", "seq", "created", "expires", "key_id", "resources", "withdraw", "series",
+              "activities", "campaigns",  # edgenode/node/activities/published.py
+              "screenings"}  # edgenode/node/tv/published.py
+ENTRY_FIELDS = {"id", "path", "size", "sha256", "title", "description", "column", "tags", "kind", "language",
+                "series", "season", "episode", "subtitles"}
+SUBTITLE_FIELDS = {"path", "size", "sha256", "language", "label", "default"}
+SUBTITLE_EXTS = ("vtt", "srt")
+MAX_SUBTITLE_BYTES = 2 * 1024 * 1024  # hours of dialogue are ~100 KB; more is not a subtitle file
+MAX_SUBTITLES = 8
+MAX_EPISODE = 100_000
+LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
 
 
 class BundleError(EdgenodeError):
@@ -52,6 +60,20 @@ class Entry:
     kind: str
     ext: str
     meta: dict        # validated: title, description, column, tags, language
+    series: str | None = None    # a series id of this manifest's ``series`` list
+    season: int | None = None
+    episode: int | None = None
+    subtitles: tuple = ()        # of Subtitle
+
+
+@dataclass(frozen=True)
+class Subtitle:
+    path: str
+    size: int
+    sha256: str
+    language: str
+    label: str
+    default: bool
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,7 @@ class Manifest:
     key_id: str
     entries: list[Entry]
     withdraw: list[str] = field(default_factory=list)
+    series: list[dict] = field(default_factory=list)  # validated by metadata.validate_series
 
     def catalog_id(self, entry_id: str) -> str:
         return f"{self.channel}.{entry_id}"
@@ -156,7 +179,87 @@ def _entry(raw, i: int) -> Entry:
         meta = validate_metadata({k: raw.get(k) for k in ("title", "description", "column", "tags", "language")})
     except MetadataError as e:
         raise BundleError("E_METADATA", f"resources[{i}] ({rid}): {e.message}", zh=e.zh) from None
-    return Entry(rid, path, size, sha, kind, ext, meta)
+    series, season, episode = _episode(raw, i, rid)
+    subs = tuple(_subtitle(s, f"resources[{i}].subtitles[{j}]") for j, s in enumerate(_sub_list(raw, i, kind)))
+    return Entry(rid, path, size, sha, kind, ext, meta, series, season, episode, subs)
+
+
+def _episode(raw: dict, i: int, rid: str) -> tuple:
+    """(series, season, episode) of an entry: all absent, or a series id with an episode number."""
+    series = raw.get("series")
+    if series is None:
+        if raw.get("season") is not None or raw.get("episode") is not None:
+            raise _invalid(f"resources[{i}] ({rid}): season and episode need a series")
+        return None, None, None
+    if not isinstance(series, str) or not ENTRY_ID_RE.match(series):
+        raise _invalid(f"resources[{i}].series: use 1-96 letters, digits, '.', '_' or '-'")
+    season = raw.get("season")
+    season = None if season is None else _int(season, f"resources[{i}].season", 1, 1000)
+    return series, season, _int(raw.get("episode"), f"resources[{i}].episode", 1, MAX_EPISODE)
+
+
+def _sub_list(raw: dict, i: int, kind: str) -> list:
+    subs = raw.get("subtitles")
+    if subs is None:
+        return []
+    if not isinstance(subs, list) or len(subs) > MAX_SUBTITLES:
+        raise _invalid(f"resources[{i}].subtitles: must be a list of at most {MAX_SUBTITLES}")
+    if subs and kind not in ("video", "audio"):
+        raise _invalid(f"resources[{i}].subtitles: only videos and audio carry subtitles")
+    return subs
+
+
+def _subtitle(raw, where: str) -> Subtitle:
+    if not isinstance(raw, dict) or set(raw) - SUBTITLE_FIELDS:
+        raise _invalid(f"{where}: must be an object with {', '.join(sorted(SUBTITLE_FIELDS))}")
+    path = check_path(raw.get("path"))
+    if path.rpartition(".")[2].lower() not in SUBTITLE_EXTS:
+        raise BundleError("E_SUBTITLE_INVALID", f"{where}: {path[:80]!r} is not a .vtt or .srt file",
+                          zh="字幕文件格式不正确，未导入")
+    size = _int(raw.get("size"), f"{where}.size", 1, MAX_SIZE)
+    if size > MAX_SUBTITLE_BYTES:
+        raise BundleError("E_SUBTITLE_TOO_LARGE", f"{where}: {size} bytes; the limit is {MAX_SUBTITLE_BYTES}",
+                          zh="字幕文件太大，未导入")
+    sha = raw.get("sha256")
+    if not isinstance(sha, str) or not SHA_RE.match(sha):
+        raise _invalid(f"{where}.sha256: must be 64 lower-case hex digits")
+    lang = raw.get("language")
+    if not isinstance(lang, str) or not LANG_RE.match(lang):
+        raise _invalid(f"{where}.language: a language tag such as zh, zh-Hans or en")
+    label = raw.get("label") or lang
+    if not isinstance(label, str) or len(label) > 40 or _BAD_CHARS.search(label):
+        raise _invalid(f"{where}.label: up to 40 characters of text")
+    default = raw.get("default", False)
+    if not isinstance(default, bool):
+        raise _invalid(f"{where}.default: true or false")
+    return Subtitle(path, size, sha, lang, label.strip() or lang, default)
+
+
+def _series(doc: dict, entries: list[Entry]) -> list[dict]:
+    raw = doc.get("series") or []
+    if not isinstance(raw, list) or len(raw) > MAX_RESOURCES:
+        raise _invalid("series: must be a list of series")
+    out = {}
+    for i, s in enumerate(raw):
+        try:
+            meta = validate_series(s)
+        except MetadataError as e:
+            raise BundleError("E_METADATA", f"series[{i}]: {e.message}", zh=e.zh) from None
+        if meta["id"] in out:
+            raise BundleError("E_DUPLICATE_ENTRY", f"series {meta['id']!r} is listed twice", zh="内容包清单里有重复的系列，未导入")
+        out[meta["id"]] = meta
+    seen = set()
+    for e in entries:
+        if e.series is None:
+            continue
+        if e.series not in out:
+            raise _invalid(f"{e.id}: series {e.series!r} is not in the manifest's series list")
+        key = (e.series, e.season or 1, e.episode)
+        if key in seen:
+            raise BundleError("E_DUPLICATE_ENTRY", f"{e.id}: series {e.series!r} has two episode {e.episode}s "
+                              f"in season {e.season or 1}", zh="同一系列里有重复的集数，未导入")
+        seen.add(key)
+    return list(out.values())
 
 
 def parse_manifest(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Manifest:
@@ -203,12 +306,13 @@ def parse_manifest(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Manifest
     seen_paths: set[str] = set()
     for e in entries:
         # FAT sticks fold case, so two paths differing only in case are one file there.
-        folded = unicodedata.normalize("NFC", e.path).casefold()
-        if e.id in seen_ids or folded in seen_paths:
+        folded = [unicodedata.normalize("NFC", p).casefold() for p in (e.path, *(s.path for s in e.subtitles))]
+        if e.id in seen_ids or seen_paths.intersection(folded) or len(set(folded)) < len(folded):
             raise BundleError("E_DUPLICATE_ENTRY", f"manifest lists {e.id!r} / {e.path!r} twice",
                               zh="内容包清单里有重复的条目，未导入")
         seen_ids.add(e.id)
-        seen_paths.add(folded)
+        seen_paths.update(folded)
+    series = _series(doc, entries)
     withdraw = doc.get("withdraw") or []
     if not isinstance(withdraw, list) or len(withdraw) > MAX_RESOURCES:
         raise _invalid("withdraw: must be a list of resource ids")
@@ -217,19 +321,20 @@ def parse_manifest(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Manifest
             raise _invalid("withdraw: must be a list of resource ids")
         if w in seen_ids:
             raise _invalid(f"withdraw: {w!r} is also published in this bundle")
-    m = Manifest(version, channel, seq, created, expires, key_id, entries, list(dict.fromkeys(withdraw)))
-    for e in entries:
+    m = Manifest(version, channel, seq, created, expires, key_id, entries, list(dict.fromkeys(withdraw)), series)
+    for rid in [e.id for e in entries] + [s["id"] for s in series]:
         try:
-            validate_id(m.catalog_id(e.id))
+            validate_id(m.catalog_id(rid))
         except MetadataError as err:
             raise BundleError("E_METADATA", err.message, zh=err.zh) from None
     return m
 
 
 def manifest_dict(channel: str, seq: int, key_id: str, entries: list[dict], *, withdraw=(), expires=None,
-                  created: str | None = None) -> dict:
-    """The JSON document of a manifest, in field order (used by build)."""
-    return {
+                  created: str | None = None, series=()) -> dict:
+    """The JSON document of a manifest, in field order (used by build); ``series`` only when there are some,
+    so a bundle without series is byte for byte what older nodes read."""
+    doc = {
         "format": FORMAT_VERSION,
         "channel": channel,
         "seq": seq,
@@ -239,6 +344,9 @@ def manifest_dict(channel: str, seq: int, key_id: str, entries: list[dict], *, w
         "resources": entries,
         "withdraw": list(withdraw),
     }
+    if series:
+        doc["series"] = list(series)
+    return doc
 
 
 # What operating systems leave on sticks; never read, never reported.

@@ -108,3 +108,28 @@ def validate_id(resource_id: str) -> str:
         raise MetadataError(f"resource id {resource_id!r}: use 1-128 letters, digits, '.', '_' or '-'",
                             "资源编号格式不正确")
     return resource_id
+
+
+SERIES_FIELDS = {"id", "title", "description", "column", "tags"}
+_SERIES_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def validate_series(raw) -> dict:
+    """A series (系列/专辑) of a manifest: id, title, description, column, tags; cleaned, or MetadataError."""
+    if not isinstance(raw, dict):
+        raise MetadataError("a series must be an object", "系列格式不正确")
+    unknown = set(raw) - SERIES_FIELDS
+    if unknown:
+        raise MetadataError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))[:80]}", "系列格式不正确")
+    sid = raw.get("id")
+    if not isinstance(sid, str) or not _SERIES_ID_RE.match(sid):
+        raise MetadataError("id: use 1-96 letters, digits, '.', '_' or '-'", "系列编号格式不正确")
+    for name in ("title", "description", "column"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise MetadataError(f"{name} must be text", f"{name} 必须是文字")
+    tags = raw.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        raise MetadataError("tags must be a list of text", "标签格式不正确")
+    meta = validate_metadata({k: raw.get(k) for k in ("title", "description", "column", "tags")})
+    meta.pop("language")
+    return {"id": sid, **meta}

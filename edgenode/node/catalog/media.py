@@ -24,6 +24,7 @@ MIME = {
     "opus": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac", "wma": "audio/x-ms-wma", "amr": "audio/amr",
     "pdf": "application/pdf", "epub": "application/epub+zip",
     "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+    "vtt": "text/vtt",  # subtitles, sanitised on import (catalog/subtitles.py)
 }
 # What today's browsers (chromium, Safari, phone browsers) play natively.
 PLAYABLE_CONTAINERS = {"mp4", "m4v", "webm", "mp3", "m4a", "aac", "ogg", "oga", "opus", "wav", "flac"}

@@ -16,11 +16,14 @@ from edgenode.core.errors import NotFound
 from edgenode.core import registry
 
 RESOURCE_FIELDS = ("id", "title", "description", "column_key", "kind", "sha256", "size", "mime", "ext", "duration",
-                   "width", "height", "codecs", "playable", "poster_sha256", "language", "source", "channel")
+                   "width", "height", "codecs", "playable", "poster_sha256", "language", "source", "channel", "series_num",
+                   "season", "episode")
 
 
-def upsert_resource(conn: sqlite3.Connection, res: dict, tags: list[str]) -> int:
-    """Insert or update one resource with its tags, blobs and search rows; returns its num.
+def upsert_resource(conn: sqlite3.Connection, res: dict, tags: list[str], subtitles=()) -> int:
+    """Insert or update one resource with its tags, blobs, subtitles and search rows; returns its num.
+
+    ``subtitles``: (language, label, sha256 of the sanitised WebVTT, default) for each track.
 
     The resource's visibility is recomputed from the blobs table, so a caller
     must record blobs (:func:`record_blob`) before or in the same transaction.
@@ -51,6 +54,11 @@ def upsert_resource(conn: sqlite3.Connection, res: dict, tags: list[str]) -> int
     if values["poster_sha256"]:
         conn.execute("INSERT INTO resource_blobs (resource_num, sha256, role) VALUES (?, ?, 'poster')",
                      (num, values["poster_sha256"]))
+    conn.execute("DELETE FROM resource_subtitles WHERE resource_num = ?", (num,))
+    for lang, label, sha, default in subtitles:
+        conn.execute("INSERT INTO resource_blobs (resource_num, sha256, role) VALUES (?, ?, ?)", (num, sha, f"sub:{lang}"))
+        conn.execute("INSERT INTO resource_subtitles (resource_num, language, label, sha256, is_default) "
+                     "VALUES (?, ?, ?, ?, ?)", (num, lang, label, sha, int(bool(default))))
     refresh_visibility(conn, [num])  # also (re-)indexes it for search when visible
     return num
 

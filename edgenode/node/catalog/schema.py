@@ -74,4 +74,33 @@ MIGRATIONS = [
     -- syllables and initial pairs, so a short word is one token lookup.
     CREATE VIRTUAL TABLE search_gram USING fts5 (title, tags, pinyin, description, facets, tokenize = 'unicode61');
     """),
+    (3, "series and subtitles", """
+    -- A series (系列/专辑): episodes are resources pointing at it, ordered by season and episode.
+    CREATE TABLE series (
+        num INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,              -- <channel>.<series id>, like resources
+        title TEXT NOT NULL CHECK (length(trim(title)) > 0),
+        description TEXT NOT NULL DEFAULT '',
+        column_key TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '',        -- space-separated, for search
+        channel TEXT,
+        source TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    ALTER TABLE resources ADD COLUMN series_num INTEGER REFERENCES series (num);
+    ALTER TABLE resources ADD COLUMN season INTEGER;
+    ALTER TABLE resources ADD COLUMN episode INTEGER;
+    CREATE INDEX resources_series ON resources (series_num, season, episode);
+
+    -- WebVTT files (sanitised on import) shown through <track>; their blobs are resource_blobs 'sub:<lang>'.
+    CREATE TABLE resource_subtitles (
+        resource_num INTEGER NOT NULL REFERENCES resources (num) ON DELETE CASCADE,
+        language TEXT NOT NULL,
+        label TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        is_default INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (resource_num, language)
+    );
+    """),
 ]

@@ -95,7 +95,7 @@ def sync_index(conn: sqlite3.Connection, nums: list[int] | None = None) -> None:
         if row is None or not row["visible"]:
             sq.unindex_resource(conn, num)
             continue
-        tags = sq.index_tags(conn, num)
+        tags = sq.index_tags(conn, num) + sq.series_words(conn, num)  # an episode is found by its series' title
         index_resource(conn, num, row["title"], tags, row["description"], row["column_key"], row["kind"])
 
 

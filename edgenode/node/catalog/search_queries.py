@@ -43,6 +43,12 @@ def index_tags(conn: sqlite3.Connection, num: int) -> list[str]:
     return [r[0] for r in conn.execute("SELECT tag FROM resource_tags WHERE resource_num = ?", (num,))]
 
 
+def series_words(conn: sqlite3.Connection, num: int) -> list[str]:
+    """The title of the series a resource belongs to (none for a standalone resource)."""
+    return [r[0] for r in conn.execute("SELECT s.title FROM resources r JOIN series s ON s.num = r.series_num "
+                                       "WHERE r.num = ?", (num,))]
+
+
 def tier_sql(parts: list[tuple[str, str]]) -> tuple[str, list[str]]:
     """Rowids matching every (table, MATCH expression) part."""
     sql = " INTERSECT ".join(f"SELECT rowid AS num FROM {t} WHERE {t} MATCH ?" for t, _ in parts)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgenode.node.catalog import media
 from edgenode.node.catalog import queries as q
+from edgenode.node.catalog.subtitles import to_webvtt
 from edgenode.protocol.metadata import validate_id, validate_metadata
 from edgenode.core.db import transaction
 from edgenode.node.storage.quota import make_room
@@ -26,7 +27,9 @@ def make_id(path: Path) -> str:
 
 
 def add_file(conn: sqlite3.Connection, store: Store, cfg, path: Path | str, meta: dict, *,
-             resource_id: str | None = None, source: str = "cli", added_at: float | None = None) -> dict:
+             resource_id: str | None = None, source: str = "cli", added_at: float | None = None,
+             episode: tuple | None = None, subtitles=()) -> dict:
+    """``episode``: (series num, season, episode); ``subtitles``: (language, label, WebVTT or SRT bytes)."""
     path = Path(path)
     clean = validate_metadata(meta)
     rid = validate_id(resource_id) if resource_id else make_id(path)
@@ -39,16 +42,20 @@ def add_file(conn: sqlite3.Connection, store: Store, cfg, path: Path | str, meta
     poster_bytes = media.make_poster(path, facts, ffmpeg=cfg.media.ffmpeg, timeout=cfg.media.probe_timeout_seconds)
     if poster_bytes:
         poster = store.put_bytes(poster_bytes)
+    tracks = [(lang, label, store.put_bytes(to_webvtt(data)), i == 0) for i, (lang, label, data) in enumerate(subtitles)]
     res = {
         "id": rid, "title": clean["title"], "description": clean["description"], "column_key": clean["column"],
         "kind": facts.kind, "sha256": main.sha256, "size": main.size, "mime": facts.mime, "ext": facts.ext,
         "duration": facts.duration, "width": facts.width, "height": facts.height, "codecs": facts.codecs,
         "playable": facts.playable, "poster_sha256": poster.sha256 if poster else None,
         "language": clean["language"], "source": source, "channel": None, "added_at": added_at,
+        **dict(zip(("series_num", "season", "episode"), episode or ())),
     }
     with transaction(conn):
         q.record_blob(conn, main.sha256, main.size)
         if poster:
             q.record_blob(conn, poster.sha256, poster.size)
-        q.upsert_resource(conn, res, clean["tags"])
+        for _lang, _label, put, _default in tracks:
+            q.record_blob(conn, put.sha256, put.size)
+        q.upsert_resource(conn, res, clean["tags"], [(lang, label, put.sha256, d) for lang, label, put, d in tracks])
     return q.get(conn, rid, include_hidden=True)

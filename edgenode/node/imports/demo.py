@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 from edgenode.node.catalog import queries as q
+from edgenode.node.catalog import series_queries as sq
+from edgenode.core.db import transaction
 from edgenode.node.imports.add import add_file
 from edgenode.core.errors import EdgenodeError
 
@@ -47,6 +49,17 @@ DEMO = [
     ("demo-15", "shequ", ("audio", 294), "健康讲座：高血压的日常护理",
      "合理饮食、适量运动与按时服药，控制血压的日常要点。", ["健康", "老年"]),
 ]
+
+# A small series (系列), so `make run` shows a series page, episodes in order and 继续观看.
+DEMO_SERIES = {"id": "demo-jiyang", "title": "科学养鸡系列讲座", "column": "sannong", "tags": ["养鸡"],
+               "description": "从鸡舍、鸡苗到防疫，三集讲清楚散养土鸡的要点。"}
+DEMO_EPISODES = [
+    ("demo-jiyang-01", ("video", "testsrc2", 350), "鸡舍建设与消毒", "鸡舍选址、通风和进鸡前的消毒。"),
+    ("demo-jiyang-02", ("video", "testsrc2", 370), "鸡苗的选择与育雏", "挑选健康鸡苗，育雏期的温度与饮水。"),
+    ("demo-jiyang-03", ("video", "testsrc2", 390), "常见鸡病的预防", "新城疫、禽流感的免疫程序与日常观察。"),
+]
+DEMO_VTT = ("WEBVTT\n\n00:00:00.500 --> 00:00:03.500\n大家好，今天讲鸡舍建设。\n\n"
+            "00:00:04.000 --> 00:00:07.500\n鸡舍要通风、向阳、干燥。\n").encode("utf-8")
 
 
 def _ffmpeg(cfg, args: list[str]) -> None:
@@ -181,4 +194,21 @@ def build_demo(conn, store, cfg) -> dict:
         add_file(conn, store, cfg, path, {"title": title, "description": desc, "column": column, "tags": tags},
                  resource_id=rid, source="demo", added_at=1_700_000_000 + i * 3600)
         added += 1
-    return {"added": added, "present": present, "total": len(DEMO)}
+    added += _demo_series(conn, store, cfg, src_dir)
+    return {"added": added, "present": present, "total": len(DEMO) + len(DEMO_EPISODES)}
+
+
+def _demo_series(conn, store, cfg, src_dir: Path) -> int:
+    with transaction(conn):
+        num = sq.upsert_series(conn, DEMO_SERIES, channel=None, source="demo")
+    added = 0
+    for n, (rid, recipe, title, desc) in enumerate(DEMO_EPISODES, 1):
+        if q.is_visible(conn, rid):
+            continue
+        path = make_source(cfg, src_dir, (rid, DEMO_SERIES["column"], recipe, title, desc, []))
+        add_file(conn, store, cfg, path, {"title": title, "description": desc, "column": DEMO_SERIES["column"],
+                                          "tags": DEMO_SERIES["tags"]}, resource_id=rid, source="demo",
+                 added_at=1_700_000_000 + (len(DEMO) + n) * 3600, episode=(num, None, n),
+                 subtitles=[("zh", "中文", DEMO_VTT)] if n == 1 else ())
+        added += 1
+    return added

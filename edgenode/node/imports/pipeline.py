@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edgenode.node.imports import extras
 from edgenode.node.imports import queries as iq
 from edgenode.node.imports import trust
 from edgenode.protocol.bundle import KEYLIST, KEYLIST_SIG, MANIFEST, SIGNATURE, BundleError, Manifest, parse_manifest
@@ -345,11 +346,13 @@ def _copy_and_move(cfg, conn, store, staging, bundle_dir, manifest, data, sig_te
         emit(p)
         blob = store.path_for(e.sha256) if store.has(e.sha256) else staging.path_for(e.sha256)
         facts[e.id], posters[e.id] = _probe(cfg, staging, blob, e)
+    subs = extras.stage_subtitles(staging, bundle_dir, manifest, open_payload)  # clean WebVTT, or refused
 
     # Step 5: move staged blobs into the store.
     p.phase = "move"
     moved = []
-    for sha in sorted(staged | {e.sha256 for e in to_copy} | {s for s in posters.values() if s}):
+    sub_shas = {t[2] for tracks in subs.values() for t in tracks}
+    for sha in sorted(staged | {e.sha256 for e in to_copy} | {s for s in posters.values() if s} | sub_shas):
         src = staging.path_for(sha)
         if not src.exists():
             continue
@@ -365,7 +368,7 @@ def _copy_and_move(cfg, conn, store, staging, bundle_dir, manifest, data, sig_te
 
     # Step 6: one transaction for the whole bundle.
     try:
-        _commit(conn, store, manifest, data, sig_text, manifest_sha, facts, posters, result, p, emit)
+        _commit(conn, store, manifest, data, sig_text, manifest_sha, facts, (posters, subs), result, p, emit)
     except sqlite3.Error:
         _take_back(conn, store, moved)
         raise
@@ -415,8 +418,9 @@ def _probe(cfg, staging: Store, blob: Path, e) -> tuple[media.MediaFacts, str | 
     return facts, staging.put_bytes(poster).sha256
 
 
-def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts, posters, result, p, emit):
+def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts, extra, result, p, emit):
     source = f"bundle:{manifest.channel}:{manifest.seq}"
+    posters, subs = extra
     with transaction(conn):
         # Another writer may have moved on while we copied; the import lock makes this a formality.
         if not trust.check_sequence(conn, manifest.channel, manifest.seq, manifest_sha):
@@ -431,8 +435,10 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
                           "(a concurrent `store gc`?)", gone[0])
         for e in manifest.entries:
             q.record_blob(conn, e.sha256, e.size)
-            if posters[e.id]:
-                q.record_blob(conn, posters[e.id], store.path_for(posters[e.id]).stat().st_size)
+            for sha in [posters[e.id]] + [t[2] for t in subs.get(e.id, ())]:
+                if sha:
+                    q.record_blob(conn, sha, store.path_for(sha).stat().st_size)
+        series = extras.commit_series(conn, manifest, source)
         for e in manifest.entries:
             rid = manifest.catalog_id(e.id)
             row = q.channel_and_withdrawal(conn, rid)
@@ -443,7 +449,8 @@ def _commit(conn, store, manifest: Manifest, data, sig_text, manifest_sha, facts
                 "mime": f.mime, "ext": f.ext, "duration": f.duration, "width": f.width, "height": f.height,
                 "codecs": f.codecs, "playable": f.playable, "poster_sha256": posters[e.id],
                 "language": e.meta["language"], "source": source, "channel": manifest.channel,
-            }, e.meta["tags"])
+                "series_num": series.get(e.series), "season": e.season, "episode": e.episode,
+            }, e.meta["tags"], subs.get(e.id, ()))
             if row:
                 result.updated += 1
             else:

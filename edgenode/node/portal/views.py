@@ -15,11 +15,12 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 
 from edgenode.node.catalog import queries as q
+from edgenode.node.catalog import series_queries as sq
 from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
-from edgenode.node.usage import stats
+from edgenode.node.usage import resume, stats
 from edgenode.node.portal import epub
-from edgenode.node.usage.beacons import note
+from edgenode.node.usage.beacons import known_terminal, note
 from edgenode.node.web.context import get_db, node
 
 bp = Blueprint("portal", __name__, template_folder="templates")
@@ -59,13 +60,25 @@ def home():
     key = (q.fingerprint(db), popular_at, request.cookies.get("lang"))
     hit = cache.get("home")
     if hit and hit[0] == key:
-        return hit[1]
-    newest = q.browse(db, page_size=8).items
-    columns = {k: q.browse(db, column=k, page_size=4) for k in COLUMNS}
+        return _with_continue(db, hit[1])
+    newest = sq.browse_grouped(db, page_size=8).items  # a series shows once ("新增 16 集")
+    columns = {k: sq.browse_grouped(db, column=k, page_size=4) for k in COLUMNS}
     html = render_template("portal/home.html", newest=newest, columns=columns, popular=popular,
                            tags=q.all_tags(db, 20))
     cache["home"] = (key, html)
-    return html
+    return _with_continue(db, html)
+
+
+CONTINUE_MARK = "<!--continue-watching-->"
+
+
+def _with_continue(db, html: str) -> str:
+    """The cached home page with this terminal's 继续观看 row, when it has one."""
+    items = resume.continue_watching(db, known_terminal())
+    if not items:
+        return html
+    sq.attach_series(db, items)
+    return html.replace(CONTINUE_MARK, render_template("portal/_continue.html", items=items), 1)
 
 
 @bp.route("/column/<key>")
@@ -73,7 +86,9 @@ def column(key: str):
     if key not in COLUMNS:
         abort(404)
     kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
-    result = q.browse(get_db(), column=key, kind=kind, page=_page(), page_size=node().cfg.web.page_size)
+    size = node().cfg.web.page_size
+    result = q.browse(get_db(), column=key, kind=kind, page=_page(), page_size=size) if kind else \
+        sq.browse_grouped(get_db(), column=key, page=_page(), page_size=size)
     note("view", column_key=key, data={"page": "column"})
     return render_template("portal/list.html", heading=COLUMNS[key], result=result, column=key, kind=kind)
 
@@ -97,7 +112,9 @@ def search():
         result = run_search(get_db(), query, column=column, kind=kind, page=_page(),
                             page_size=node().cfg.web.page_size)
         note("search", column_key=column, data={"q": query[:50], "total": result.total})
-    return render_template("portal/search.html", query=query, result=result, column=column, kind=kind)
+    series_hits = sq.find_series(get_db(), query) if query and _page() == 1 else []
+    return render_template("portal/search.html", query=query, result=result, column=column, kind=kind,
+                           series_hits=series_hits)
 
 
 @bp.route("/r/<resource_id>")
@@ -105,8 +122,42 @@ def resource(resource_id: str):
     db = get_db()
     res = q.get(db, resource_id)
     note("view", resource_id=res["id"], column_key=res["column_key"])
+    prev_ep, next_ep = sq.neighbours(db, res)
+    sq.attach_series(db, [res])
     return render_template("portal/resource.html", r=res, related=q.related(db, res),
-                           beacon_interval=node().cfg.web.beacon_interval_seconds)
+                           beacon_interval=node().cfg.web.beacon_interval_seconds,
+                           start=resume.start_at(db, known_terminal(), res), prev_ep=prev_ep, next_ep=next_ep,
+                           tracks=sq.subtitles_of(db, res["num"]), tracks_on=node().cfg.web.subtitles_default,
+                           autoplay=request.args.get("autoplay") == "1")
+
+
+@bp.route("/series/<series_id>")
+def series(series_id: str):
+    """A series' episodes in order.  Rendered once per catalogue state and cached like home; this
+    terminal's 继续观看 button is spliced in per request."""
+    db = get_db()
+    cache = _cache().setdefault("series", {})
+    key = (q.fingerprint(db), sq.series_fingerprint(db), request.cookies.get("lang"))
+    hit = cache.get(series_id)
+    if not hit or hit[0] != key:
+        s = sq.get_series(db, series_id)
+        items = sq.episodes(db, s["num"]) if s else []
+        if not items:
+            abort(404)
+        html = render_template("portal/series.html", s=s, items=items, total=sum(r["duration"] or 0 for r in items))
+        if len(cache) > SERIES_CACHE:
+            cache.clear()
+        cache[series_id] = hit = (key, html, s["num"], s["column_key"], s["id"])
+    _key, html, num, column_key, sid = hit
+    note("view", column_key=column_key, data={"page": "series", "series": sid})
+    going = next((r for r in resume.continue_watching(db, known_terminal(), 20) if r["series_num"] == num), None)
+    if going:
+        html = html.replace(SERIES_MARK, render_template("portal/_series_continue.html", going=going), 1)
+    return html
+
+
+SERIES_CACHE = 200
+SERIES_MARK = "<!--series-continue-->"
 
 
 def _book(resource_id: str):

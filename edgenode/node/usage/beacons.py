@@ -58,6 +58,12 @@ def counted_terminal() -> str:
     return figures.ANONYMOUS if g.new_terminal else tid
 
 
+def known_terminal() -> str | None:
+    """This request's terminal id when it came with the request (a new one has no history to look up)."""
+    tid = terminal()
+    return None if g.new_terminal else tid
+
+
 def note(kind: str, *, resource_id: str | None = None, column_key: str | None = None,
          seconds: float = 0, data: dict | None = None) -> None:
     """Queue a usage event; written once the response is ready."""

@@ -12,6 +12,8 @@ An event may go only when **both** hold:
   already at the hub; the eviction planner's folded mark);
 * it is older than ``keep_days`` by the node's clock.
 
+Each terminal's resume points (``resume.py``) go by the same age alone.
+
 Its plays, views and seconds are added to ``usage_totals`` in the same
 transaction that deletes it, so the all-time figures neither lose nor count
 anything twice, whatever moment a power cut picks.  Sequence numbers are
@@ -24,6 +26,7 @@ import sqlite3
 import time
 
 from edgenode.core.db import transaction
+from edgenode.node.usage import resume
 from edgenode.node.usage import retention_queries as q
 
 CHUNK = 20000  # events per transaction: short write locks while the portal records page views
@@ -32,9 +35,14 @@ CHUNK = 20000  # events per transaction: short write locks while the portal reco
 def prune(conn: sqlite3.Connection, *, keep_days: int, upto: int, now: float | None = None) -> dict:
     """Fold and delete events older than ``keep_days`` and at or below ``upto``; ``keep_days=0`` keeps all."""
     out = {"pruned": 0, "upto_seq": pruned_upto(conn)}
-    if keep_days <= 0 or upto <= 0:
+    if keep_days <= 0:
         return out
     cutoff = (time.time() if now is None else now) - keep_days * 86400
+    # Resume points (继续观看) never leave the node, so they wait for no uplink: only for their age.
+    with transaction(conn):
+        out["resume_pruned"] = resume.forget_older_than(conn, cutoff)
+    if upto <= 0:
+        return out
     while True:
         # The newest sequence this chunk may reach: old enough, allowed by the caller, CHUNK events at most.
         last, n = q.chunk_end(conn, upto, cutoff, CHUNK)

@@ -38,4 +38,16 @@ MIGRATIONS = [
         at REAL NOT NULL
     );
     """),
+    (3, "resume", """
+    -- Where each terminal stopped in each video or audio (继续观看): written with the player's beacons,
+    -- never leaves the node, deleted by housekeeping after usage.keep_days (retention.py).
+    CREATE TABLE resume_points (
+        terminal TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        position REAL NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (terminal, resource_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX resume_points_at ON resume_points (at);
+    """),
 ]

@@ -37,11 +37,34 @@
     if (!started) { started = true; send('play_start', 0); }
     if (!timer) { timer = window.setInterval(flush, every); }
   });
-  el.addEventListener('pause', flush);
+  // A pause always reports where the terminal stopped, for 继续观看 (usage/resume.py).
+  el.addEventListener('pause', function () { if (started && !el.ended) { send('progress', take()); } });
+  var start = parseFloat(el.getAttribute('data-start')) || 0;
+  el.addEventListener('loadedmetadata', function () {
+    // Browsers without media fragments (#t=) start at 0: move to where this terminal stopped.
+    if (start > 0 && el.currentTime < start - 1) { el.currentTime = start; }
+  });
   el.addEventListener('ended', function () {
     send('play_end', take());
+    upNext();
     started = false;
     if (timer) { window.clearInterval(timer); timer = null; }
   });
+  // The next episode: offered at the end, played after a countdown unless the viewer stays.
+  function upNext() {
+    var box = document.getElementById('up-next'), link = document.getElementById('next-episode');
+    if (!box || !link) { return; }
+    var count = document.getElementById('up-next-count'), left = 5, stay = false;
+    box.hidden = false;
+    if (box.scrollIntoView) { box.scrollIntoView({block: 'nearest'}); }
+    var stayBtn = document.getElementById('up-next-stay');
+    if (stayBtn) { stayBtn.onclick = function () { stay = true; box.hidden = true; }; }
+    var tick = window.setInterval(function () {
+      if (stay) { window.clearInterval(tick); return; }
+      left -= 1;
+      if (count) { count.textContent = String(left); }
+      if (left <= 0) { window.clearInterval(tick); window.location.href = link.getAttribute('data-autoplay'); }
+    }, 1000);
+  }
   window.addEventListener('pagehide', function () { if (started) { send('play_end', take(), true); started = false; } });
 })();

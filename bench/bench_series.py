@@ -1,0 +1,112 @@
+"""Series page benchmark (issue 19): the series page, an episode page and the TV tiles through production.
+
+One run on this machine: the demo library plus a 16-episode video series
+imported from a signed bundle; gunicorn behind nginx as shipped
+(tests/helpers_portal.Production); wrk at 32 connections.  The baseline,
+measured in the same run, is bare nginx serving a static file, so a busy
+machine shows as a low baseline too.  Half of wrk's connections carry a
+terminal cookie with a resume point in the series (继续观看), as a reading room
+does; the other half are new terminals.
+
+    .venv/bin/python bench/bench_series.py [--seconds 8]
+
+Target: the series page >= 1,000 req/s with p95 <= 50 ms.  Results: bench/out/series.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from bench.bench_serving import DONE_LUA, bare_nginx, wrk  # noqa: E402
+from edgenode.core.config import load_config  # noqa: E402
+from edgenode.core.db import open_main  # noqa: E402
+from edgenode.core.store import open_store  # noqa: E402
+from edgenode.node.imports.demo import build_demo  # noqa: E402
+from edgenode.node.imports.pipeline import import_bundle  # noqa: E402
+from tests.helpers_bundles import new_key, trust_key  # noqa: E402
+from tests.helpers_portal import Production, stop  # noqa: E402
+from tests.helpers_series import VTT, series_bundle  # noqa: E402
+
+# Even connections send the cookie of a terminal that stopped in 第3集; odd ones are new terminals.
+COOKIE_LUA = """
+local paths = {%(paths)s}
+local cookie = "%(cookie)s"
+local i = 0
+local n = 0
+setup = function(thread) thread:set("id", n); n = n + 1 end
+request = function()
+  i = i + 1
+  local headers = {}
+  if (i + id) %% 2 == 0 then headers["Cookie"] = "tid=" .. cookie end
+  return wrk.format("GET", paths[(i %% #paths) + 1], headers)
+end
+%(done)s
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=int, default=8, help="wrk duration per measurement")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-series-"))
+    data = work / "data"
+    cfg = load_config(env={}, overrides={"data_dir": str(data)})
+    conn = open_main(cfg, check=True)
+    print(f"building the demo library and a 16-episode series in {work} …", flush=True)
+    build_demo(conn, open_store(cfg), cfg)
+    sk = new_key(work)
+    trust_key(conn, sk, "pushi")
+    r = import_bundle(cfg, conn, open_store(cfg), series_bundle(work, sk, n=16, video_seconds=25, subtitles=VTT),
+                      source="bench")
+    assert r.result == "imported", r.error
+    conn.close()
+    prod = Production(work / "prod", data)
+    bare, bare_port = bare_nginx(work / "bare", data / "store")
+    try:
+        s = requests.Session()
+        s.get(prod.url + "/")
+        s.post(prod.url + "/api/v1/usage/beacon", json={"events": [
+            {"kind": "progress", "resource": "pushi.opera-03", "seconds": 15, "position": 20}]}).raise_for_status()
+        cookie = s.cookies["tid"]
+        assert "继续观看 第3集" in s.get(prod.url + "/series/pushi.opera").text
+
+        def pages(base, paths):
+            lua = COOKIE_LUA % {"paths": ", ".join(f'"{p}"' for p in paths), "cookie": cookie, "done": DONE_LUA}
+            return wrk(base, lua, work, args.seconds)
+
+        for p in ("/series/pushi.opera", "/r/pushi.opera-03", "/tv/"):  # warm-up
+            requests.get(prod.url + p, timeout=10).raise_for_status()
+        results = {"seconds": args.seconds, "connections": 32, "pages": {
+            "static_css_nginx_bare": pages(f"http://127.0.0.1:{bare_port}", ["/static/portal.css"]),
+            "home_production": pages(prod.url, ["/"]),  # the page the portal's other figures rest on
+            "series_production": pages(prod.url, ["/series/pushi.opera"]),
+            "episode_production": pages(prod.url, ["/r/pushi.opera-03", "/r/pushi.opera-09"]),
+            "tv_tiles_production": pages(prod.url, ["/tv/"]),
+        }}
+    finally:
+        stop(bare)
+        prod.stop()
+    base = results["pages"]["static_css_nginx_bare"]["rps"]
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "series.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print("pages through nginx + gunicorn, 32 connections, half with a 继续观看 cookie:")
+    for k, v in results["pages"].items():
+        ratio = f"  {v['rps'] / base:.3f}x bare nginx" if k != "static_css_nginx_bare" else "  (baseline)"
+        print(f"  {k:24s} {v['rps']:8.1f} req/s  p95 {v['p95_ms']:6.1f} ms  errors {v['errors'] + v['non2xx']}{ratio}")
+    v = results["pages"]["series_production"]
+    print(f"series page: {v['rps']:.0f} req/s (target >= 1000), p95 {v['p95_ms']:.1f} ms (target <= 50)")
+    print(f"\nwritten to {out / 'series.json'}")
+
+
+if __name__ == "__main__":
+    main()
