@@ -3,7 +3,8 @@
 Builds N resources (default 100,000) with realistic Chinese titles and
 descriptions in a temporary data directory, then times the first results page
 (with its total count, as the portal asks for it) for 1-, 2-, 3- and
-4-character queries, full pinyin and pinyin initials.
+4-character queries, full pinyin and pinyin initials; then prints the
+precision@3 of the relevance set (tests/search_relevance.py) beside it.
 
     .venv/bin/python bench/bench_search.py [--n 100000] [--repeat 30]
 
@@ -23,8 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edgenode.node.catalog import search as fts  # noqa: E402
+from edgenode.node.catalog import search_queries as sq  # noqa: E402
 from edgenode.core.config import load_config  # noqa: E402
 from edgenode.core.db import open_main, transaction  # noqa: E402
+from tests.search_relevance import RELEVANCE  # noqa: E402
 
 CROPS = "水稻 小麦 玉米 大豆 棉花 油菜 马铃薯 红薯 花生 苹果 柑橘 葡萄 茶叶 蔬菜 辣椒 番茄 黄瓜 西瓜 香菇 中药材".split()
 ANIMALS = "生猪 肉牛 奶牛 山羊 肉鸡 蛋鸡 鸭子 鹅 淡水鱼 小龙虾 蜜蜂 兔子".split()
@@ -61,7 +64,7 @@ def build(conn, n: int, seed: int = 1) -> None:
     t0 = time.perf_counter()
     batch = 5000
     for start in range(0, n, batch):
-        rows, tri, gram, tags = [], [], [], []
+        rows, index, tags = [], [], []
         for i in range(start, min(n, start + batch)):
             t, col, tg = title(rng)
             desc = "".join(rng.sample(SENTENCES, 3))
@@ -70,22 +73,16 @@ def build(conn, n: int, seed: int = 1) -> None:
             kind = rng.choice(KINDS)
             rows.append((num, f"bench-{i}", t, desc, col, kind, sha, 1000, "video/mp4", "mp4",
                          "bench", 1.6e9 + i, 1.6e9 + i))
-            a, b = fts.index_row(t, tg, desc, col, kind)
-            tri.append((num, *a))
-            gram.append((num, *b))
+            index.append((num, *fts.index_row(t, tg, desc, col, kind)))
             tags.extend((num, x) for x in tg)
         with transaction(conn):
             conn.executemany("INSERT INTO resources (num, id, title, description, column_key, kind, sha256, size, mime, "
                              "ext, source, added_at, updated_at, visible) VALUES "
                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", rows)
-            conn.executemany("INSERT INTO search_tri (rowid, title, tags, pinyin, description, facets) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", tri)
-            conn.executemany("INSERT INTO search_gram (rowid, title, tags, pinyin, description, facets) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", gram)
+            sq.insert_index_rows(conn, index)
             conn.executemany("INSERT INTO resource_tags (resource_num, tag) VALUES (?, ?)", tags)
     with transaction(conn):
-        conn.execute("INSERT INTO search_tri (search_tri) VALUES ('optimize')")
-        conn.execute("INSERT INTO search_gram (search_gram) VALUES ('optimize')")
+        sq.optimize(conn)
     conn.execute("ANALYZE")
     print(f"built {n:,} resources in {time.perf_counter() - t0:.1f} s")
 
@@ -101,6 +98,47 @@ QUERIES = {
 }
 FILTERED = [("养殖", {"column": "sannong"}), ("故事", {"kind": "audio"}), ("shuidao", {"column": "sannong"}),
             ("水", {"tag": "农技"})]
+
+
+def relevance() -> float:
+    """precision@3 of tests/search_relevance.py's realistic set, in its own small catalogue."""
+    from tests.test_search_relevance import load_titles, precision_at_3
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = open_main(load_config(env={}, overrides={"data_dir": tmp}))
+        load_titles(conn)
+        p, _ = precision_at_3(conn)
+        conn.close()
+    return p
+
+
+_LOAD = """
+import sys, time, psutil
+rss = psutil.Process().memory_info().rss
+t = time.perf_counter()
+if sys.argv[1] == "full":
+    import jieba
+    jieba.setLogLevel(60)
+    tk = jieba.Tokenizer()
+    tk.initialize()
+else:
+    from edgenode.node.catalog.segment import tokenizer
+    tk = tokenizer()
+print(time.perf_counter() - t, (psutil.Process().memory_info().rss - rss) / 1e6)
+"""
+
+
+def segmenter_load() -> None:
+    """What a web worker's first search costs: jieba's full dictionary against the trimmed one (segment.py)."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    got = {}
+    for which in ("full", "trimmed"):
+        runs = [subprocess.run([sys.executable, "-c", _LOAD, which], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(3)]
+        got[which] = (statistics.median(float(r[0]) for r in runs), statistics.median(float(r[1]) for r in runs))
+    (ft, fm), (tt, tm) = got["full"], got["trimmed"]
+    print(f"segmenter load: trimmed {tt * 1000:.0f} ms / {tm:.0f} MB against jieba's full dictionary "
+          f"{ft * 1000:.0f} ms / {fm:.0f} MB ({tt / ft:.2f}x time, {tm / fm:.2f}x memory)")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -149,6 +187,8 @@ def main() -> int:
             times.append((time.perf_counter() - t) * 1000)
         worst = max(worst, pct(times, 95))
         print(f"{'page 100':<16} {statistics.median(times):8.2f} {pct(times, 95):8.2f}")
+        segmenter_load()
+        print(f"relevance: precision@3 {relevance():.3f} over {len(RELEVANCE)} queries (target >= 0.9)")
         print(f"worst p95 {worst:.2f} ms = {worst / args.target_ms:.2f}x of the {args.target_ms:.0f} ms target "
               f"({'PASS' if worst <= args.target_ms else 'MISS'})")
         conn.close()

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from edgenode.node.catalog.search import grams, plan, search
+from edgenode.node.catalog.search import grams, query_words, search
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -57,11 +57,10 @@ def test_filters_and_paging(demo_conn):
     assert p1.items[0]["id"] != p2.items[0]["id"]
 
 
-def test_grams_and_plan():
+def test_grams_and_query_words():
     assert grams("水稻种植") == "水 稻 种 植 水稻 稻种 种植"
-    routes = plan("水稻 shuidao 鱼 种植技术")
-    assert routes["search_gram"] == ["水稻", "鱼"]
-    assert routes["search_tri"] == ["shuidao", "种植技术"]
+    assert query_words("水稻栽培 shuidao") == [("水稻",), ("栽培",), ("shuidao",)]
+    assert set(query_words("动画")[0]) >= {"动画", "动画片", "卡通"}
 
 
 def test_hidden_resources_leave_the_index_and_return(demo_conn):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgenode.core.errors import ConfigError
+from edgenode.core.sections import DEFAULT_SECTIONS, SECTION_ICONS
 
 log = logging.getLogger(__name__)
 SYSTEM_CONFIG = Path("/etc/edgenode/edgenode.toml")
@@ -61,6 +62,11 @@ def _str_list(v):
     return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
 
 
+def _sections(v):
+    from edgenode.core.sections import check_sections  # the sections' grammar lives with their defaults
+    return check_sections(v)
+
+
 def _windows(v):
     from edgenode.core.windows import check_windows  # the window grammar lives with its parser
     return check_windows(v)
@@ -92,6 +98,11 @@ SETTINGS: list[Setting] = [
     Setting("web.beacon_interval_seconds", int, 15, "How often the player reports progress.", check=_positive),
     Setting("web.subtitles_default", bool, True,
             "Subtitles carried by a video are shown from the start (the county's choice; viewers can turn them off)."),
+    Setting("portal.sections", list, DEFAULT_SECTIONS,
+            "The home page's sections in plain words: a list of tables {key, name, icon, columns, tags, subs, "
+            "children}; a resource belongs to a section when its column or one of its tags is listed. "
+            f"icon: one of {', '.join(SECTION_ICONS)}. children = true shows the picture-card corner.",
+            check=_sections),
     # content store
     Setting("db.busy_timeout_ms", int, 10_000,
             "How long a write waits for another process's transaction before giving up with "

@@ -16,6 +16,7 @@ from edgenode.node.health.area import AREA as health
 from edgenode.node.imports.area import AREA as imports
 from edgenode.node.portal.area import AREA as portal
 from edgenode.node.sources.area import AREA as sources
+from edgenode.node.speech.area import AREA as speech
 from edgenode.node.storage.area import AREA as storage
 from edgenode.node.sync.area import AREA as sync
 from edgenode.node.tv.area import AREA as tv
@@ -25,4 +26,5 @@ from edgenode.node.usage.area import AREA as usage
 # commands that are about the whole node (config show, serve, db check).
 shell = Area(name="web", schemas=("edgenode.node.web.accounts_schema",), cli=("edgenode.node.cli_system:COMMANDS",))
 
-AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, portal, tv, admin)
+AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, speech, portal, tv,
+         admin)

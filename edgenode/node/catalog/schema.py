@@ -2,6 +2,19 @@
 
 AREA = "catalog"
 
+
+def _search_by_words(db) -> None:
+    """The word index (catalog/search.py) replaces the trigram and gram tables; every visible resource is re-indexed."""
+    from edgenode.node.catalog.search import sync_index
+    conn = db.conn
+    conn.execute("DROP TABLE IF EXISTS search_tri")
+    conn.execute("DROP TABLE IF EXISTS search_gram")
+    # prefix: short prefix queries (玉*, p_shui*) read one index entry instead of merging every word.
+    conn.execute("CREATE VIRTUAL TABLE search_words USING fts5 (tw, tg, py, pyrun, ini, inirun, lead, leadini, "
+                 "dg, facets, tokenize = \"unicode61 tokenchars '_'\", prefix = '1 2 3 4')")
+    sync_index(conn)
+
+
 MIGRATIONS = [
     (1, "resources", """
     CREATE TABLE resources (
@@ -103,4 +116,5 @@ MIGRATIONS = [
         PRIMARY KEY (resource_num, language)
     );
     """),
+    (4, "search by words", _search_by_words),
 ]

@@ -1,6 +1,6 @@
-"""Search SQL: the two FTS5 index tables and the tiered lookups over them.
+"""Search SQL: the word index table and the lookups over it.
 
-:mod:`edgenode.node.catalog.search` decides what a query means (terms, routes, MATCH
+:mod:`edgenode.node.catalog.search` decides what a query means (words, tiers, MATCH
 expressions); these functions only run it.  Functions take the connection first.
 """
 
@@ -8,39 +8,43 @@ from __future__ import annotations
 
 import sqlite3
 
+_COLUMNS = "tw, tg, py, pyrun, ini, inirun, lead, leadini, dg, facets"
 
-def insert_index_rows(conn: sqlite3.Connection, num: int, tri: tuple, gram: tuple) -> None:
-    conn.execute("INSERT INTO search_tri (rowid, title, tags, pinyin, description, facets) VALUES (?, ?, ?, ?, ?, ?)",
-                 (num, *tri))
-    conn.execute("INSERT INTO search_gram (rowid, title, tags, pinyin, description, facets) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (num, *gram))
+
+def insert_index_row(conn: sqlite3.Connection, num: int, row: tuple) -> None:
+    conn.execute(f"INSERT INTO search_words (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (num, *row))
+
+
+def insert_index_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Many (num, *columns) rows at once (the benchmark's bulk build)."""
+    conn.executemany(f"INSERT INTO search_words (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     rows)
+
+
+def optimize(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO search_words (search_words) VALUES ('optimize')")
 
 
 def unindex_resource(conn: sqlite3.Connection, num: int) -> None:
-    conn.execute("DELETE FROM search_tri WHERE rowid = ?", (num,))
-    conn.execute("DELETE FROM search_gram WHERE rowid = ?", (num,))
+    conn.execute("DELETE FROM search_words WHERE rowid = ?", (num,))
 
 
 def nums_out_of_step(conn: sqlite3.Connection) -> list[int]:
-    """Resources indexed though hidden, or visible but not indexed.
-
-    ``search_gram`` stands for both tables: they are always written together.
-    """
-    rows = conn.execute("SELECT num, visible, EXISTS (SELECT 1 FROM search_gram WHERE rowid = num) AS indexed "
+    """Resources indexed though hidden, or visible but not indexed."""
+    rows = conn.execute("SELECT num, visible, EXISTS (SELECT 1 FROM search_words WHERE rowid = num) AS indexed "
                         "FROM resources").fetchall()
     return [r["num"] for r in rows if bool(r["visible"]) != bool(r["indexed"])]
 
 
 def index_source(conn: sqlite3.Connection, num: int) -> sqlite3.Row | None:
-    """What a resource's index rows are made of, with its visibility."""
+    """What a resource's index row is made of, with its visibility."""
     return conn.execute("SELECT title, description, column_key, kind, visible FROM resources WHERE num = ?",
                         (num,)).fetchone()
 
 
 def index_tags(conn: sqlite3.Connection, num: int) -> list[str]:
-    # Unordered on purpose, as the index has always been built: the trigram tags column is one
-    # string, so a different order could change which substrings span two tags.
-    return [r[0] for r in conn.execute("SELECT tag FROM resource_tags WHERE resource_num = ?", (num,))]
+    return [r[0] for r in conn.execute("SELECT tag FROM resource_tags WHERE resource_num = ? ORDER BY tag", (num,))]
 
 
 def series_words(conn: sqlite3.Connection, num: int) -> list[str]:
@@ -49,24 +53,14 @@ def series_words(conn: sqlite3.Connection, num: int) -> list[str]:
                                        "WHERE r.num = ?", (num,))]
 
 
-def tier_sql(parts: list[tuple[str, str]]) -> tuple[str, list[str]]:
-    """Rowids matching every (table, MATCH expression) part."""
-    sql = " INTERSECT ".join(f"SELECT rowid AS num FROM {t} WHERE {t} MATCH ?" for t, _ in parts)
-    return sql, [e for _, e in parts]
+def count_matches(conn: sqlite3.Connection, expr: str) -> int:
+    return conn.execute("SELECT count(*) FROM search_words WHERE search_words MATCH ?", (expr,)).fetchone()[0]
 
 
-def tier_difference(wide: tuple[str, list], narrow: tuple[str, list]) -> tuple[str, list]:
-    """Rowids of the ``wide`` tier that the ``narrow`` one lacks (both from :func:`tier_sql`)."""
-    return f"{wide[0]} EXCEPT {narrow[0]}", wide[1] + narrow[1]
-
-
-def count_tier(conn: sqlite3.Connection, sql: str, params: list) -> int:
-    return conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-
-
-def tier_page(conn: sqlite3.Connection, sql: str, params: list, limit: int, offset: int) -> list[int]:
+def match_page(conn: sqlite3.Connection, expr: str, limit: int, offset: int) -> list[int]:
     """Newest first: rowid order lets FTS5 stop at the LIMIT instead of scoring every match."""
-    return [r[0] for r in conn.execute(f"{sql} ORDER BY num DESC LIMIT ? OFFSET ?", (*params, limit, offset))]
+    return [r[0] for r in conn.execute("SELECT rowid FROM search_words WHERE search_words MATCH ? "
+                                       "ORDER BY rowid DESC LIMIT ? OFFSET ?", (expr, limit, offset))]
 
 
 def resources_by_num(conn: sqlite3.Connection, nums: list[int]) -> dict[int, dict]:

@@ -48,6 +48,13 @@ DEMO = [
      "医保参保、异地就医备案与报销所需材料和流程。", ["办事指南"]),
     ("demo-15", "shequ", ("audio", 294), "健康讲座：高血压的日常护理",
      "合理饮食、适量运动与按时服药，控制血压的日常要点。", ["健康", "老年"]),
+    # The children's corner (issue 19): cartoon episodes and a nursery rhyme.
+    ("demo-16", "pushi", ("video", "smptebars", 523), "动画片：小兔乖乖 第1集",
+     "兔妈妈出门前叮嘱小兔子们：不认识的人来敲门，千万不要开。", ["少儿", "动画"]),
+    ("demo-17", "pushi", ("video", "testsrc2", 587), "动画片：小兔乖乖 第2集",
+     "大灰狼学着兔妈妈的声音来敲门，小兔子们会开门吗？", ["少儿", "动画"]),
+    ("demo-18", "pushi", ("audio", 440), "儿歌：两只老虎",
+     "两只老虎，两只老虎，跑得快，跑得快。朗朗上口的经典儿歌。", ["少儿", "儿歌"]),
 ]
 
 # A small series (系列), so `make run` shows a series page, episodes in order and 继续观看.
