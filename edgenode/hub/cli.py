@@ -458,3 +458,11 @@ def rsyncd_conf_cmd(ctx, user, group):
     """Print an rsyncd.conf for the hub's read-only content module (from [hub] settings)."""
     from edgenode.hub import publish
     click.echo(publish.rsyncd_conf(ctx.cfg, user, group), nl=False)
+
+
+def _mount_live() -> None:
+    from edgenode.hub.live_cli import live_group
+    hub_group.add_command(live_group)
+
+
+_mount_live()

@@ -32,7 +32,7 @@ MAX_RESOURCES = 10_000
 MAX_SIZE = 2 ** 50
 MAX_SEQ = 2 ** 53
 TOP_FIELDS = {"format", "channel", "seq", "created", "expires", "key_id", "resources", "withdraw",
-              "activities", "campaigns"}  # the last two: edgenode/node/activities/published.py
+              "activities", "campaigns", "live"}  # activities/published.py; live: node/live/schedule.py
 ENTRY_FIELDS = {"id", "path", "size", "sha256", "title", "description", "column", "tags", "kind", "language"}
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 
 from edgenode.node.catalog import queries as q
+from edgenode.node.live.views import banner as live_banner
 from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
 from edgenode.node.usage import stats
@@ -56,14 +57,15 @@ def home():
     note("view", data={"page": "home"})
     cache = _cache()
     popular_at, popular = _popular(db)
-    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"))
+    live = live_banner(db)  # on now and next, its countdown by the minute: part of the cache key
+    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"), repr(live))
     hit = cache.get("home")
     if hit and hit[0] == key:
         return hit[1]
     newest = q.browse(db, page_size=8).items
     columns = {k: q.browse(db, column=k, page_size=4) for k in COLUMNS}
     html = render_template("portal/home.html", newest=newest, columns=columns, popular=popular,
-                           tags=q.all_tags(db, 20))
+                           tags=q.all_tags(db, 20), live=live)
     cache["home"] = (key, html)
     return html
 
