@@ -39,7 +39,8 @@ class Origin:
         work = tmp / "hub-nginx"
         conf = work / "nginx.conf"
         work.mkdir(parents=True, exist_ok=True)
-        conf.write_text(nginx_conf(self.data_dir / "live", listen=f"127.0.0.1:{self.port}", workdir=work))
+        conf.write_text(nginx_conf(self.data_dir / "live", listen=f"127.0.0.1:{self.port}", workdir=work,
+                                  user="root root" if os.geteuid() == 0 else None))
         check = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         self.nginx = subprocess.Popen(["nginx", "-c", str(conf)], stderr=subprocess.DEVNULL)

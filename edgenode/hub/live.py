@@ -197,12 +197,13 @@ def run_origin(cfg, key: str, source: str, *, realtime: bool = True, input_forma
             "seconds": round(sum(s.duration for s in pl.segments), 3), "ffmpeg_exit": proc.returncode}
 
 
-def nginx_conf(live_root: Path, *, listen: str, workdir: Path) -> str:
+def nginx_conf(live_root: Path, *, listen: str, workdir: Path, user: str | None = None) -> str:
     """A complete nginx.conf serving ``live_root`` at ``/live/`` (the stack's or a test's); the ``server``
     block is what a hub's site file includes."""
     for d in ("client", "proxy", "logs"):
         (workdir / d).mkdir(parents=True, exist_ok=True)
     return f"""daemon off;
+{f"user {user};" if user else ""}
 worker_processes 1;
 pid {workdir}/nginx.pid;
 error_log {workdir}/logs/error.log warn;

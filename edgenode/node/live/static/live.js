@@ -1,4 +1,4 @@
-// The live player: native HLS where the browser has it, else the vendored hls.js (static/hls.min.js);
+// The live player: the vendored hls.js (static/hls.min.js) where MSE exists, else the browser's own HLS;
 // the relay's state (信号中断，正在重连) from /live/<key>/status; watching time as live_view beacons.
 (function () {
   "use strict";
@@ -14,9 +14,11 @@
     s.src = d.hlsjs;
     s.onload = function () {
       if (!window.Hls || !window.Hls.isSupported()) { v.src = d.src; window.__livePlayer = "none"; return; }
-      var hls = new window.Hls({ liveSyncDurationCount: 3, manifestLoadingMaxRetry: 1000,
+      var hls = new window.Hls({ debug: !!window.__liveDebug, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 1000,
                                  levelLoadingMaxRetry: 1000, fragLoadingMaxRetry: 1000 });
+      window.__liveErrors = [];
       hls.on(window.Hls.Events.ERROR, function (e, data) {
+        window.__liveErrors.push(data.details + (data.fatal ? " (fatal)" : ""));
         if (!data.fatal) { return; }
         if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); }
         else { setTimeout(function () { hls.startLoad(); }, 2000); }
@@ -30,10 +32,14 @@
     document.head.appendChild(s);
   }
 
-  if (v.canPlayType("application/vnd.apple.mpegurl")) {
-    v.src = d.src; window.__livePlayer = "native"; play();
-  } else {
+  // Where Media Source Extensions exist, hls.js plays: Chromium now answers canPlayType for HLS too,
+  // but its native player stalled on a sliding live playlist here (docs/live.md).  Without MSE (an
+  // iPhone's Safari) the browser's own HLS player does.
+  var mse = window.MediaSource || window.ManagedMediaSource;
+  if (mse && mse.isTypeSupported && mse.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"')) {
     withHlsJs();
+  } else {
+    v.src = d.src; window.__livePlayer = "native"; play();
   }
 
   function poll() {
