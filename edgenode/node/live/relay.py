@@ -87,6 +87,13 @@ def segment_name(seq: int) -> str:
     return f"s{seq:08d}.ts"
 
 
+def _too_big(url: str, size, cap: int) -> live.LiveError:
+    if url.endswith(".m3u8"):
+        return live.playlist_error(f"{url}: {size} bytes, more than {cap}: cut off")
+    return live.LiveError("E_LIVE_SEGMENT_TOO_BIG", f"{url}: {size} bytes, more than {cap}",
+                          "直播片段超过大小上限，已跳过")
+
+
 def fetch(session, url: str, cap: int, *, timeout: float, etag: str | None = None, bwlimit: int = 0):
     """GET ``url`` into memory, at most ``cap`` bytes; ``(status, body, etag)``.  ``LinkDown`` when the link
     fails; ``bwlimit`` KiB/s paces the read (the backfill's share of a window)."""
@@ -98,12 +105,13 @@ def fetch(session, url: str, cap: int, *, timeout: float, etag: str | None = Non
                 raise LinkDown(f"HTTP {r.status_code}")
             if r.status_code != 200:
                 return r.status_code, b"", None
+            if int(r.headers.get("Content-Length") or 0) > cap:  # refused before reading any of it
+                raise _too_big(url, r.headers["Content-Length"], cap)
             chunks, size, began = [], 0, time.monotonic()
             for chunk in r.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > cap:
-                    raise live.LiveError("E_LIVE_SEGMENT_TOO_BIG", f"{url}: more than {cap} bytes",
-                                         "直播片段超过大小上限，已跳过")
+                    raise _too_big(url, f"over {size}", cap)
                 chunks.append(chunk)
                 if bwlimit:
                     ahead = size / (bwlimit * 1024) - (time.monotonic() - began)
@@ -185,7 +193,7 @@ def relay(cfg, conn, b: dict, *, stop_at: float | None = None, session=None) -> 
     session = session or requests.Session()
     stop_at = stop_at if stop_at is not None else b["end"] + cfg["live.grace_seconds"]
     stats = {"segments": 0, "origin_bytes": 0, "skipped": 0, "errors": []}
-    etag, state, first_seen, adopted = None, None, None, False
+    etag, state, first_seen, adopted, last_error = None, None, None, False, (None, None)
     rows = q.segments(conn, key)
     last_seq = rows[-1]["seq"] if rows else None
     ended = False
@@ -219,6 +227,7 @@ def relay(cfg, conn, b: dict, *, stop_at: float | None = None, session=None) -> 
             _pause(2.0)
         except live.LiveError as e:  # a broken playlist: report it, keep trying (the origin may mend it)
             stats["errors"].append(e.code)
+            last_error = (e.code, e.zh)
             state = _enter(conn, key, state, "interrupted", e.code, e.zh)
             _pause(2.0)
         except OSError as e:
@@ -226,11 +235,14 @@ def relay(cfg, conn, b: dict, *, stop_at: float | None = None, session=None) -> 
                 raise
             q.set_state(conn, key, "stopped", "E_DISK_FULL", STATE_ZH["stopped"])
             log.warning("E_DISK_FULL: live %s: relay stopped, %d segments kept", key, len(q.segments(conn, key)))
-            publish_playlist(conn, key, directory, ended=True)
+            try:  # close the room's playlist; if even that does not fit, the previous one stays whole
+                publish_playlist(conn, key, directory, ended=True)
+            except OSError:
+                pass
             return {"state": "stopped", "code": "E_DISK_FULL", **stats}
     publish_playlist(conn, key, directory, ended=True)
-    if state != "no_stream":
-        q.set_state(conn, key, "ended")
+    if state != "no_stream":  # ended; still saying why, when the last thing seen was a refused playlist
+        q.set_state(conn, key, "ended", *(last_error if state == "interrupted" else (None, None)))
     return {"state": "ended" if state != "no_stream" else "no_stream", **stats}
 
 
