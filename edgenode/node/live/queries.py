@@ -79,7 +79,7 @@ def add_segment(conn: sqlite3.Connection, key: str, seq: int, duration: float, s
 
 
 def segments(conn: sqlite3.Connection, key: str) -> list[dict]:
-    rows = conn.execute("SELECT seq, duration, size, sha256, how FROM live_segments WHERE broadcast = ? "
+    rows = conn.execute("SELECT seq, duration, size, sha256, how, fetched_at FROM live_segments WHERE broadcast = ? "
                         "ORDER BY seq", (key,))
     return [dict(r) for r in rows]
 
