@@ -17,7 +17,36 @@ from edgenode.core.errors import EdgenodeError
 TICK = "edgenode.node.live.jobs:child"
 
 
+REPLAY_EVERY = 300  # seconds between replay attempts (a link that is down is not asked every tick)
+_last_replay = [0.0]
+
+
+def due(cfg, now: float | None = None) -> str | None:
+    """``"relay"``, ``"replay"`` or None: asked in the scheduler itself (one query), so an idle node does
+    not start a Python child every ``live.check_seconds``."""
+    from edgenode.core import windows
+    from edgenode.core.db import open_main
+    from edgenode.node.live import queries as q
+
+    now = time.time() if now is None else now
+    conn = open_main(cfg)
+    try:
+        if q.due(conn, now, cfg["live.lead_seconds"]) is not None:
+            return "relay"
+        if now - _last_replay[0] < REPLAY_EVERY or not q.awaiting_replay(conn, now, 0):
+            return None
+    finally:
+        conn.close()
+    from datetime import datetime
+    if not windows.allowance(windows.parse_windows(cfg["sync.windows"]), "pull", datetime.fromtimestamp(now)).allowed:
+        return None
+    _last_replay[0] = now
+    return "replay"
+
+
 def tick(cfg):
+    if due(cfg) is None:
+        return {"state": "idle"}
     return jobproc.run(cfg, TICK, kinds=("live", "live_replay", "import"))
 
 
