@@ -66,12 +66,10 @@ def test_live_views_reach_the_hub_report_per_node_and_broadcast(tmp_path):
         duty = json.loads(hub.cli("live", "duty", "--month", month, "--json"))
         assert [(d["node_id"], d["broadcasts"], d["met"]) for d in duty] == [(node_id, 2, True)]
         assert json.loads(hub.cli("live", "duty", "--month", "2001-01", "--json"))[0]["met"] is False
-        from edgenode.hub.live import report_section
-        db = hub.db()
-        try:
-            section = report_section(db, month)
-        finally:
-            db.close()
-        assert section["rows"][0][2:] == [2, round(sum(s for _, s in want.values()) / 3600, 2), "是"]
+        duty_section, views_section = json.loads(hub.cli("live", "report", "--month", month, "--json"))
+        assert duty_section["rows"][0][2:] == [2, round(sum(s for _, s in want.values()) / 3600, 2), "是"]
+        titles = {"shequ.lecture": "直播0", "shequ.gala": "直播1"}
+        assert sorted(r[2:] for r in views_section["rows"]) == sorted(
+            [titles[b], n, round(s / 60, 1)] for (_, b), (n, s) in want.items())
     finally:
         hub.stop()

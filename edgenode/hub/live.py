@@ -93,13 +93,23 @@ def cancel(cfg, channel: str, bid: str) -> dict:
     return publish(cfg, channel, [b | {"cancelled": True} if b["id"] == bid else b for b in entries])
 
 
+_answers_cache: dict = {}
+
+
 def answers(cfg) -> list[dict]:
-    """What a heartbeat answer carries: every channel's signed schedule."""
+    """What a heartbeat answer carries: every channel's signed schedule.  Read again only when the folder
+    changed (every publish renames a file into it): heartbeats come by the thousand."""
+    d = _schedules(cfg)
+    stamp = d.stat().st_mtime_ns
+    hit = _answers_cache.get(d)
+    if hit and hit[0] == stamp:
+        return hit[1]
     out = []
-    for path in sorted(_schedules(cfg).glob("*.json")):
+    for path in sorted(d.glob("*.json")):
         sig = path.with_name(path.name + ".minisig")
         if sig.is_file():
             out.append({"schedule": path.read_text(encoding="utf-8"), "signature": sig.read_text(encoding="utf-8")})
+    _answers_cache[d] = (stamp, out)
     return out
 
 
@@ -259,12 +269,27 @@ def duty(conn: sqlite3.Connection, month: str) -> list[dict]:
             for n in q.nodes(conn)]
 
 
-def report_section(conn: sqlite3.Connection, month: str) -> dict:
-    """The hub report's section, in the reports' shape ``{"key", "title", "headers", "rows"}``."""
-    seconds = {}
-    for r in q.live_views(conn, month):
+def titles(cfg) -> dict[str, str]:
+    """``<channel>.<id>`` → title, from the county's schedules."""
+    out = {}
+    for path in sorted(_schedules(cfg).glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        out.update({f"{doc['channel']}.{b['id']}": b["title"] for b in doc["broadcasts"]})
+    return out
+
+
+def report_sections(conn: sqlite3.Connection, month: str, titles: dict | None = None) -> list[dict]:
+    """The hub report's live sections, in the reports' shape ``{"key", "title", "headers", "rows"}``: the
+    once-a-month duty per point, and the views per point and broadcast."""
+    views_rows, seconds = q.live_views(conn, month), {}
+    for r in views_rows:
         seconds[r["node_id"]] = seconds.get(r["node_id"], 0.0) + r["seconds"]
-    rows = [[d["name"], d["township"], d["broadcasts"], round(seconds.get(d["node_id"], 0.0) / 3600, 2),
-             "是" if d["met"] else "否"] for d in duty(conn, month)]
-    return {"key": "live", "title": "直播收看（每月至少一次）",
-            "headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"], "rows": rows}
+    duty_rows = [[d["name"] or d["node_id"], d["township"] or "-", d["broadcasts"],
+                  round(seconds.get(d["node_id"], 0.0) / 3600, 2), "是" if d["met"] else "否"]
+                 for d in duty(conn, month)]
+    per_broadcast = [[r["name"] or r["node_id"], r["township"] or "-", (titles or {}).get(r["broadcast"], r["broadcast"]),
+                      r["views"], round(r["seconds"] / 60, 1)] for r in views_rows]
+    return [{"key": "live_duty", "title": "直播收看（每月至少一次）",
+             "headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"], "rows": duty_rows},
+            {"key": "live_views", "title": "直播收看（按服务点和直播）",
+             "headers": ["服务点", "乡镇", "直播", "收看记录数", "收看时长（分钟）"], "rows": per_broadcast}]

@@ -154,4 +154,22 @@ def duty_cmd(ctx, month, as_json):
         click.echo(f"{'达标' if r['met'] else '未达标'}\t{r['township']}\t{r['name'] or r['node_id']}\t{r['broadcasts']}")
 
 
+@live_group.command("report")
+@click.option("--month", default=lambda: time.strftime("%Y-%m"), help="YYYY-MM (default: this month).")
+@json_option
+@pass_ctx
+@domain_errors
+def report_cmd(ctx, month, as_json):
+    """The live sections of the hub report: the duty per point, the views per point and broadcast."""
+    from edgenode.hub import live
+    sections = live.report_sections(_hub(ctx), month, live.titles(ctx.cfg))
+    if as_json:
+        return echo_json(sections)
+    for s in sections:
+        click.echo(f"{s['title']}\n" + "\t".join(s["headers"]))
+        for row in s["rows"]:
+            click.echo("\t".join(str(c) for c in row))
+        click.echo()
+
+
 COMMANDS = [live_group]
