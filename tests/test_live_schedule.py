@@ -201,3 +201,36 @@ def test_the_rooms_playlist_numbers_its_own_segments_and_marks_the_jump_after_a_
     assert "#EXT-X-ENDLIST" in later and "#EXT-X-DISCONTINUITY-SEQUENCE:0" in later
     assert "#EXT-X-DISCONTINUITY-SEQUENCE:1" in local_playlist(rows + [{"seq": 14, "duration": 2}] * 0 + [
         {"seq": s, "duration": 2.0} for s in range(14, 20)], ended=False, window=6)
+
+
+def test_the_scheduler_starts_a_child_only_when_a_relay_or_a_replay_is_due(setup, monkeypatch):
+    from edgenode.node.live import jobs
+    node, hub, conn = setup
+    monkeypatch.setattr(jobs, "_last_replay", [0.0])
+    now = time.time()
+    assert jobs.due(node, now) is None  # an idle node: one query, no child
+    schedule.apply_document(node, conn, *signed(hub, "shequ", [entry("soon", start=now + 30)], seq=1))
+    assert jobs.due(node, now) == "relay"  # within live.lead_seconds of the start
+    assert jobs.due(node, now + 4000) == "replay" and jobs.due(node, now + 4010) is None  # then every 5 min
+    closed = node.replace(sync__windows=[{"start": "03:00", "end": "03:01", "jobs": ["pull"]}])
+    assert jobs.due(closed, now + 4000 + jobs.REPLAY_EVERY + 1) is None  # outside the pull's windows
+
+
+def test_the_live_commands(setup, tmp_path):
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    node, hub, conn = setup
+    hub_live.add(hub, "shequ", entry())
+    hub_live.to_stick(hub, tmp_path / "stick")
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["--data-dir", str(node.data_path), *args],
+                                  env={"EDGENODE_CONFIG": "", "EDGENODE_LIVE_ORIGINS": json.dumps([ORIGIN])})
+
+    r = run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-live" / "shequ.json"))
+    assert r.exit_code == 0 and "shequ #1: 1 broadcasts" in r.output, r.output
+    assert run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-live" / "shequ.json")).output.endswith(
+        "(unchanged)\n")
+    assert [b["key"] for b in json.loads(run("live", "list", "--json").output)] == ["shequ.lecture-1"]
+    r = run("live", "replay", "shequ.nothing")
+    assert r.exit_code == 1 and "E_NOT_FOUND" in r.output
