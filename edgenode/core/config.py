@@ -273,6 +273,23 @@ SETTINGS: list[Setting] = [
             check=_positive),
     Setting("feedback.terminal_daily_limit", int, 10, "Most requests and feedback one terminal may send per day.",
             check=_positive),
+    # live broadcasts (node: edgenode/node/live/, hub: edgenode/hub/live.py; docs/live.md)
+    Setting("live.origins", list, [], "URL prefixes a live stream and its poster may come from. Empty: the "
+            "enrolled hub's address.", check=_str_list),
+    Setting("live.check_seconds", int, 15, "How often the scheduler starts the relay or replay work.", check=_positive),
+    Setting("live.lead_seconds", int, 60, "Poll the origin from this long before a start.", check=_non_negative),
+    Setting("live.grace_seconds", int, 300, "Relay this long past a scheduled end.", check=_non_negative),
+    Setting("live.no_stream_seconds", int, 120, "E_LIVE_NO_STREAM when nothing came this long after the start.",
+            check=_positive),
+    Setting("live.catchup_segments", int, 3, "After a gap, resume with this many newest segments.", check=_positive),
+    Setting("live.max_segment_mb", int, 16, "Refuse a larger segment (E_LIVE_SEGMENT_TOO_BIG).", check=_positive),
+    Setting("live.min_free_mb", int, 200, "Stop relaying below this free disk (E_DISK_FULL).", check=_non_negative),
+    Setting("live.timeout_seconds", float, 5.0, "One playlist or segment request's time limit.", check=_positive),
+    Setting("live.backfill_days", float, 7.0, "Then a replay is imported as it is, marked incomplete.",
+            check=_positive),
+    Setting("live.replay_channel", str, "live-replay", "The channel replays are imported into."),
+    Setting("live.replay_column", str, "shequ", "The column replays are listed in.",
+            choices=("sannong", "pushi", "xinchengshi", "shequ")),
     # logging
     Setting("log.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 ]

@@ -467,3 +467,11 @@ def rsyncd_conf_cmd(ctx, user, group):
 from edgenode.hub.problems_cli import problems_group  # noqa: E402
 
 hub_group.add_command(problems_group)
+
+
+def _mount_live() -> None:
+    from edgenode.hub.live_cli import live_group
+    hub_group.add_command(live_group)
+
+
+_mount_live()

@@ -14,6 +14,7 @@ from edgenode.node.catalog.area import AREA as catalog
 from edgenode.node.feedback.area import AREA as feedback
 from edgenode.node.health.area import AREA as health
 from edgenode.node.imports.area import AREA as imports
+from edgenode.node.live.area import AREA as live
 from edgenode.node.portal.area import AREA as portal
 from edgenode.node.sources.area import AREA as sources
 from edgenode.node.speech.area import AREA as speech
@@ -26,5 +27,5 @@ from edgenode.node.usage.area import AREA as usage
 # commands that are about the whole node (config show, serve, db check).
 shell = Area(name="web", schemas=("edgenode.node.web.accounts_schema",), cli=("edgenode.node.cli_system:COMMANDS",))
 
-AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, speech, portal, tv,
-         admin)
+AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, live, speech, portal,
+         tv, admin)

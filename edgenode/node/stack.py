@@ -35,6 +35,7 @@ DEMO_PASSWORD_FILE = "demo-admin-password"
 # What the shipped site file says, and what this run puts in its place (render_site).
 SITE_LISTEN = ("listen 80 default_server;", "listen [::]:80 default_server;")
 SITE_STORE = "/var/lib/edgenode/store"
+SITE_LIVE = "/var/lib/edgenode/live"  # the live relay's folder (docs/live.md), beside the store
 SITE_STATIC = "/opt/edgenode/lib/python3.11/site-packages/edgenode/node/web/static"
 SITE_UPSTREAM = "unix:/run/edgenode-web/gunicorn.sock"
 SITE_AUTH_CACHE = "/var/cache/nginx/edgenode-auth"
@@ -52,6 +53,7 @@ def render_site(site_text: str, *, listen: str, store: Path, upstream: str, auth
     """The shipped nginx site with this run's address and paths; every placeholder must still be there,
     so a change to the site file cannot silently leave a production path in a development stack."""
     replacements = [(SITE_LISTEN[0], f"listen {listen};"), (SITE_LISTEN[1], ""), (SITE_STORE, str(store)),
+                    (SITE_LIVE, str(Path(store).parent / "live")),
                     (SITE_STATIC, str(static)), (SITE_UPSTREAM, upstream), (SITE_AUTH_CACHE, str(auth_cache))]
     for old, new in replacements:
         if old not in site_text:

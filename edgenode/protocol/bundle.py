@@ -33,7 +33,8 @@ MAX_SIZE = 2 ** 50
 MAX_SEQ = 2 ** 53
 TOP_FIELDS = {"format", "channel", "seq", "created", "expires", "key_id", "resources", "withdraw", "series",
               "activities", "campaigns",  # edgenode/node/activities/published.py
-              "screenings"}  # edgenode/node/tv/published.py
+              "screenings",  # edgenode/node/tv/published.py
+              "live"}  # edgenode/node/live/schedule.py
 ENTRY_FIELDS = {"id", "path", "size", "sha256", "title", "description", "column", "tags", "kind", "language",
                 "series", "season", "episode", "subtitles"}
 SUBTITLE_FIELDS = {"path", "size", "sha256", "language", "label", "default"}

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from edgenode.node.catalog import queries as q
 from edgenode.node.catalog import series_queries as sq
+from edgenode.node.live.views import banner as live_banner
 from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
 from edgenode.node.usage import resume, stats
@@ -57,14 +58,15 @@ def home():
     note("view", data={"page": "home"})
     cache = _cache()
     popular_at, popular = _popular(db)
-    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"), request.cookies.get("display"))
+    live = live_banner(db)  # on now and next, its countdown by the minute: part of the cache key
+    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"), request.cookies.get("display"), repr(live))
     hit = cache.get("home")
     if hit and hit[0] == key:
         return _with_continue(db, hit[1])
     newest = sq.browse_grouped(db, page_size=8).items  # a series shows once ("新增 16 集")
     columns = {k: sq.browse_grouped(db, column=k, page_size=4) for k in COLUMNS}
     html = render_template("portal/home.html", newest=newest, columns=columns, popular=popular,
-                           tags=q.all_tags(db, 20))
+                           tags=q.all_tags(db, 20), live=live)
     cache["home"] = (key, html)
     return _with_continue(db, html)
 

@@ -55,6 +55,7 @@ def build(cfg, conn: sqlite3.Connection) -> dict:
 # Hook points the health area registers on (health sits above sync: it reads the outbox).
 SNAPSHOT_HOOK = "sync.heartbeat_snapshot"    # (cfg, conn) -> the heartbeat body
 DIAGNOSTICS_HOOK = "sync.diagnostics_bundle"  # (cfg, conn) -> the redacted .tar.gz bytes
+ANSWER_HOOK = "sync.heartbeat_answer"          # (cfg, conn, answer) -> dict merged into the result (live)
 DIAGNOSTICS_PATH = "/api/v1/diagnostics"
 MAX_DIAGNOSTICS_BYTES = 32 * 1024 * 1024  # logs are tails; anything bigger is a bug, not worth the link
 
@@ -74,6 +75,11 @@ def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
         if chain["refused"]:
             log.warning("W_KEYLIST_REFUSED: key list #%s: %s", chain["refused"]["seq"], chain["refused"]["code"])
             out["keylist_error"] = chain["refused"]["code"]
+    for hook in registry.hooks(ANSWER_HOOK):  # live: the schedules the answer carries
+        try:
+            out.update(hook(cfg, conn, answer) or {})
+        except Exception:  # an area's trouble must not fail the heartbeat that went through
+            log.exception("W_HEARTBEAT_ANSWER: %s", getattr(hook, "__qualname__", hook))
     if answer.get("diagnostics_requested") is True:
         try:
             out["diagnostics_bytes"] = upload_diagnostics(cfg, conn, base_url, ident)["bytes"]
