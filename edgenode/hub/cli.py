@@ -341,6 +341,10 @@ def upstream_forward(ctx, as_json):
 
 COMMANDS = [hub_group]
 
+from edgenode.hub.contrib_cli import contrib_group  # noqa: E402  (villagers' works: hub/contrib*.py)
+
+hub_group.add_command(contrib_group)
+
 
 @hub_group.command("publish")
 @click.argument("src_dir", type=click.Path(exists=True, file_okay=False))

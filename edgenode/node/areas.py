@@ -11,6 +11,7 @@ from edgenode.node.activities.area import AREA as activities
 from edgenode.node.admin.area import AREA as admin
 from edgenode.node.campaigns.area import AREA as campaigns
 from edgenode.node.catalog.area import AREA as catalog
+from edgenode.node.contrib.area import AREA as contrib
 from edgenode.node.feedback.area import AREA as feedback
 from edgenode.node.health.area import AREA as health
 from edgenode.node.imports.area import AREA as imports
@@ -24,4 +25,4 @@ from edgenode.node.usage.area import AREA as usage
 # commands that are about the whole node (config show, serve, db check).
 shell = Area(name="web", schemas=("edgenode.node.web.accounts_schema",), cli=("edgenode.node.cli_system:COMMANDS",))
 
-AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, portal, admin)
+AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, portal, contrib, admin)
