@@ -12,10 +12,12 @@ GPS = "+39.9042+116.4074/"
 
 
 def make_video(path: Path, *, seconds: float = 3, size: str = "320x240", vcodec: str = "libx264",
-               acodec: str = "aac", gps: bool = True, extra: list[str] | None = None) -> Path:
+               acodec: str = "aac", gps: bool = True, extra: list[str] | None = None, noise: bool = False) -> Path:
+    """A real video with location and phone tags; ``noise``: incompressible frames (large files fast)."""
     meta = ["-metadata", f"location={GPS}", "-metadata", "make=Huawei", "-metadata", "model=P40"] if gps else []
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=25",
                     "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:v", vcodec,
+                    *(["-vf", "noise=alls=100:allf=t+u", "-preset", "ultrafast"] if noise else []),
                     *(["-pix_fmt", "yuv420p"] if vcodec == "libx264" else []), "-c:a", acodec, *meta, *(extra or []),
                     str(path)], check=True)
     return path
@@ -69,3 +71,97 @@ def meta_for(path: Path, **over) -> dict:
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+
+# -- a node with contributions ready to go up, and a proxy that cuts uploads ----------------------
+
+import random  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+
+def add_contribution(cfg, conn, src: Path, *, approve: bool = True, **meta) -> str:
+    """Upload (the tus core, no HTTP), process and (by default) approve one file; returns its id."""
+    from edgenode.node.contrib import moderation, process, uploads
+
+    size = src.stat().st_size
+    cid = uploads.create(cfg, conn, size, meta_for(src, **meta))
+    with open(src, "rb") as f:
+        assert uploads.append(cfg, conn, cid, 0, f, size) == size
+    process.process_one(cfg, conn, cid)
+    if approve:
+        moderation.approve(cfg, conn, cid)
+    return cid
+
+
+class UploadCuttingProxy:
+    """TCP proxy to ``target_port`` that cuts the first ``cuts`` connections after a random number of
+    bytes sent *towards the server* (1..max_bytes); counts every byte it forwards that way."""
+
+    def __init__(self, target_port: int, cuts: int, max_bytes: int, seed: int = 0, min_bytes: int = 1):
+        self.target_port, self.cuts_left, self.max_bytes, self.min_bytes = target_port, cuts, max_bytes, min_bytes
+        self.rnd = random.Random(seed)
+        self.bytes_up = 0
+        self.cuts_done = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(16)
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                limit = self.rnd.randrange(self.min_bytes, self.max_bytes) if self.cuts_left > 0 else None
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pipe, args=(client, upstream, True, limit), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False, None), daemon=True).start()
+
+    def _pipe(self, src, dst, up: bool, limit):
+        sent = 0
+        try:
+            while True:
+                data = src.recv(262144)
+                if not data:
+                    break
+                cut = limit is not None and sent + len(data) >= limit
+                if cut:
+                    with self.lock:
+                        if self.cuts_left <= 0:
+                            cut, limit = False, None
+                        else:
+                            self.cuts_left -= 1
+                            self.cuts_done += 1
+                    if cut:
+                        data = data[:max(0, limit - sent)]
+                dst.sendall(data)
+                sent += len(data)
+                if up:
+                    with self.lock:
+                        self.bytes_up += len(data)
+                if cut:
+                    break
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()

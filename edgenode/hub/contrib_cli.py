@@ -77,7 +77,7 @@ def publish_cmd(ctx):
     """Publish every adopted work as one signed bundle of contrib.channel."""
     from edgenode.hub import contrib_review as review
 
-    out = _run(ctx, review.publish)
+    out = _run(ctx, lambda cfg, conn: review.publish(conn, cfg))
     click.echo(json.dumps(out, ensure_ascii=False))
 
 
