@@ -34,6 +34,16 @@ from edgenode.node.storage.transcode import low_priority
 log = logging.getLogger(__name__)
 IMAGE_CODECS = {"mjpeg", "png", "webp", "gif", "bmp", "tiff"}
 OUT_EXT = {"video": "mp4", "audio": "m4a", "image": "jpg"}
+# The demuxers each extension may be read by.  ffprobe guesses boldly (a text file probes as raw
+# AMR-WB audio), so the container must be the one the name claims, not just "something".
+_MOV = {"mov", "mp4", "m4a", "3gp"}
+FORMATS = {"mp4": _MOV, "m4v": _MOV, "mov": _MOV, "3gp": _MOV, "m4a": _MOV, "mkv": {"matroska"},
+           "webm": {"webm", "matroska"}, "avi": {"avi"}, "flv": {"flv"}, "wmv": {"asf"}, "asf": {"asf"},
+           "wma": {"asf"}, "mpg": {"mpeg"}, "mpeg": {"mpeg"}, "vob": {"mpeg"}, "ts": {"mpegts"}, "rm": {"rm"},
+           "rmvb": {"rm"}, "mp3": {"mp3"}, "aac": {"aac"}, "ogg": {"ogg"}, "oga": {"ogg"}, "opus": {"ogg"},
+           "wav": {"wav"}, "flac": {"flac"}, "amr": {"amr"}, "jpg": {"jpeg_pipe", "image2"},
+           "jpeg": {"jpeg_pipe", "image2"}, "png": {"png_pipe", "image2"}, "gif": {"gif"},
+           "webp": {"webp_pipe", "image2"}}
 
 
 def not_media(reason: str) -> EdgenodeError:
@@ -63,6 +73,43 @@ def probe(cfg, path: Path) -> dict:
     return json.loads(p.stdout or b"{}")
 
 
+def picture_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from a PNG, GIF, WebP or JPEG header, read before anything decodes the
+    picture (ffprobe reports 0×0 for sizes its decoder will not take)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+        if head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X":
+            return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+        if head[:2] == b"\xff\xd8":
+            return _jpeg_size(f)
+    return None
+
+
+def _jpeg_size(f) -> tuple[int, int] | None:
+    f.seek(2)
+    for _ in range(1000):  # markers up to the first frame header
+        marker = f.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        length = int.from_bytes(f.read(2), "big")
+        if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+            sof = f.read(5)
+            return int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big")
+        f.seek(length - 2, os.SEEK_CUR)
+    return None
+
+
+def _check_picture(cfg, path: Path) -> None:
+    size = picture_size(path)
+    if size and size[0] * size[1] > cfg["contrib.max_pixels"]:
+        raise uploads.fail("E_CONTRIB_BOMB", f"picture of {size[0]}x{size[1]} pixels is too large",
+                           "图片尺寸太大（可能是恶意文件），无法使用。", 415)
+
+
 def classify(cfg, info: dict) -> str:
     """video, audio or image from the streams themselves; a decompression bomb is refused here,
     before anything decodes it (ffprobe reads the size from the header)."""
@@ -70,8 +117,9 @@ def classify(cfg, info: dict) -> str:
     fmt = (info.get("format") or {}).get("format_name", "")
     pictures = [s for s in streams if s.get("codec_type") == "video" and s.get("codec_name") in IMAGE_CODECS]
     for s in pictures:
-        if (s.get("width") or 0) * (s.get("height") or 0) > cfg["contrib.max_pixels"]:
-            raise uploads.fail("E_CONTRIB_BOMB", f"picture of {s.get('width')}x{s.get('height')} pixels is too large",
+        w, h = s.get("width") or 0, s.get("height") or 0
+        if not w or not h or w * h > cfg["contrib.max_pixels"]:
+            raise uploads.fail("E_CONTRIB_BOMB", f"picture of {w}x{h} pixels is too large (or unreadable)",
                                "图片尺寸太大（可能是恶意文件），无法使用。", 415)
     if pictures and (fmt.endswith("_pipe") or fmt in ("image2", "gif")) and len(streams) == 1:
         return "image"
@@ -133,11 +181,14 @@ def process_one(cfg, conn, cid: str) -> dict:
     if row is None or src is None:
         return {"id": cid, "state": "missing"}
     try:
+        _check_picture(cfg, src)
         info = probe(cfg, src)
         kind = classify(cfg, info)
-        claimed = uploads.EXTS.get(src.suffix.lower().lstrip("."))
-        if kind != claimed:
-            raise uploads.fail("E_CONTRIB_LIES", f"named as {claimed} but holds {kind}",
+        ext = src.suffix.lower().lstrip(".")
+        claimed = uploads.EXTS.get(ext)
+        fmt = set((info.get("format") or {}).get("format_name", "").split(","))
+        if kind != claimed or not fmt & FORMATS.get(ext, set()):
+            raise uploads.fail("E_CONTRIB_LIES", f"named .{ext} ({claimed}) but holds {kind} in {','.join(fmt)}",
                                "文件内容和文件类型不符，请检查后重新上传。", 415)
         ready = _clean(cfg, cid, src, kind, info)
     except EdgenodeError as e:
