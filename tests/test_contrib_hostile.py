@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from edgenode.core.db import open_main
 from edgenode.node.contrib import process, uploads
 from edgenode.node.contrib import queries as q
 from tests.helpers_contrib import OCTETS, TUS, make_audio, make_picture, make_video, meta_for, metadata_header, sha256
