@@ -252,7 +252,7 @@ SETTINGS: list[Setting] = [
     Setting("contrib.expire_hours", float, 48.0, "An unfinished upload untouched this long is deleted.", check=_positive),
     Setting("contrib.max_pixels", int, 40_000_000, "Largest picture (width x height) accepted.", check=_positive),
     Setting("contrib.process_minutes", int, 5, "How often the scheduler processes finished uploads.", check=_positive),
-    Setting("contrib.chunk_mb", int, 4, "Size of one upstream chunk to the hub (at most hub.max_batch_mb).",
+    Setting("contrib.chunk_mb", int, 1, "Size of one upstream chunk to the hub (at most hub.max_batch_mb).",
             check=_positive),
     Setting("contrib.channel", str, "shequ", "The hub's channel for 本县群众作品 bundles (signed by the county key)."),
     # logging

@@ -1,8 +1,8 @@
 """Uploads at the point: the tus core (create, append at an offset, terminate, expire), framework-free.
 
 The bytes on disk are the truth: an upload's offset is the size of its
-``DATA/contrib/uploads/<id>.part`` file, fsynced before the offset is answered, so
-a crash or a cut connection never makes the node claim bytes it does not hold.
+``DATA/contrib/uploads/<id>.part`` file, so a crash or a cut connection never makes
+the node claim bytes it does not hold (see :func:`_copy_in` on fsync).
 Every refusal is an :class:`EdgenodeError` with a stable ``E_CONTRIB_*`` code and
 a Chinese message, raised *before* anything is written, so a refused upload
 leaves the upload area as it was.
@@ -35,6 +35,7 @@ UID = re.compile(r"^[0-9a-f]{32}$")
 PHONE = re.compile(r"1[3-9]\d{9}|\d{3,4}[- ]?\d{7,8}")
 READ = 1 << 20  # bytes per read from the request: large enough that Python is not the bottleneck
 MB = 1024 * 1024
+WRITEBACK = 32 * MB
 
 
 def fail(code: str, message: str, zh: str, status: int = 400) -> EdgenodeError:
@@ -186,22 +187,28 @@ def append(cfg, conn: sqlite3.Connection, uid: str, at: int, stream, declared: i
 
 
 def _copy_in(fd: int, size: int, length: int, stream) -> int:
+    """Append what the request brings.  Only the complete file is fsynced (in :func:`finish`'s
+    path): a part file's size is what reached the disk, and ext4/XFS never show an appended size
+    whose data was lost, so after a power cut HEAD answers a smaller offset and the client resends
+    from there.  Write-back starts every WRITEBACK bytes so the final fsync is short and an upload
+    does not push the store's hot pages out of the cache."""
     os.lseek(fd, size, os.SEEK_SET)
-    try:
-        while size < length:
-            try:
-                chunk = stream.read(min(READ, length - size))
-            except Exception:  # the client went away (a cut link): keep what arrived
-                break
-            if not chunk:
-                break
-            _write_all(fd, size, chunk)
-            size += len(chunk)
-        else:
-            extra = stream.read(1)
-            if extra:
-                raise fail("E_CONTRIB_TOO_LONG", "more bytes than the declared length", "文件比声明的大。", 413)
-    finally:
+    flushed = size
+    while size < length:
+        try:
+            chunk = stream.read(min(READ, length - size))
+        except Exception:  # the client went away (a cut link): keep what arrived
+            break
+        if not chunk:
+            break
+        _write_all(fd, size, chunk)
+        size += len(chunk)
+        if size - flushed >= WRITEBACK:
+            os.posix_fadvise(fd, flushed, size - flushed, os.POSIX_FADV_DONTNEED)
+            flushed = size
+    else:
+        if stream.read(1):
+            raise fail("E_CONTRIB_TOO_LONG", "more bytes than the declared length", "文件比声明的大。", 413)
         os.fsync(fd)
     return size
 
