@@ -4,6 +4,11 @@ Layout (written by the node's ``export-logs``): ``PATH/edgenode-contrib/<node_id
 with ``<cid>.json`` (the same offer the network sends) and ``<cid>.json.sig`` (the node's
 Ed25519 signature over the JSON bytes, base64).  Only the enrolled key is trusted; the
 file must match the signed SHA-256; the ``(node, cid)`` row dedups against the network.
+
+The county answers on the same stick: ``acks.json`` lists every contribution of that node
+the hub holds whole (id → SHA-256), signed with the county key (``acks.json.minisig``),
+which the node trusts from its enrolment.  At the next ``export-logs`` the node deletes
+exactly those files, as it does after a network acknowledgement.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from edgenode.core.errors import EdgenodeError
 from edgenode.hub import contrib, registry_queries
 from edgenode.hub.registry import NODE_ID, key_object, log_event
 
+ACKS = "acks.json"
+
 
 def import_stick(conn: sqlite3.Connection, cfg, path) -> dict:
     root = Path(path) / "edgenode-contrib"
@@ -30,13 +37,27 @@ def import_stick(conn: sqlite3.Connection, cfg, path) -> dict:
         if row is None or row["revoked_at"]:
             out["refused"].append({"file": d.name, "code": "E_NODE_UNKNOWN" if row is None else "E_NODE_REVOKED"})
             continue
-        for meta in sorted(d.glob("*.json")):
+        for meta in sorted(p for p in d.glob("*.json") if p.name != ACKS):
             try:
                 status = _one(conn, cfg, dict(row), meta)
                 out[status] += 1
             except EdgenodeError as e:
                 out["refused"].append({"file": meta.name, "code": e.code})
+        write_acks(conn, cfg, d.name, d)
     return out
+
+
+def write_acks(conn: sqlite3.Connection, cfg, node_id: str, dest: Path) -> int:
+    from edgenode.hub import contrib_queries as q
+    from edgenode.hub.keychain import county_key
+    from edgenode.protocol import minisign
+
+    held = {r["cid"]: r["sha256"] for r in q.listing(conn) if r["node_id"] == node_id and r["state"] != "receiving"}
+    body = json.dumps({"node_id": node_id, "acks": held}, sort_keys=True).encode()
+    (dest / ACKS).write_bytes(body)
+    (dest / (ACKS + ".minisig")).write_text(minisign.sign_bytes(body, county_key(cfg),
+                                                                 trusted_comment=f"edgenode contrib acks {node_id}"))
+    return len(held)
 
 
 def _one(conn, cfg, node: dict, meta: Path) -> str:

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from edgenode.core import windows
 from edgenode.core.db import transaction
+from edgenode.core.errors import EdgenodeError
 from edgenode.core.identity import load_or_create
 from edgenode.node.contrib import moderation, process
 from edgenode.node.contrib import queries as q
@@ -128,11 +129,40 @@ def after_uplink(cfg, conn) -> dict:
     return {"contrib_sent": out["sent"], "contrib_bytes": out["sent_bytes"]}
 
 
+def read_acks(cfg, conn, folder) -> int:
+    """The county's signed ``acks.json`` on a stick: delete what the hub holds whole (same hash).
+    Signed with a key this node trusts for ``contrib.channel`` (the county key from enrolment)."""
+    from edgenode.node.imports import trust
+    from edgenode.protocol import minisign
+
+    body_path = folder / "acks.json"
+    try:
+        body = body_path.read_bytes()
+        sig = minisign.verify_bytes(body, (folder / "acks.json.minisig").read_text(), trust.public_keys(conn))
+        trust.require_channel(conn, sig.key_id_hex, cfg["contrib.channel"])
+        acks = json.loads(body)["acks"]
+    except FileNotFoundError:
+        return 0
+    except (EdgenodeError, ValueError, KeyError, TypeError) as e:
+        log.warning("W_CONTRIB_ACKS: %s: not a county-signed acknowledgement (%s); nothing deleted", body_path, e)
+        return 0
+    done = 0
+    for row in q.contributions(conn, ("approved",)):
+        if isinstance(acks, dict) and acks.get(row["id"]) == row["sha256"]:
+            done += _acknowledged(cfg, conn, row, {"complete": True, "sha256": acks[row["id"]]})
+    return done
+
+
 def export_hook(cfg, conn, dest_root) -> dict:
     """Hook ``sync.export_logs``: approved contributions onto the stick beside the usage logs,
-    each file with its offer signed by the node (the county checks both; the files stay here)."""
+    each file with its offer signed by the node; first the county's signed acknowledgements
+    from the last trip are read, and what they name is deleted here and not exported again."""
     ident = load_or_create(cfg)
     dest = dest_root / "edgenode-contrib" / ident.node_id
+    acked = read_acks(cfg, conn, dest)
+    for row in q.contributions(conn, ("uploaded",)):  # the county has these: clear them off the stick
+        for p in (dest / f"{row['id']}.{row['ext']}", dest / f"{row['id']}.json", dest / f"{row['id']}.json.sig"):
+            p.unlink(missing_ok=True)
     n = 0
     for row in q.contributions(conn, ("approved",)):
         dest.mkdir(parents=True, exist_ok=True)
@@ -150,4 +180,4 @@ def export_hook(cfg, conn, dest_root) -> dict:
         (dest / f"{row['id']}.json").write_bytes(doc)
         (dest / f"{row['id']}.json.sig").write_bytes(base64.b64encode(ident.sign(doc)))
         n += 1
-    return {"contributions": n}
+    return {"contributions": n, "contributions_acked": acked}
