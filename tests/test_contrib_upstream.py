@@ -3,6 +3,7 @@ the county's review, the signed bundle, and a second node importing it."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -96,6 +97,8 @@ def test_county_review_publishes_a_signed_bundle_and_the_point_sees_the_decision
     upstream.send_all(cfg, conn, hub.url)  # fetches the county's decisions
     assert (q.contribution(conn, a)["state"], q.contribution(conn, b)["state"]) == ("adopted", "declined")
     assert q.contribution(conn, b)["reason"] == "画面太暗"
+    shown = {c["id"]: (c["state_zh"], c["reason"]) for c in moderation.listing(conn)}  # the admin page's rows
+    assert shown == {a: ("县中心已采用", ""), b: ("未采用", "画面太暗")}
     # A second node imports the signed bundle from the hub's tree (trusting the county key from enrolment).
     other = enrolled_node(tmp_path, hub, name="node2")
     bundle = next((hub.data_dir / "rsync" / "channels" / "shequ").iterdir())
@@ -178,3 +181,46 @@ def test_sigkill_of_the_transfer_and_of_the_hub(tmp_path, hub):
 @pytest.mark.slow
 def test_sigkill_of_the_transfer_50_times_and_of_the_hub_10_times(tmp_path, hub):
     _kill_rounds(tmp_path, hub, kills=50, hub_kills=10, seed=2121)
+
+
+def test_campaign_works_join_the_campaign_and_take_votes_at_another_node(tmp_path, hub):
+    # The county's campaign, published in the contributions' channel like any county campaign.
+    src = tmp_path / "campaign-src"
+    src.mkdir()
+    make_video(src / "sample.mp4", gps=False)
+    now = time.time()
+    (src / "programme.json").write_text(json.dumps({"campaigns": [{
+        "id": "weishipin-2026", "title": "2026 微视频征集", "rules": "每人每天限投三票。", "start": now - 3600,
+        "end": now + 86400, "daily_limit": 3, "items": [{"id": "sample", "title": "县里的样片"}]}]},
+        ensure_ascii=False), encoding="utf-8")
+    hub.cli("publish", str(src), "--channel", "shequ")
+    cfg = enrolled_node(tmp_path, hub)
+    conn = open_main(cfg)
+    cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4"), title="我的家乡", campaign="shequ.weishipin-2026")
+    upstream.send_all(cfg, conn, hub.url)
+    conn.close()
+    node_id = hub_rows(hub)[0]["node_id"]
+    hub.cli("contrib", "adopt", node_id, cid)
+    out = json.loads(hub.cli("contrib", "publish"))
+    assert out["campaigns"] == ["weishipin-2026"] and out["not_joined"] == {}
+    other = enrolled_node(tmp_path, hub, name="node2")
+    for bundle in sorted((hub.data_dir / "rsync" / "channels" / "shequ").iterdir()):
+        r = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(other.data_path), "import",
+                            str(bundle)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr + r.stdout
+    from edgenode.node.app import create_app
+    from edgenode.node.campaigns import queries as cq
+    c2 = open_main(other)
+    camp = cq.get_campaign(c2, "shequ.weishipin-2026")
+    assert camp["rules"] == "每人每天限投三票。" and camp["daily_limit"] == 3
+    items = {it["item_id"]: it for it in camp["items"]}
+    work = f"qz-{cid[:16]}"
+    assert set(items) == {"sample", work} and items[work]["title"] == "我的家乡"
+    client = create_app(other).test_client()
+    from tests.helpers_portal import csrf_token
+    page = client.get("/campaigns/shequ.weishipin-2026").get_data(as_text=True)
+    assert "我的家乡" in page
+    token = csrf_token(client, "/campaigns/shequ.weishipin-2026")
+    r = client.post("/campaigns/shequ.weishipin-2026/vote", data={"item": work, "csrf_token": token})
+    assert r.status_code == 200 and "投票成功" in r.get_data(as_text=True)
+    c2.close()

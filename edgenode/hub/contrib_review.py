@@ -11,7 +11,7 @@ import time
 
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import contrib_queries as q
+from edgenode.hub import contrib_campaigns, contrib_queries as q
 from edgenode.hub import publish as hub_publish
 from edgenode.hub.contrib import root, work_path
 from edgenode.protocol.metadata import COLUMNS
@@ -85,10 +85,13 @@ def publish(conn: sqlite3.Connection, cfg) -> dict:
                               "description": f"作者：{who}。来自：{r['node_name'] or r['node_id']}。", "tags": [TAG],
                               "kind": r["kind"]})
         (src / "resources.json").write_text(json.dumps(resources, ensure_ascii=False), encoding="utf-8")
+        entries, skipped = contrib_campaigns.sections(conn, cfg, rows, resource_id)
+        contrib_campaigns.write_programme(src, entries)
         out = hub_publish.publish(conn, cfg, src, cfg["contrib.channel"])
+        contrib_campaigns.record(conn, cfg, entries)
     finally:
         shutil.rmtree(src, ignore_errors=True)
     with transaction(conn):
         for r in rows:
             q.update(conn, r["node_id"], r["cid"], published_seq=out["seq"])
-    return {**out, "works": len(rows)}
+    return {**out, "works": len(rows), "campaigns": [c["id"] for c in entries], "not_joined": skipped}
