@@ -20,8 +20,8 @@ from tests.helpers_portal import csrf_token
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def png_bomb(path: Path, side: int = 20000) -> Path:
-    """A real PNG of side×side grey pixels (400 MB decoded) in a few hundred KB."""
+def png_bomb(path: Path, side: int = 9000) -> Path:
+    """A real PNG of side×side grey pixels (81 MB decoded; the cap is 40 M pixels) in about 80 KB."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
     z = zlib.compressobj(9)
@@ -46,7 +46,7 @@ def jpeg_claiming(path: Path, side: int = 60000) -> Path:
 
 def zip_bomb(path: Path) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("video.mp4", b"\0" * (200 * 1024 * 1024))
+        z.writestr("video.mp4", b"\0" * (40 * 1024 * 1024))  # 40 MB in 40 KB
     return path
 
 

@@ -83,33 +83,60 @@ def test_approved_contributions_go_up_signed_and_are_deleted_only_after_the_ack(
     conn.close()
 
 
-def test_county_review_publishes_a_signed_bundle_and_the_point_sees_the_decision(tmp_path, hub):
+def _publish_campaign(hub, tmp_path) -> None:
+    """The county's campaign, published in the contributions' channel like any county campaign."""
+    src = tmp_path / "campaign-src"
+    src.mkdir()
+    make_video(src / "sample.mp4", gps=False)
+    now = time.time()
+    (src / "programme.json").write_text(json.dumps({"campaigns": [{
+        "id": "weishipin-2026", "title": "2026 微视频征集", "rules": "每人每天限投三票。", "start": now - 3600,
+        "end": now + 86400, "daily_limit": 3, "items": [{"id": "sample", "title": "县里的样片"}]}]},
+        ensure_ascii=False), encoding="utf-8")
+    hub.cli("publish", str(src), "--channel", "shequ")
+
+
+def test_county_review_publishes_a_signed_bundle_that_joins_the_campaign_at_another_node(tmp_path, hub):
+    _publish_campaign(hub, tmp_path)
     cfg = enrolled_node(tmp_path, hub)
     conn = open_main(cfg)
-    a = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4"), title="村晚")
+    a = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4"), title="村晚", campaign="shequ.weishipin-2026")
     b = add_contribution(cfg, conn, make_video(tmp_path / "b.mp4"), title="广场舞")
     upstream.send_all(cfg, conn, hub.url)
     node_id = hub_rows(hub)[0]["node_id"]
     hub.cli("contrib", "adopt", node_id, a, "--column", "shequ", "--credit", "李大娘舞蹈队")
     hub.cli("contrib", "decline", node_id, b, "--reason", "画面太暗")
-    out = hub.cli("contrib", "publish")
-    assert '"works": 1' in out
+    out = json.loads(hub.cli("contrib", "publish"))
+    assert out["works"] == 1 and out["campaigns"] == ["weishipin-2026"] and out["not_joined"] == {}
     upstream.send_all(cfg, conn, hub.url)  # fetches the county's decisions
     assert (q.contribution(conn, a)["state"], q.contribution(conn, b)["state"]) == ("adopted", "declined")
-    assert q.contribution(conn, b)["reason"] == "画面太暗"
     shown = {c["id"]: (c["state_zh"], c["reason"]) for c in moderation.listing(conn)}  # the admin page's rows
     assert shown == {a: ("县中心已采用", ""), b: ("未采用", "画面太暗")}
-    # A second node imports the signed bundle from the hub's tree (trusting the county key from enrolment).
-    other = enrolled_node(tmp_path, hub, name="node2")
-    bundle = next((hub.data_dir / "rsync" / "channels" / "shequ").iterdir())
-    r = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(other.data_path), "import", str(bundle)],
-                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr + r.stdout
-    c2 = open_main(other)
-    res = c2.execute("SELECT id, title, description FROM resources").fetchall()
-    assert [(x["title"]) for x in res] == ["村晚"] and "李大娘舞蹈队" in res[0]["description"]
-    c2.close()
     conn.close()
+    # A second node imports the signed bundles from the hub's tree (the county key came with enrolment).
+    other = enrolled_node(tmp_path, hub, name="node2")
+    for bundle in sorted((hub.data_dir / "rsync" / "channels" / "shequ").iterdir()):
+        r = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(other.data_path), "import",
+                            str(bundle)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr + r.stdout
+    c2 = open_main(other)
+    work = f"qz-{a[:16]}"
+    res = c2.execute("SELECT title, description FROM resources WHERE id = ?", (f"shequ.{work}",)).fetchone()
+    assert res["title"] == "村晚" and "李大娘舞蹈队" in res["description"]
+    # The work joined the campaign (rules and limit kept) and takes votes there.
+    from edgenode.node.app import create_app
+    from edgenode.node.campaigns import queries as cq
+    from tests.helpers_portal import csrf_token
+    camp = cq.get_campaign(c2, "shequ.weishipin-2026")
+    assert camp["rules"] == "每人每天限投三票。" and camp["daily_limit"] == 3
+    items = {it["item_id"]: it for it in camp["items"]}
+    assert set(items) == {"sample", work} and items[work]["title"] == "村晚"
+    assert items[work]["resource_id"] == f"shequ.{work}"  # the item plays the work itself
+    c2.close()
+    client = create_app(other).test_client()
+    token = csrf_token(client, "/campaigns/shequ.weishipin-2026")
+    r = client.post("/campaigns/shequ.weishipin-2026/vote", data={"item": work, "csrf_token": token})
+    assert r.status_code == 200 and "投票成功" in r.get_data(as_text=True)
 
 
 def test_forged_and_replayed_transfers_change_nothing(tmp_path, hub):
@@ -148,7 +175,7 @@ def _kill_rounds(tmp_path, hub, kills: int, hub_kills: int, seed: int) -> None:
     conn = open_main(cfg)
     expected = {}
     for i in range(3):
-        cid = add_contribution(cfg, conn, make_video(tmp_path / f"v{i}.mp4", seconds=2 + i, size="640x360", noise=True))
+        cid = add_contribution(cfg, conn, make_video(tmp_path / f"v{i}.mp4", seconds=1 + i, size="640x360", noise=True))
         expected[cid] = q.contribution(conn, cid)["sha256"]
     rnd = random.Random(seed)
     env = {**_env(), "EDGENODE_CONTRIB_CHUNK_MB": "1"}
@@ -157,7 +184,7 @@ def _kill_rounds(tmp_path, hub, kills: int, hub_kills: int, seed: int) -> None:
     for i in range(kills):
         p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-        time.sleep(rnd.uniform(0.3, 1.5))
+        time.sleep(rnd.uniform(0.3, 1.2))
         if i in hub_kill_at:
             hub.kill()
             hub.start()
@@ -175,52 +202,10 @@ def _kill_rounds(tmp_path, hub, kills: int, hub_kills: int, seed: int) -> None:
 
 
 def test_sigkill_of_the_transfer_and_of_the_hub(tmp_path, hub):
-    _kill_rounds(tmp_path, hub, kills=6, hub_kills=2, seed=21)
+    _kill_rounds(tmp_path, hub, kills=4, hub_kills=1, seed=21)
 
 
 @pytest.mark.slow
 def test_sigkill_of_the_transfer_50_times_and_of_the_hub_10_times(tmp_path, hub):
     _kill_rounds(tmp_path, hub, kills=50, hub_kills=10, seed=2121)
 
-
-def test_campaign_works_join_the_campaign_and_take_votes_at_another_node(tmp_path, hub):
-    # The county's campaign, published in the contributions' channel like any county campaign.
-    src = tmp_path / "campaign-src"
-    src.mkdir()
-    make_video(src / "sample.mp4", gps=False)
-    now = time.time()
-    (src / "programme.json").write_text(json.dumps({"campaigns": [{
-        "id": "weishipin-2026", "title": "2026 微视频征集", "rules": "每人每天限投三票。", "start": now - 3600,
-        "end": now + 86400, "daily_limit": 3, "items": [{"id": "sample", "title": "县里的样片"}]}]},
-        ensure_ascii=False), encoding="utf-8")
-    hub.cli("publish", str(src), "--channel", "shequ")
-    cfg = enrolled_node(tmp_path, hub)
-    conn = open_main(cfg)
-    cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4"), title="我的家乡", campaign="shequ.weishipin-2026")
-    upstream.send_all(cfg, conn, hub.url)
-    conn.close()
-    node_id = hub_rows(hub)[0]["node_id"]
-    hub.cli("contrib", "adopt", node_id, cid)
-    out = json.loads(hub.cli("contrib", "publish"))
-    assert out["campaigns"] == ["weishipin-2026"] and out["not_joined"] == {}
-    other = enrolled_node(tmp_path, hub, name="node2")
-    for bundle in sorted((hub.data_dir / "rsync" / "channels" / "shequ").iterdir()):
-        r = subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(other.data_path), "import",
-                            str(bundle)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr + r.stdout
-    from edgenode.node.app import create_app
-    from edgenode.node.campaigns import queries as cq
-    c2 = open_main(other)
-    camp = cq.get_campaign(c2, "shequ.weishipin-2026")
-    assert camp["rules"] == "每人每天限投三票。" and camp["daily_limit"] == 3
-    items = {it["item_id"]: it for it in camp["items"]}
-    work = f"qz-{cid[:16]}"
-    assert set(items) == {"sample", work} and items[work]["title"] == "我的家乡"
-    client = create_app(other).test_client()
-    from tests.helpers_portal import csrf_token
-    page = client.get("/campaigns/shequ.weishipin-2026").get_data(as_text=True)
-    assert "我的家乡" in page
-    token = csrf_token(client, "/campaigns/shequ.weishipin-2026")
-    r = client.post("/campaigns/shequ.weishipin-2026/vote", data={"item": work, "csrf_token": token})
-    assert r.status_code == 200 and "投票成功" in r.get_data(as_text=True)
-    c2.close()
