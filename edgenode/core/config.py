@@ -290,6 +290,16 @@ SETTINGS: list[Setting] = [
     Setting("live.replay_channel", str, "live-replay", "The channel replays are imported into."),
     Setting("live.replay_column", str, "shequ", "The column replays are listed in.",
             choices=("sannong", "pushi", "xinchengshi", "shequ")),
+    # contributions (采集/征集; edgenode/node/contrib/, edgenode/hub/contrib.py, docs/contrib.md)
+    Setting("contrib.max_file_mb", int, 2048, "Largest file a villager may upload.", check=_positive),
+    Setting("contrib.daily_mb", int, 8192, "Most megabytes the point accepts in uploads per day.", check=_positive),
+    Setting("contrib.form_max_mb", int, 64, "Largest file through the plain no-JavaScript form.", check=_positive),
+    Setting("contrib.expire_hours", float, 48.0, "An unfinished upload untouched this long is deleted.", check=_positive),
+    Setting("contrib.max_pixels", int, 40_000_000, "Largest picture (width x height) accepted.", check=_positive),
+    Setting("contrib.process_minutes", int, 5, "How often the scheduler processes finished uploads.", check=_positive),
+    Setting("contrib.chunk_mb", int, 1, "Size of one upstream chunk to the hub (at most hub.max_batch_mb).",
+            check=_positive),
+    Setting("contrib.channel", str, "shequ", "The hub's channel for 本县群众作品 bundles (signed by the county key)."),
     # logging
     Setting("log.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 ]

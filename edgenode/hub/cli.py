@@ -345,6 +345,10 @@ COMMANDS = [hub_group]
 for _command in cli_staff.COMMANDS:  # `hub staff ...` and `hub audit`
     hub_group.add_command(_command)
 
+from edgenode.hub.contrib_cli import contrib_group  # noqa: E402  (villagers' works: hub/contrib*.py)
+
+hub_group.add_command(contrib_group)
+
 
 @hub_group.command("publish")
 @click.argument("src_dir", type=click.Path(exists=True, file_okay=False))

@@ -11,6 +11,7 @@ from edgenode.node.activities.area import AREA as activities
 from edgenode.node.admin.area import AREA as admin
 from edgenode.node.campaigns.area import AREA as campaigns
 from edgenode.node.catalog.area import AREA as catalog
+from edgenode.node.contrib.area import AREA as contrib
 from edgenode.node.feedback.area import AREA as feedback
 from edgenode.node.health.area import AREA as health
 from edgenode.node.imports.area import AREA as imports
@@ -28,4 +29,4 @@ from edgenode.node.usage.area import AREA as usage
 shell = Area(name="web", schemas=("edgenode.node.web.accounts_schema",), cli=("edgenode.node.cli_system:COMMANDS",))
 
 AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, live, speech, portal,
-         tv, admin)
+         contrib, tv, admin)

@@ -16,7 +16,8 @@ from edgenode.hub.web.context import cfg, get_db, settings
 bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
 
 NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates", "hub_api.diagnostics",
-               "hub_tally.rankings"}  # signed: hub/web/tally_pages.py
+               "hub_tally.rankings",  # signed: hub/web/tally_pages.py
+               "hub_contrib_api.offer", "hub_contrib_api.chunk", "hub_contrib_api.status"}  # hub/web/contrib_pages.py
 
 
 def _signed():

@@ -16,12 +16,14 @@ import os
 import sqlite3
 from pathlib import Path
 
+from edgenode.core import registry
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.identity import load_or_create
 from edgenode.node.sync import heartbeat, outbox, uplink
 from edgenode.protocol import usage_batch as B
 
 log = logging.getLogger(__name__)
+EXPORT_HOOK = "sync.export_logs"  # hook point: (cfg, conn, stick_path) -> dict merged into the result
 LOCK_WAIT = 10.0  # seconds the admin page waits for a running upload before exporting what is sealed
 
 
@@ -69,8 +71,11 @@ def export_logs(cfg, conn: sqlite3.Connection, path) -> dict:
     outbox.write_atomic(dest / "heartbeat.json.sig", base64.b64encode(ident.sign(body)))
     node = {"node_id": ident.node_id, "public_key": ident.public_b64(), "name": cfg["node.name"]}
     outbox.write_atomic(dest / "node.json", json.dumps(node, ensure_ascii=False, indent=1).encode())
-    return {"path": str(dest), "batches": n, "events": events, "bytes": size, "sealed_events": sealed,
-            "outbox_busy": sealed is None}
+    out = {"path": str(dest), "batches": n, "events": events, "bytes": size, "sealed_events": sealed,
+           "outbox_busy": sealed is None}
+    for hook in registry.hooks(EXPORT_HOOK):  # contributions ride along (node/contrib/upstream.py)
+        out.update(hook(cfg, conn, path) or {})
+    return out
 
 
 def export_to(cfg, path) -> dict:
