@@ -61,4 +61,6 @@ def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -
     app.register_blueprint(stats_pages.bp)
     from edgenode.hub.web import tally_pages  # votes, requests, feedback
     app.register_blueprint(tally_pages.bp)
+    from edgenode.hub.web import rollout_pages  # software rollouts (docs/updates.md)
+    app.register_blueprint(rollout_pages.bp)
     return app
