@@ -87,4 +87,15 @@ def fetch_cmd(ctx, as_json):
     echo_json(r) if as_json else click.echo(f"{r['state']}: {[x['result'] for x in r['releases']]}")
 
 
+@update_group.command("check")
+@json_option
+@pass_ctx
+@domain_errors
+def check_cmd(ctx, as_json):
+    """What the scheduler's update job does, now: fetch what the hub asks for, install if it is time."""
+    from edgenode.node.updates import jobs
+    r = jobs.run_update(ctx.cfg, "update")
+    echo_json(r) if as_json else click.echo(f"{r['state']}: {r['message']}")
+
+
 COMMANDS = [update_group]
