@@ -17,6 +17,7 @@ from edgenode.core import registry
 from edgenode.core.context import Context
 from edgenode.core.errors import EdgenodeError
 from edgenode.hub.cli import COMMANDS as HUB_COMMANDS
+from edgenode.hub.release_cli import COMMANDS as RELEASE_COMMANDS
 
 
 class EdgenodeGroup(click.Group):
@@ -46,7 +47,7 @@ def cli(ctx, data_dir, config_path, verbose):
 for _ref in registry.refs("cli"):
     for _command in registry.resolve(_ref):
         cli.add_command(_command)
-for _command in HUB_COMMANDS:
+for _command in HUB_COMMANDS + RELEASE_COMMANDS:
     cli.add_command(_command)
 
 

@@ -59,7 +59,7 @@ def test_an_enrolled_node_imports_the_countys_stick_with_no_trust_step(county, t
     assert node.trusted() == {}
     out = node.run("enroll", county.url, "--code", county.new_code()).stdout
     county_key = json.loads(county.cli("keys", "show", "--json"))["county_key"]
-    assert node.trusted() == {county_key: ["pushi", "sannong", "shequ", "xinchengshi"]}, out
+    assert node.trusted() == {county_key: ["pushi", "sannong", "shequ", "software", "xinchengshi"]}, out
 
     results = node.import_stick(_stick(county, tmp_path, "first", seq=1))
     assert [r["result"] for r in results] == ["imported"], results
@@ -76,7 +76,7 @@ def test_rotation_reaches_an_online_node_by_heartbeat_and_an_offline_one_by_stic
     rotated = json.loads(county.cli("keys", "rotate", "--json"))
     assert rotated["old_key"] == old and rotated["new_key"] != old
     online.run("sync", "now", "--job", "heartbeat")
-    assert online.trusted() == {rotated["new_key"]: ["pushi", "sannong", "shequ", "xinchengshi"]}
+    assert online.trusted() == {rotated["new_key"]: ["pushi", "sannong", "shequ", "software", "xinchengshi"]}
 
     second = _stick(county, tmp_path, "second", seq=2)  # signed by the new key, carries the chain
     assert online.import_stick(second)[-1]["result"] == "imported"

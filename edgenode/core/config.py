@@ -221,6 +221,10 @@ SETTINGS: list[Setting] = [
     Setting("hub.channels", list, ["sannong", "pushi", "xinchengshi", "shequ"],
             "Channels the county key signs for. Nodes trust it for these when they enrol (docs/hub.md, "
             "\"Trust that arrives with enrolment\").", check=_str_list),
+    Setting("hub.rollout_max_fail_share", float, 0.1, "A rollout halts by itself when more than this share of "
+            "the nodes told to update have rolled back.", check=_non_negative),
+    Setting("hub.security_update_days", float, 14.0, "Nodes with Debian security updates pending longer than this "
+            "are flagged.", check=_positive),
     Setting("hub.metrics_token", str, "", "Bearer token a Prometheus scraper uses for the hub's /metrics. "
             "Empty: staff login only.", secret=True),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",
@@ -250,6 +254,27 @@ SETTINGS: list[Setting] = [
     Setting("sync.spool_scan_minutes", int, 5, "How often the scheduler scans the satellite spool.", check=_positive),
     Setting("sync.housekeeping_hours", int, 24, "How often the store is checked, garbage-collected and vacuumed.",
             check=_positive),
+    # software updates (node side: edgenode/node/updates/, docs/updates.md)
+    Setting("updates.hours", list, ["01:00-05:00"],
+            "When the scheduler may install a staged release (local time; the portal is down a few seconds).",
+            check=_idle_hours),
+    Setting("updates.check_minutes", int, 15, "How often the scheduler looks for a staged release to install.",
+            check=_positive),
+    Setting("updates.releases_dir", str, "/opt/edgenode-releases", "Where release directories are built."),
+    Setting("updates.current_link", str, "/opt/edgenode", "The symlink naming the running release."),
+    Setting("updates.python", str, "/usr/bin/python3", "The interpreter new release venvs are made with."),
+    Setting("updates.stop_command", str, "systemctl stop edgenode-web.service edgenode-scheduler.service",
+            "Stops the portal and scheduler before the switch."),
+    Setting("updates.start_command", str, "systemctl start edgenode-web.service edgenode-scheduler.service",
+            "Starts them again (on the new release, or the old one after a rollback)."),
+    Setting("updates.launcher", str, "systemd-run", "How the scheduler starts the updater outside its own "
+            "service: a transient systemd unit, or a detached process (no systemd).",
+            choices=("systemd-run", "detach")),
+    Setting("updates.portal_url", str, "http://127.0.0.1/", "The portal through nginx, for the health gate."),
+    Setting("updates.gate_seconds", float, 90.0, "How long the health gate waits for every check to pass.",
+            check=_positive),
+    Setting("updates.require_hub", bool, True, "An enrolled node installs a release only when the hub's rollout "
+            "tells it to; a node never enrolled installs what a stick brings."),
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
             "by housekeeping. 0: keep every event.", check=_non_negative),

@@ -67,4 +67,6 @@ def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -
     app.register_blueprint(province_pages.bp)
     from edgenode.hub.web import contrib_pages  # villagers' works: the nodes' uploads, the review queue
     contrib_pages.init_app(app)
+    from edgenode.hub.web import rollout_pages  # software rollouts (docs/updates.md)
+    app.register_blueprint(rollout_pages.bp)
     return app

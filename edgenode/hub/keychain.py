@@ -24,6 +24,7 @@ from edgenode.protocol import minisign
 from edgenode.protocol.build import write_keylist
 
 CHAIN_DIR = "keylists"
+SOFTWARE = "software"  # the release channel (protocol/release.py)
 
 
 def county_key(cfg) -> minisign.SecretKey:
@@ -44,8 +45,10 @@ def county_public_key_path(cfg) -> Path:
 
 
 def channels(cfg) -> list[str]:
-    """The channels the county key signs for (``hub.channels``)."""
-    return sorted(set(cfg["hub.channels"]))
+    """The channels the county key signs for (``hub.channels``), and ``software``: the county grants that
+    one to release keys (``keys add release.pub --channel software``); a release signed by the county key
+    itself is still refused, since a release key must hold no other channel (docs/updates.md)."""
+    return sorted(set(cfg["hub.channels"]) | {SOFTWARE})
 
 
 def _dir(cfg) -> Path:

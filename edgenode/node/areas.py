@@ -22,11 +22,12 @@ from edgenode.node.speech.area import AREA as speech
 from edgenode.node.storage.area import AREA as storage
 from edgenode.node.sync.area import AREA as sync
 from edgenode.node.tv.area import AREA as tv
+from edgenode.node.updates.area import AREA as updates
 from edgenode.node.usage.area import AREA as usage
 
 # The shell's own declarations: the administrator account behind every admin page, and the
 # commands that are about the whole node (config show, serve, db check).
 shell = Area(name="web", schemas=("edgenode.node.web.accounts_schema",), cli=("edgenode.node.cli_system:COMMANDS",))
 
-AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, live, speech, portal,
-         contrib, tv, admin)
+AREAS = (shell, catalog, usage, storage, imports, sources, sync, updates, feedback, campaigns, activities, health, live, speech,
+         portal, contrib, tv, admin)

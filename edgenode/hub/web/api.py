@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import diagnostics as diag, heartbeat, ingest, keychain, live, registry, tiers
+from edgenode.hub import diagnostics as diag, heartbeat, ingest, keychain, live, registry, rollout, tiers
 from edgenode.hub.signing import verify_request
 from edgenode.hub.web.context import cfg, get_db, settings
 
@@ -56,6 +56,9 @@ def heartbeat_():
     answer["diagnostics_requested"] = diag.requested(db, node["node_id"]) is not None
     answer["keylists"] = keychain.chain(cfg())  # rotation and revocation reach the node this way
     answer["live_schedules"] = live.answers(cfg())  # the county's signed 直播预告
+    update = rollout.on_heartbeat(get_db(), node["node_id"], heartbeat.parse(body))  # its own FULL connection
+    if update:
+        answer["update"] = update  # this node's ring is open: install that version (docs/updates.md)
     return jsonify(answer)
 
 

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # Hook points other areas register on (their area.py); the pipeline imports none of them.
 PLAN = "imports.plan"            # (conn, cfg, manifest) -> manifest: what to copy, list only, or skip
 CHECK = "imports.check"          # (data, channel): refuse a manifest's extra sections before copying
+RELEASES = "imports.releases"    # (cfg, conn, root, source) -> [dict]: software releases beside the bundles
 MAKE_ROOM = "imports.make_room"  # (conn, store, cfg, need, keep): free the space, or raise E_NO_ROOM
 COMMIT = "imports.commit"        # (conn, manifest, data, result): inside the import's one transaction
 
@@ -113,7 +114,10 @@ def import_tree(cfg, conn: sqlite3.Connection, store: Store, path, *, source: st
                 progress: ProgressFn | None = None) -> list[ImportResult]:
     """Import every bundle found under a stick, spool or staging root, oldest sequence first."""
     apply_stick_keylists(conn, Path(path))
+    releases = stage_releases(cfg, conn, Path(path), source)
     bundles = find_bundles(Path(path), max_manifest=cfg.bundles.max_manifest_kb * 1024)
+    if not bundles and releases:
+        return []
     if not bundles:
         raise BundleError("E_NO_BUNDLES", f"{path}: no bundles found (expected manifest.json in a bundle folder, "
                           "on a stick under edgenode-bundles/)", zh="没有找到内容包")
@@ -141,6 +145,15 @@ def import_each(cfg, conn: sqlite3.Connection, store: Store, bundles, *, source:
         out.append(result)
         if result.error_code in RETRY_LATER and (result.channel or channel):
             held.add(result.channel or channel)
+    return out
+
+
+def stage_releases(cfg, conn: sqlite3.Connection, root: Path, source: str) -> list[dict]:
+    """Hand software releases found under ``root`` to the updates area (docs/updates.md); they are logged,
+    not imported: a release is never content."""
+    out = [r for stage in registry.hooks(RELEASES) for r in stage(cfg, conn, root, source)]
+    for r in out:
+        log.info("%s: software release %s: %s %s", root, r.get("version", ""), r["result"], r.get("code", ""))
     return out
 
 

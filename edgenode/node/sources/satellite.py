@@ -24,7 +24,8 @@ from edgenode.protocol.bundle import MANIFEST, SIGNATURE, check_path
 from edgenode.node.imports.history import ImportResult, record, stale_reported
 from edgenode.protocol.bundle import is_junk
 from edgenode.node.imports.outcome import RETRY_LATER
-from edgenode.node.imports.pipeline import import_bundle
+from edgenode.node.imports.pipeline import import_bundle, stage_releases
+from edgenode.protocol.release import RELEASE
 from edgenode.node.imports.locate import NotSmallFile, order_key, read_small
 from edgenode.protocol import strictjson
 from edgenode.node.sources.hook import run_hook
@@ -137,6 +138,9 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
     held: set[str] = set()  # channels whose earlier bundle failed on this node: the rest wait (import_each)
     keys = {e: order_key(e, max_manifest) for e in spool.iterdir()}
     for entry in sorted(keys, key=keys.get):  # oldest sequence first, as on a stick
+        if not is_junk(entry.name) and entry.is_dir() and not entry.is_symlink() and (entry / RELEASE).exists():
+            out.setdefault("releases", []).extend(stage_releases(cfg, conn, entry, "spool"))  # docs/updates.md
+            continue
         if is_junk(entry.name) or entry.is_symlink() or not entry.is_dir() or not (entry / MANIFEST).exists():
             out["ignored"].append(entry.name)
             continue

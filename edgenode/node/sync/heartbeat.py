@@ -42,20 +42,28 @@ def _minimal(cfg, conn: sqlite3.Connection, node_id: str) -> dict:
 
 def build(cfg, conn: sqlite3.Connection) -> dict:
     ident = load_or_create(cfg)
+    body = None
     for payload in registry.hooks(SNAPSHOT_HOOK):  # health's compact snapshot, when that area is installed
         try:
             body = payload(cfg, conn)
             body["node_id"] = ident.node_id
-            return body
+            break
         except Exception:  # a broken probe must not stop the heartbeat; the minimal one still goes out
             log.exception("W_HEARTBEAT_SNAPSHOT: health snapshot failed; sending the minimal heartbeat")
-    return _minimal(cfg, conn, ident.node_id)
+    body = body if body is not None else _minimal(cfg, conn, ident.node_id)
+    for extra in registry.hooks(EXTRA_HOOK):  # updates: the software section
+        try:
+            body.update(extra(cfg, conn))
+        except Exception:
+            log.exception("W_HEARTBEAT_SNAPSHOT: %s failed; sent without it", extra)
+    return body
 
 
 # Hook points the health area registers on (health sits above sync: it reads the outbox).
 SNAPSHOT_HOOK = "sync.heartbeat_snapshot"    # (cfg, conn) -> the heartbeat body
 DIAGNOSTICS_HOOK = "sync.diagnostics_bundle"  # (cfg, conn) -> the redacted .tar.gz bytes
-ANSWER_HOOK = "sync.heartbeat_answer"          # (cfg, conn, answer) -> dict merged into the result (live)
+EXTRA_HOOK = "sync.heartbeat_extra"           # (cfg, conn) -> more keys for the heartbeat body (updates)
+ANSWER_HOOK = "sync.heartbeat_answer"          # (cfg, conn, answer) -> dict merged into the result (live, updates)
 DIAGNOSTICS_PATH = "/api/v1/diagnostics"
 MAX_DIAGNOSTICS_BYTES = 32 * 1024 * 1024  # logs are tails; anything bigger is a bug, not worth the link
 
@@ -75,11 +83,8 @@ def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
         if chain["refused"]:
             log.warning("W_KEYLIST_REFUSED: key list #%s: %s", chain["refused"]["seq"], chain["refused"]["code"])
             out["keylist_error"] = chain["refused"]["code"]
-    for hook in registry.hooks(ANSWER_HOOK):  # live: the schedules the answer carries
-        try:
-            out.update(hook(cfg, conn, answer) or {})
-        except Exception:  # an area's trouble must not fail the heartbeat that went through
-            log.exception("W_HEARTBEAT_ANSWER: %s", getattr(hook, "__qualname__", hook))
+EXTRA_HOOK = "sync.heartbeat_extra"           # (cfg, conn) -> more keys for the heartbeat body (updates)
+ANSWER_HOOK = "sync.heartbeat_answer"          # (cfg, conn, answer) -> dict merged into the result (live, updates)
     if answer.get("diagnostics_requested") is True:
         try:
             out["diagnostics_bytes"] = upload_diagnostics(cfg, conn, base_url, ident)["bytes"]

@@ -1,0 +1,188 @@
+"""Releases for the update tests: keys, a small signed release, and (costly, once) real wheels.
+
+``small_release`` packs a fake wheel and one fake dependency: enough for the signature, key,
+version and hash rules.  ``real_wheels`` builds edgenode's wheel once per session and N+1 by a
+version bump of the same source; dependencies come from the cached wheelhouse
+(tests/helpers_provisioning.wheelhouse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from edgenode.protocol import minisign
+from edgenode.protocol.release import build_release
+
+
+def keys(d: Path) -> dict:
+    """A release key (software only), a content key, an unknown key; written as files too."""
+    d.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in ("release", "content", "stranger"):
+        sk = minisign.generate_keypair()
+        minisign.write_secret_key(sk, d / f"{name}.key")
+        minisign.write_public_key(sk.public, d / f"{name}.pub")
+        out[name] = sk
+    return out
+
+
+def small_release(out: Path, sk, version: str) -> Path:
+    """A release with a stand-in wheel and one locked stand-in dependency (not installable)."""
+    work = out / f".src-{version}"
+    (work / "wh").mkdir(parents=True, exist_ok=True)
+    wheel = work / f"edgenode-{version}-py3-none-any.whl"
+    wheel.write_bytes(b"stand-in wheel " + version.encode())
+    dep = work / "wh" / "tiny-1.0-py3-none-any.whl"
+    dep.write_bytes(b"tiny dependency")
+    lock = work / "node.lock"
+    lock.write_text(f"tiny==1.0 \\\n    --hash=sha256:{hashlib.sha256(dep.read_bytes()).hexdigest()}\n")
+    return build_release(out, sk, wheel=wheel, lock=lock, wheelhouse=work / "wh")
+
+
+def bump_version(version: str):
+    """A patch for helpers_provisioning.build_edgenode_wheel: the same source as another version."""
+    def patch(src: Path) -> None:
+        init = src / "edgenode" / "__init__.py"
+        init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
+    return patch
+
+
+def copy_release(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+# -- real nodes --------------------------------------------------------------------------------
+import json as _json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def node_pids(marker: str) -> list[int]:
+    """Every process whose command line or environment names this node's directory (its whole tree)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            blob = (d / "cmdline").read_bytes() + (d / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            out.append(int(d.name))
+    return out
+
+
+def _away() -> str:
+    """Update hours that do not include now: the tests call ``update apply`` themselves, and the live
+    scheduler must not start a second updater beside it."""
+    h = (time.localtime().tm_hour + 12) % 24
+    return f"{h:02d}:00-{h:02d}:30"
+
+
+class NodeUnderTest:
+    """A node as an installed one runs: release venvs, a ``current`` link, nginx + gunicorn + scheduler."""
+
+    def __init__(self, root: Path, port: int, release_key_pub: Path):
+        self.root, self.port = Path(root), port
+        self.data = self.root / "data"
+        self.sock = self.root / "sup.sock"
+        self.config = self.root / "edgenode.toml"
+        self.root.mkdir(parents=True, exist_ok=True)
+        ctl = f"{sys.executable} {REPO / 'tests' / 'node_supervisor.py'} ctl {self.sock}"
+        self.config.write_text(
+            f'data_dir = "{self.data}"\n[discovery]\nenabled = false\n[updates]\n'
+            f'releases_dir = "{self.root / "releases"}"\ncurrent_link = "{self.root / "current"}"\n'
+            f'python = "{sys._base_executable}"\nstop_command = "{ctl} stop"\nstart_command = "{ctl} start"\n'
+            f'launcher = "detach"\nportal_url = "http://127.0.0.1:{port}/"\ngate_seconds = 25.0\n'
+            f'hours = ["{_away()}"]\n', encoding="utf-8")
+        from edgenode.core.config import load_config
+        self.cfg = load_config(self.config, env={})
+        self.release_key_pub = release_key_pub
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGENODE_")}
+        return {**env, "EDGENODE_CONFIG": str(self.config)}
+
+    def install(self, release_dir: Path, deps_cache: Path | None = None) -> Path:
+        """Install release N as provisioning would: build, link, create the database, trust the release key."""
+        from edgenode.node.updates import releases
+        from edgenode.protocol.release import parse
+        data = (release_dir / "release.json").read_bytes()
+        import hashlib
+        rel = parse(data, hashlib.sha256(data).hexdigest())
+        if deps_cache is not None and deps_cache.exists():
+            dest = Path(self.cfg["updates.releases_dir"]) / deps_cache.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["cp", "-al", str(deps_cache), str(dest)], check=True)
+        target = releases.build(self.cfg, rel, release_dir)
+        releases.switch(self.cfg, target)
+        self.edgenode("db", "check")
+        self.edgenode("trust", "add", str(self.release_key_pub), "--channel", "software")
+        return target
+
+    def edgenode(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        res = subprocess.run([str(self.root / "current" / "bin" / "edgenode"), *args], env=self.env,
+                             capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode:
+            raise RuntimeError(f"edgenode {' '.join(args)}: {res.stderr or res.stdout}")
+        return res
+
+    def boot(self, timeout: float = 60) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "node_supervisor.py"), "run",
+                                      str(self.config), str(self.sock), str(self.port)], env=self.env,
+                                     cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.wait_portal(timeout)
+
+    def wait_portal(self, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.portal_status() == 200:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"portal on {self.port} did not answer 200")
+
+    def portal_status(self) -> int | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+    def power_cut(self) -> None:
+        """Every process of this node dies at once: supervisor, nginx, gunicorn, scheduler, updater."""
+        for _ in range(3):
+            pids = node_pids(str(self.root))
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if not pids:
+                break
+            time.sleep(0.2)
+        if self.proc:
+            self.proc.wait()
+
+    def state(self) -> dict:
+        try:
+            return _json.loads((self.data / "updates" / "state.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def running_version(self) -> str:
+        return Path(os.path.realpath(self.root / "current")).name.split("-")[0]

@@ -1,0 +1,122 @@
+"""Software releases: signed by a release key only, never unsigned, never older, every file as named.
+
+Real keys, a real trust store (the node's database), the real key-list path from the hub's
+keychain, and the CLI a technician or the stick import would use.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgenode import __version__
+from edgenode.hub import keychain
+from edgenode.node.imports import trust
+from edgenode.node.updates import state
+from edgenode.protocol import minisign
+from edgenode.protocol.release import RELEASE_SIG, lock_pins, version_key
+from tests.conftest import make_config
+from tests.helpers_updates import keys, small_release
+
+NEXT = "0.9.1"
+
+
+@pytest.fixture
+def trusted(tmp_path, conn, cfg):
+    """A node enrolled with a county hub whose key list grants a release key ``software``."""
+    k = keys(tmp_path / "keys")
+    hub_cfg = make_config(tmp_path / "hub")
+    keychain.add(hub_cfg, tmp_path / "keys" / "release.pub", ["software"])
+    keychain.add(hub_cfg, tmp_path / "keys" / "content.pub", ["sannong"])
+    trust.pin_county(conn, keychain.offer(hub_cfg))
+    return k, hub_cfg
+
+
+def test_the_county_key_list_grants_software_to_the_release_key_only(trusted, conn):
+    k, hub_cfg = trusted
+    assert trust.channels_of(conn, k["release"].key_id_hex) == {"software"}
+    assert trust.channels_of(conn, k["content"].key_id_hex) == {"sannong"}
+    county = keychain.county_key(hub_cfg).key_id_hex
+    assert "software" in trust.channels_of(conn, county) and "sannong" in trust.channels_of(conn, county)
+
+
+def test_a_release_signed_by_the_release_key_is_staged(trusted, tmp_path, runner, cfg):
+    k, _ = trusted
+    rel = small_release(tmp_path / "out", k["release"], NEXT)
+    r = runner("update", "stage", str(rel), "--json")
+    assert r.exit_code == 0, r.output
+    (res,) = json.loads(r.output)
+    assert res["result"] == "staged" and res["version"] == NEXT
+    staged = state.load(cfg)["staged"]
+    assert staged["version"] == NEXT and (tmp_path / staged["dir"]).joinpath("release.json").is_file()
+    assert json.loads(runner("update", "stage", str(rel), "--json").output)[0]["result"] == "unchanged"
+
+
+def _hostile(kind, k, hub_cfg, tmp_path):
+    out = tmp_path / "out"
+    if kind == "content key":
+        return small_release(out, k["content"], NEXT)
+    if kind == "county key":
+        return small_release(out, keychain.county_key(hub_cfg), NEXT)
+    if kind == "unknown key":
+        return small_release(out, k["stranger"], NEXT)
+    if kind == "unsigned":
+        rel = small_release(out, k["release"], NEXT)
+        (rel / RELEASE_SIG).unlink()
+        return rel
+    if kind == "older version":
+        return small_release(out, k["release"], "0.0.9")
+    if kind == "same version":
+        return small_release(out, k["release"], __version__)
+    if kind == "file changed":
+        rel = small_release(out, k["release"], NEXT)
+        dep = next((rel / "deps").iterdir())
+        dep.write_bytes(b"tampered dependency")
+        return rel
+    if kind == "manifest changed":
+        rel = small_release(out, k["release"], NEXT)
+        doc = (rel / "release.json").read_text().replace(NEXT, "0.9.2")
+        (rel / "release.json").write_text(doc)
+        return rel
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind,code", [
+    ("content key", "E_RELEASE_KEY"),
+    ("county key", "E_RELEASE_KEY"),
+    ("unknown key", "E_RELEASE_KEY"),
+    ("unsigned", "E_RELEASE_UNSIGNED"),
+    ("older version", "E_RELEASE_OLDER"),
+    ("same version", "E_RELEASE_OLDER"),
+    ("file changed", "E_RELEASE_HASH"),
+    ("manifest changed", "E_RELEASE_SIGNATURE"),
+])
+def test_hostile_releases_are_refused_with_their_code_and_change_nothing(trusted, tmp_path, runner, cfg, kind, code):
+    k, hub_cfg = trusted
+    rel = _hostile(kind, k, hub_cfg, tmp_path)
+    before = state.load(cfg)
+    r = runner("update", "stage", str(rel), "--json")
+    assert r.exit_code == 1
+    (res,) = json.loads(r.output)
+    assert res["result"] == "refused" and res["code"] == code, res
+    assert res["error_zh"] and "未安装" in res["error_zh"]
+    assert state.load(cfg) == before
+    assert not (cfg.data_path / "updates" / "staged").exists() or \
+        not any(p for p in (cfg.data_path / "updates" / "staged").iterdir() if not p.name.startswith("."))
+
+
+def test_versions_compare_as_numbers_and_the_lock_is_read_with_its_hashes():
+    assert version_key("0.10.0") > version_key("0.9.9") and version_key("1.0") == version_key("1.0.0")
+    with pytest.raises(Exception):
+        version_key("1.0-rc1")
+    pins = lock_pins("a==1 \\\n    --hash=sha256:" + "a" * 64 + " \\\n    --hash=sha256:" + "b" * 64 + "\n"
+                     "    # via x\nb-c==2.0 \\\n    --hash=sha256:" + "c" * 64 + "\n")
+    assert pins == [("a", "1", {"a" * 64, "b" * 64}), ("b-c", "2.0", {"c" * 64})]
+
+
+def test_a_release_key_signature_is_minisign_compatible(tmp_path):
+    sk = minisign.generate_keypair()
+    rel = small_release(tmp_path, sk, NEXT)
+    sig = minisign.verify_bytes((rel / "release.json").read_bytes(), (rel / RELEASE_SIG).read_text(), sk.public)
+    assert sig.key_id_hex == sk.key_id_hex
