@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 from edgenode.core.db import open_migrated
-from edgenode.hub import schema, tally_schema
+from edgenode.hub import fanout_schema, schema, tally_schema
 
-SCHEMAS = [schema, tally_schema]
+SCHEMAS = [schema, tally_schema, fanout_schema]
 
 
 def hub_db_path(cfg) -> Path:

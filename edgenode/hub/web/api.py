@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import diagnostics as diag, heartbeat, ingest, keychain, registry, tiers
+from edgenode.hub import diagnostics as diag, fanout, heartbeat, ingest, keychain, registry, tiers
 from edgenode.hub.signing import verify_request
 from edgenode.hub.web.context import cfg, get_db, settings
 
@@ -54,6 +54,7 @@ def heartbeat_():
     answer = heartbeat.record(db, node, body, signed_ts=ts, keep=settings().heartbeat_history)
     answer["diagnostics_requested"] = diag.requested(db, node["node_id"]) is not None
     answer["keylists"] = keychain.chain(cfg())  # rotation and revocation reach the node this way
+    answer.update(fanout.on_heartbeat(db, cfg(), node, heartbeat.parse(body)))  # upstreams, mirror clients
     return jsonify(answer)
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from edgenode.node.imports.outcome import RETRY_LATER
 from edgenode.node.imports.pipeline import import_bundle
 from edgenode.node.imports.locate import NotSmallFile, order_key, read_small
 from edgenode.protocol import strictjson
+from edgenode.node.sources.fanout import count_imports
 from edgenode.node.sources.hook import run_hook
 from edgenode.core.store import file_sha256
 
@@ -170,5 +172,9 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
             out["rejected"].append({"bundle": entry.name, "code": result.error_code, "error": result.error,
                                     "now": where})
     cache.save(str(spool))
+    try:
+        count_imports(conn, "satellite", results)
+    except sqlite3.Error:  # the counters are figures for the hub; the imports are already committed
+        log.exception("W_TRAFFIC_COUNT: satellite bytes not counted")
     run_hook(cfg, results)
     return out
