@@ -73,6 +73,18 @@ def test_village_pulls_from_its_mirror_and_the_counters_reach_the_hub(tmp_path, 
     t = json.loads(tree)
     assert t[0]["node_id"] == m.node_id and t[0]["state"] == "serving"
     assert {c["name"] for c in t[0]["children"]} == {"v1", "v2"}
+    # the fleet page shows the tree and the ratio to county staff
+    from edgenode.hub.app import create_hub_app
+    from tests.helpers_hub import login
+    app = create_hub_app(county.hub.cfg)
+    conn = county.hub.db()
+    try:
+        page = login(app.test_client(), conn).get("/").get_data(as_text=True)
+    finally:
+        conn.close()
+    assert f'data-mirror="{m.node_id}" data-state="serving"' in page and "正常分发" in page
+    assert page.count('data-child="') == 2 and f'data-child="{F.node_id(v)[:8]}"' in page
+    assert f'data-channel="{F.CHANNEL}"' in page and f"{row['egress_ratio']:.2f}</td>" in page
 
 
 def test_mirror_down_or_behind_falls_back_to_the_county(tmp_path, county, township):

@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import alerts, charts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, registry
+from edgenode.hub import alerts, charts, diagnostics as diag, fanout, fleet, heartbeat, ingest, ingest_queries, registry
 from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_pages", __name__)
@@ -45,7 +45,8 @@ def dashboard():
     shown.sort(key=_sort_key(sort), reverse=desc)
     return render_template("hub/dashboard.html", rows=shown, summary=summary, channels=channels, q=q,
                            status=status, only_problems=only_problems, sort=sort, desc=desc,
-                           alerts=alerts.open_alerts(db)[:50], now=time.time())
+                           alerts=alerts.open_alerts(db)[:50], now=time.time(), tree=fanout.tree(db),
+                           egress=fanout.egress_report(db, cfg())[:24])
 
 
 @bp.get("/nodes/<node_id>")
