@@ -16,7 +16,8 @@ from edgenode import __version__
 from edgenode.core import registry
 from edgenode.core.context import Context
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub.cli import COMMANDS as HUB_COMMANDS
+from edgenode.hub.cli import COMMANDS as HUB_COMMANDS, hub_group
+from edgenode.hub.fanout_cli import COMMANDS as HUB_FANOUT_COMMANDS
 from edgenode.hub.release_cli import COMMANDS as RELEASE_COMMANDS
 
 
@@ -49,6 +50,8 @@ for _ref in registry.refs("cli"):
         cli.add_command(_command)
 for _command in HUB_COMMANDS + RELEASE_COMMANDS:
     cli.add_command(_command)
+for _command in HUB_FANOUT_COMMANDS:
+    hub_group.add_command(_command)
 
 
 def main() -> None:

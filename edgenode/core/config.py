@@ -275,6 +275,21 @@ SETTINGS: list[Setting] = [
             check=_positive),
     Setting("updates.require_hub", bool, True, "An enrolled node installs a release only when the hub's rollout "
             "tells it to; a node never enrolled installs what a stick brings."),
+    # content fan-out: township mirrors (node side: edgenode/node/sources/, docs/fanout.md)
+    Setting("mirror.enabled", bool, False,
+            "This node is a township mirror: it serves its pulled channels to the nodes the hub assigns it."),
+    Setting("mirror.rsync_url", str, "",
+            "How the nodes below reach this mirror's rsync daemon, e.g. rsync://10.1.2.3:8731 (module channels)."),
+    Setting("mirror.http_url", str, "", "How the nodes below reach this mirror over HTTP, e.g. http://10.1.2.3:8081/edgenode."),
+    Setting("mirror.rsync_port", int, 8731, "Port of the mirror's rsync daemon.", check=_port),
+    Setting("mirror.http_port", int, 8081, "Port of the mirror's nginx server block.", check=_port),
+    Setting("mirror.windows", list, [],
+            "When the mirror serves (the sync.windows grammar; jobs are ignored). Empty: any time.", check=_windows),
+    Setting("mirror.bwlimit_kbps", int, 0, "Most KiB/s the mirror sends per connection (rsync and HTTP). 0: no limit.",
+            check=_non_negative),
+    Setting("mirror.max_connections", int, 10, "Most nodes the mirror serves at once.", check=_positive),
+    Setting("mirror.refresh_minutes", int, 5, "How often the mirror rewrites its access lists (windows, revocations).",
+            check=_positive),
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
             "by housekeeping. 0: keep every event.", check=_non_negative),

@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 from edgenode.core.db import open_migrated
-from edgenode.hub import contrib_schema, problems_schema, rollout_schema, schema, tally_schema
+from edgenode.hub import contrib_schema, fanout_schema, problems_schema, rollout_schema, schema, tally_schema
 
-SCHEMAS = [schema, tally_schema, problems_schema, contrib_schema, rollout_schema]
+SCHEMAS = [schema, tally_schema, problems_schema, contrib_schema, rollout_schema, fanout_schema]
 
 
 def hub_db_path(cfg) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import diagnostics as diag, heartbeat, ingest, keychain, live, registry, rollout, tiers
+from edgenode.hub import diagnostics as diag, fanout, heartbeat, ingest, keychain, live, registry, rollout, tiers
 from edgenode.hub.signing import verify_request
 from edgenode.hub.web.context import cfg, get_db, settings
 
@@ -59,6 +59,7 @@ def heartbeat_():
     update = rollout.on_heartbeat(get_db(), node["node_id"], heartbeat.parse(body))  # its own FULL connection
     if update:
         answer["update"] = update  # this node's ring is open: install that version (docs/updates.md)
+    answer.update(fanout.on_heartbeat(db, cfg(), node, heartbeat.parse(body)))  # upstreams, mirror clients
     return jsonify(answer)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import alerts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, nodeview, problems, registry
+from edgenode.hub import alerts, diagnostics as diag, fanout, fleet, heartbeat, ingest, ingest_queries, nodeview, problems, registry
 from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_pages", __name__)
@@ -58,7 +58,8 @@ def fleet_table():
         groups.setdefault(r["township"] or "（未分乡镇）", []).append(r)
     return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown),
                            summary=fleet.summary(rows, channels), q=q, status=status, only_problems=only_problems,
-                           sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH)
+                           sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH,
+                           tree=fanout.tree(db), egress=fanout.egress_report(db, cfg())[:24])
 
 
 @bp.get("/problems/note")

@@ -56,6 +56,9 @@ class ChannelPull:
     shared_bytes: int = 0   # staged bytes now hard-linked to their store blobs (no second copy)
     skipped_files: int = 0  # payload files the storage policy left on the hub
     error: str = ""
+    rx_bytes: int = 0       # of wire_bytes, those received (the byte counters' figure)
+    via: str = "county"     # the upstream that delivered: "county" or "mirror:<node id>"
+    fallbacks: list = field(default_factory=list)  # upstreams passed over, and why
 
 
 def staging_root(cfg) -> Path:
@@ -149,7 +152,8 @@ def _exclude_file(root: Path, channel: str, paths: list[str]) -> Path:
 
 
 def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None = None, retries: int | None = None,
-                  retry_delay: float = 2.0, report=None, unwanted=None) -> ChannelPull:
+                  retry_delay: float = 2.0, report=None, unwanted=None, src_base: str | None = None,
+                  password: str = "") -> ChannelPull:
     """Mirror one channel into staging.  ``deadline`` is a ``time.monotonic()`` value (window end).
 
     ``unwanted(channel_root) -> [paths]`` (the storage policy) makes it two phases: the
@@ -162,25 +166,33 @@ def rsync_channel(cfg, channel: str, *, bwlimit: int = 0, deadline: float | None
     root = ensure_marker(cfg)
     dest = root / channel
     dest.mkdir(parents=True, exist_ok=True)
-    src = f"{cfg['sync.rsync_url'].rstrip('/')}/channels/{channel}/"
+    src = f"{(src_base or cfg['sync.rsync_url']).rstrip('/')}/channels/{channel}/"
     retries = cfg["sync.rsync_retries"] if retries is None else retries
     res = ChannelPull(channel)
     filters: list[str] = []
     if unwanted is not None:
         _attempts(cfg, res, root, src, dest, bwlimit, deadline, retries, retry_delay, report,
-                  filters=METADATA_ONLY, delete=False)
+                  filters=METADATA_ONLY, delete=False, password=password)
         if res.state != "done":
             return res
         skip = list(unwanted(dest))
         filters = [f"--exclude-from={_exclude_file(root, channel, skip)}"] if skip else []
         res.skipped_files = len(skip)
     _attempts(cfg, res, root, src, dest, bwlimit, deadline, retries, retry_delay, report, filters=filters,
-              delete=True)
+              delete=True, password=password)
     return res
 
 
+def rsync_env(password: str = "") -> dict:
+    """rsync's environment: a mirror's password goes in RSYNC_PASSWORD, never in argv (ps shows argv)."""
+    env = {k: v for k, v in os.environ.items() if k != "RSYNC_PASSWORD"}
+    if password:
+        env["RSYNC_PASSWORD"] = password
+    return env
+
+
 def _attempts(cfg, res: ChannelPull, root, src, dest, bwlimit, deadline, retries, retry_delay, report, *,
-              filters, delete) -> None:
+              filters, delete, password="") -> None:
     """Run one rsync until it completes, the deadline passes or the retries are spent."""
     rsync = sh.Command("rsync")
     tries = 0
@@ -189,7 +201,8 @@ def _attempts(cfg, res: ChannelPull, root, src, dest, bwlimit, deadline, retries
         tries += 1
         _check_marker(root)
         prog = _Progress(report)
-        kw = {"_out": prog, "_err_to_out": True, "_out_bufsize": 0, "_timeout_signal": signal.SIGTERM}
+        kw = {"_out": prog, "_err_to_out": True, "_out_bufsize": 0, "_timeout_signal": signal.SIGTERM,
+              "_env": rsync_env(password)}
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -201,11 +214,13 @@ def _attempts(cfg, res: ChannelPull, root, src, dest, bwlimit, deadline, retries
                               filters=filters), **kw)
         except sh.TimeoutException:
             res.wire_bytes += prog.done
+            res.rx_bytes += prog.done
             res.state = "partial"
             log.info("pull %s: window closed; rsync stopped with SIGTERM, partial data kept", res.channel)
             return
         except sh.ErrorReturnCode as e:
             res.wire_bytes += prog.done
+            res.rx_bytes += prog.done
             tail = "".join(prog.text)[-400:].strip()
             res.error = f"rsync exit {e.exit_code}: {tail.splitlines()[-1] if tail else ''}"
             if e.exit_code in RETRYABLE and tries <= retries:
@@ -216,6 +231,7 @@ def _attempts(cfg, res: ChannelPull, root, src, dest, bwlimit, deadline, retries
             return
         res.stats = parse_stats("".join(prog.text))
         res.wire_bytes += res.stats.get("sent", 0) + res.stats.get("received", 0)
+        res.rx_bytes += res.stats.get("received", 0)
         res.state = "done"
         return
 
@@ -272,6 +288,74 @@ def share_with_store(store, bundle_dir: Path) -> int:
     return saved
 
 
+def with_user(url: str, username: str) -> str:
+    """``rsync://host/mod`` → ``rsync://user@host/mod`` (a daemon's ``auth users``)."""
+    if not username or not url.startswith("rsync://"):
+        return url
+    return "rsync://" + username + "@" + url[len("rsync://"):].split("@", 1)[-1]
+
+
+def upstream_seq(cfg, base: str, password: str, channel: str) -> int | None:
+    """The newest bundle sequence an upstream lists for a channel; None when it cannot be reached.
+
+    One ``--list-only`` connection: a mirror that is behind is passed over before any
+    payload moves, and no ``--delete`` from a stale tree undoes a newer pull.
+    """
+    url = f"{base.rstrip('/')}/channels/{channel}/"
+    t = str(cfg["sync.rsync_timeout_seconds"])
+    try:
+        out = sh.Command("rsync")("--list-only", f"--contimeout={t}", f"--timeout={t}", url,
+                                  _env=rsync_env(password), _timeout=float(t) + 5)
+    except sh.ErrorReturnCode as e:
+        return 0 if e.exit_code == 23 else None  # 23: the channel folder is not there (yet)
+    except sh.TimeoutException:
+        return None
+    seqs = [int(m.group(1)) for m in re.finditer(rf"\s{re.escape(channel)}-(\d+)$", str(out), re.M)]
+    return max(seqs, default=0)
+
+
+def _pull_channel(cfg, conn, store, channel, unwanted, **kw) -> ChannelPull:
+    """One channel from the first upstream that is up, current and honest (the hub's order)."""
+    from edgenode.node.sources import fanout
+    latest = fanout.published(conn).get(channel, 0)
+    ups = fanout.upstreams(cfg, conn)
+    passed: list[dict] = []
+    res = ChannelPull(channel, state="failed", error="no upstream")
+    for i, up in enumerate(ups):
+        name = "county" if up["kind"] == "county" else f"mirror:{up['node_id']}"
+        base, last = with_user(up["rsync_url"], up["username"]), i == len(ups) - 1
+        if up["kind"] == "mirror" and not last:
+            seq = upstream_seq(cfg, base, up["password"], channel)
+            if seq is None or seq < latest:
+                passed.append({"upstream": name, "why": "down" if seq is None else f"behind ({seq} < {latest})"})
+                continue
+        res = rsync_channel(cfg, channel, unwanted=unwanted, src_base=base, password=up["password"], **kw)
+        res.via = name
+        fanout.count(conn, up["kind"], channel, rx=res.rx_bytes)
+        if res.state == "failed" and not last:
+            passed.append({"upstream": name, "why": res.error or "failed"})
+            continue
+        if res.state != "done":
+            break
+        results = import_staged(cfg, conn, store, channel)
+        res.imports = [{"bundle": Path(r.bundle).name, "result": r.result, "seq": r.seq, "added": r.added,
+                        "updated": r.updated, "error_code": r.error_code, "error": r.error} for r in results]
+        res.shared_bytes = sum(share_with_store(store, Path(r.bundle)) for r in results if r.ok)
+        bad = [r for r in results if r.error_code in fanout.INTEGRITY_CODES]
+        if bad and up["kind"] == "mirror":
+            fanout.ban(conn, up["node_id"], bad[0].error_code, f"{Path(bad[0].bundle).name}: {bad[0].error}")
+            for r in bad:  # the next upstream must send these again: rsync's quick check would keep them
+                shutil.rmtree(r.bundle, ignore_errors=True)
+            passed.append({"upstream": name, "why": f"tampered ({bad[0].error_code})"})
+            continue
+        if up["kind"] == "mirror" and not last and fanout.accepted_seq(conn, channel) < latest:
+            passed.append({"upstream": name, "why": "behind after the pull"})
+            continue
+        break
+    res.fallbacks = passed
+    return res
+
+
 def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = None, bwlimit: int = 0,
          deadline: float | None = None, retries: int | None = None, retry_delay: float = 2.0, report=None) -> dict:
     if not cfg["sync.rsync_url"]:
@@ -287,14 +371,12 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
         if shutil.disk_usage(cfg.data_path).free < floor:
             raise EdgenodeError("E_DISK_FULL", "the data disk is at its free-space floor; pull stopped",
                                 zh="数据盘空间不足，已暂停下载。", status=507)
+        if not CHANNEL.match(channel or ""):
+            raise EdgenodeError("E_CHANNEL_NAME", f"{channel!r} is not a channel name (a-z, 0-9, _ and -)",
+                                zh="频道名称不对。")
         unwanted = functools.partial(subs.unwanted_paths, conn, cfg, channel)  # paths this node does not keep
-        res = rsync_channel(cfg, channel, bwlimit=bwlimit, deadline=deadline, retries=retries,
-                            retry_delay=retry_delay, report=report, unwanted=unwanted)
-        if res.state == "done":
-            results = import_staged(cfg, conn, store, channel)
-            res.imports = [{"bundle": Path(r.bundle).name, "result": r.result, "seq": r.seq, "added": r.added,
-                            "updated": r.updated, "error_code": r.error_code, "error": r.error} for r in results]
-            res.shared_bytes = sum(share_with_store(store, Path(r.bundle)) for r in results if r.ok)
+        res = _pull_channel(cfg, conn, store, channel, unwanted, bwlimit=bwlimit, deadline=deadline,
+                            retries=retries, retry_delay=retry_delay, report=report)
         out.append(res)
         if res.state == "partial":
             break

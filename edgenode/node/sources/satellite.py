@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from edgenode.node.imports.pipeline import import_bundle, stage_releases
 from edgenode.protocol.release import RELEASE
 from edgenode.node.imports.locate import NotSmallFile, order_key, read_small
 from edgenode.protocol import strictjson
+from edgenode.node.sources import carousel
+from edgenode.node.sources.fanout import count, count_imports
 from edgenode.node.sources.hook import run_hook
 from edgenode.core.store import file_sha256
 
@@ -135,6 +138,8 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
     cache = _HashCache(cfg.data_path / "spool-hashes.json")
     max_manifest = cfg.bundles.max_manifest_kb * 1024
     results: list[ImportResult] = []
+    direct: list[ImportResult] = []
+    satellite_bytes: dict[str, int] = {}
     held: set[str] = set()  # channels whose earlier bundle failed on this node: the rest wait (import_each)
     keys = {e: order_key(e, max_manifest) for e in spool.iterdir()}
     for entry in sorted(keys, key=keys.get):  # oldest sequence first, as on a stick
@@ -145,6 +150,11 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
             out["ignored"].append(entry.name)
             continue
         why = completeness(entry, cache, max_manifest)
+        kept = carousel.gather(cfg, entry, cache, max_manifest) if why else None
+        if kept and kept["taken"]:
+            satellite_bytes[kept["channel"]] = satellite_bytes.get(kept["channel"], 0) + kept["taken"]
+        if kept and kept["ready"]:
+            why = None  # every file verified over the passes: the held copy is whole
         if why:
             age_h = (now - _newest_mtime(entry)) / 3600
             if age_h >= cfg.spool.stale_hours:
@@ -154,13 +164,18 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
                     record(conn, ImportResult(bundle=str(entry), source="spool", result="stale",
                                               error_code="E_SPOOL_STALE", error=why, started_at=now), now)
             else:
-                out["waiting"].append({"bundle": entry.name, "reason": why})
+                out["waiting"].append({"bundle": entry.name, "reason": why,
+                                       **({"missing": kept["missing"]} if kept else {})})
             continue
         channel = keys[entry][1] if keys[entry][0] == 0 else None
         if channel in held:
             out["waiting"].append({"bundle": entry.name, "reason": f"waits for the earlier {channel} bundle"})
             continue
-        result = import_bundle(cfg, conn, store, entry, source="spool", progress=progress)
+        result = import_bundle(cfg, conn, store, kept["hold"] if kept else entry, source="spool", progress=progress)
+        if not kept:  # bytes of a held bundle were counted as the hold took them
+            direct.append(result)
+        if result.error_code not in RETRY_LATER:
+            carousel.forget(cfg, kept["hold"]) if kept else carousel.forget_bundle(cfg, entry, max_manifest)
         results.append(result)
         if result.error_code in RETRY_LATER and (result.channel or channel):
             held.add(result.channel or channel)
@@ -174,5 +189,11 @@ def scan_spool(cfg, conn, store, *, now: float | None = None, progress=None) -> 
             out["rejected"].append({"bundle": entry.name, "code": result.error_code, "error": result.error,
                                     "now": where})
     cache.save(str(spool))
+    try:
+        count_imports(conn, "satellite", direct)
+        for channel, n in satellite_bytes.items():
+            count(conn, "satellite", channel, rx=n)
+    except sqlite3.Error:  # the counters are figures for the hub; the imports are already committed
+        log.exception("W_TRAFFIC_COUNT: satellite bytes not counted")
     run_hook(cfg, results)
     return out

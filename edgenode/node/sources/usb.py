@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import stat
 import subprocess
 import time
@@ -135,8 +136,17 @@ def import_mount(cfg, conn, store, mountpoint, *, source: str, progress=None) ->
     if not bundles:
         raise BundleError("E_NO_BUNDLES", f"{folder}: no bundles in it", zh="U 盘上没有内容包")
     results = import_each(cfg, conn, store, bundles, source=source, progress=progress)
+    _count(conn, results)
     run_hook(cfg, results)
     return results
+
+
+def _count(conn, results) -> None:
+    from edgenode.node.sources.fanout import count_imports
+    try:
+        count_imports(conn, "stick", results)
+    except sqlite3.Error:  # the counters are figures for the hub; the import itself is already committed
+        log.exception("W_TRAFFIC_COUNT: stick bytes not counted")
 
 
 def _block_device(device: str) -> tuple[str, str]:

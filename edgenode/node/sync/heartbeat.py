@@ -13,6 +13,7 @@ from edgenode.core import registry
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.identity import load_or_create
 from edgenode.node.imports import trust
+from edgenode.node.sources import fanout
 from edgenode.node.sync import client, outbox
 from edgenode.node.sync import heartbeat_queries as q
 from edgenode.node.usage.events import boot_id
@@ -56,7 +57,19 @@ def build(cfg, conn: sqlite3.Connection) -> dict:
             body.update(extra(cfg, conn))
         except Exception:
             log.exception("W_HEARTBEAT_SNAPSHOT: %s failed; sent without it", extra)
+    _fanout(cfg, conn, body)
     return body
+
+
+def _fanout(cfg, conn: sqlite3.Connection, body: dict) -> None:
+    """Byte counters per source, mirrors caught tampering, and whether this node offers a mirror."""
+    try:
+        body["traffic"] = fanout.traffic(conn)
+        body["mirror_reports"] = fanout.pending_reports(conn)
+    except sqlite3.Error:  # figures only: the heartbeat goes out without them
+        log.exception("W_HEARTBEAT_TRAFFIC: byte counters not read")
+    if cfg["mirror.enabled"]:
+        body["mirror"] = {"rsync_url": cfg["mirror.rsync_url"], "http_url": cfg["mirror.http_url"]}
 
 
 # Hook points the health area registers on (health sits above sync: it reads the outbox).
@@ -73,8 +86,15 @@ def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
     ident = load_or_create(cfg)
     body = build(cfg, conn)
     answer = client.post_json(cfg, base_url, PATH, body, ident=ident)
+    if body.get("mirror_reports"):
+        fanout.reports_delivered(conn, body["mirror_reports"])
+    out_fanout = fanout.apply_answer(conn, answer)
+    if cfg["mirror.enabled"]:  # a revoked node loses its door here, not at the next scheduled refresh
+        from edgenode.node.sources import mirror
+        out_fanout["mirror"] = mirror.write_access(cfg, conn)
     out = {"server_time": answer.get("server_time"), "clock_offset": (
-        answer["server_time"] - time.time() if isinstance(answer.get("server_time"), (int, float)) else None)}
+        answer["server_time"] - time.time() if isinstance(answer.get("server_time"), (int, float)) else None),
+        **out_fanout}
     if answer.get("keylists"):
         chain = trust.apply_chain(conn, answer["keylists"])
         if chain["applied"]:
@@ -83,8 +103,11 @@ def send(cfg, conn: sqlite3.Connection, base_url: str) -> dict:
         if chain["refused"]:
             log.warning("W_KEYLIST_REFUSED: key list #%s: %s", chain["refused"]["seq"], chain["refused"]["code"])
             out["keylist_error"] = chain["refused"]["code"]
-EXTRA_HOOK = "sync.heartbeat_extra"           # (cfg, conn) -> more keys for the heartbeat body (updates)
-ANSWER_HOOK = "sync.heartbeat_answer"          # (cfg, conn, answer) -> dict merged into the result (live, updates)
+    for hook in registry.hooks(ANSWER_HOOK):  # live: the schedules; updates: the rollout
+        try:
+            out.update(hook(cfg, conn, answer) or {})
+        except Exception:  # an area's trouble must not fail the heartbeat that went through
+            log.exception("W_HEARTBEAT_ANSWER: %s", getattr(hook, "__qualname__", hook))
     if answer.get("diagnostics_requested") is True:
         try:
             out["diagnostics_bytes"] = upload_diagnostics(cfg, conn, base_url, ident)["bytes"]

@@ -172,6 +172,9 @@ def _work(cfg, conn, kind, allowance, report, options) -> dict:
         r = pull.pull(cfg, conn, open_store(cfg), bwlimit=allowance.bwlimit, deadline=options.get("deadline", deadline),
                       report=report, retries=options.get("retries"),
                       retry_delay=options.get("retry_delay", 2.0))
+        if cfg.spool.dir and r["state"] != "partial":  # the link is up: what the satellite has not brought yet
+            from edgenode.node.sources import carousel, fanout
+            r["carousel"] = carousel.fetch_missing(cfg, conn, upstreams=fanout.upstreams(cfg, conn))
         r["_state"] = r["state"]
         r["_message"] = (f"{r['state']}: imported {r['imported']} bundles, {r['wire_bytes']} bytes moved"
                          + (f", {r['import_failures']} failed imports" if r["import_failures"] else ""))

@@ -1,0 +1,33 @@
+"""The county uplink, measured: a county, township mirrors and villages as network namespaces on shaped
+links (tc tbf).  With mirrors the county's interface sends about one copy per township; pulling directly,
+one per village.  Real processes throughout: rsync daemons in the namespaces, `edgenode sync now` in
+each village's namespace, the real hub (on loopback) issuing upstream lists and mirror credentials."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.helpers_topology import run_topology
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc"), reason="needs root and tc")
+
+
+def _check(fig: dict) -> None:
+    print(f"\n{fig['villages']} villages under {fig['townships']} mirrors, bundle {fig['bundle_bytes']} bytes: county "
+          f"egress {fig['mirrored']['ratio']:.2f}x with mirrors ({fig['mirrored']['seconds']:.1f} s), "
+          f"{fig['direct']['ratio']:.2f}x direct ({fig['direct']['seconds']:.1f} s)")
+    assert fig["mirrored"]["ratio"] <= 2.5
+    assert fig["direct"]["ratio"] >= 0.95 * fig["villages"]
+
+
+def test_mirrors_cut_the_county_egress_small(tmp_path):
+    _check(run_topology(tmp_path, townships=2, per_township=2, files=4, file_size=1_000_000, rate_mbit=40))
+
+
+@pytest.mark.slow
+def test_mirrors_cut_the_county_egress_full_size(tmp_path):
+    """The acceptance's form: 2 townships x 4 villages, a 200 MB bundle, 4 Mbit/s village links."""
+    _check(run_topology(tmp_path, townships=2, per_township=4, files=20, file_size=10_000_000, rate_mbit=4))
