@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
 
 from edgenode.core.errors import EdgenodeError
 from edgenode.hub import alerts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, nodeview, problems, registry
-from edgenode.hub.web.context import cfg, get_db
+from edgenode.hub.web.context import cfg, get_db, hub
 
 bp = Blueprint("hub_pages", __name__)
 
@@ -26,11 +29,35 @@ def _sort_key(field: str):
     return key
 
 
+# The fleet as of at most hub.fleet_cache_seconds ago, per worker process: the dashboard and the
+# fleet table at 2,000 nodes then cost their rendering, not 2,000 rows each (docs/hub.md "Cost").
+# Staff notes, the node page and every write read the database itself.
+_FLEET: dict[str, tuple[float, list[dict]]] = {}
+_FLEET_LOCK = threading.Lock()
+
+
+def _fleet_rows(db) -> list[dict]:
+    c = cfg()
+    ttl = c.hub.fleet_cache_seconds
+    key = hub().db_path
+    hit = _FLEET.get(key)
+    now = time.monotonic()
+    if ttl > 0 and hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    with _FLEET_LOCK:  # one thread rebuilds; the others wait for its rows rather than build their own
+        hit = _FLEET.get(key)
+        if ttl > 0 and hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        rows = fleet.fleet(db, c)
+        _FLEET[key] = (time.monotonic(), rows)
+        return rows
+
+
 @bp.get("/")
 def dashboard():
     """Problems first: what needs doing, most severe first; the fleet table is one click away."""
     db = get_db()
-    plist = problems.problem_list(db, cfg())
+    plist = problems.problem_list(db, cfg(), rows=_fleet_rows(db))
     summary = fleet.summary(plist["rows"], fleet.latest_channels(db))
     return render_template("hub/dashboard.html", p=plist, summary=summary, channel_zh=fleet.channel_zh)
 
@@ -42,7 +69,7 @@ SNOOZE_CHOICES = [(4, "4 小时"), (24, "1 天"), (72, "3 天"), (168, "7 天")]
 def fleet_table():
     """Every node, grouped by township, sortable by query string (no JavaScript)."""
     db = get_db()
-    rows = fleet.fleet(db, cfg())
+    rows = _fleet_rows(db)
     channels = fleet.latest_channels(db)
     q = (request.args.get("q") or "").strip()
     status = request.args.get("status") or ""
@@ -64,7 +91,8 @@ def fleet_table():
 @bp.get("/problems/note")
 def problem_note_form():
     a = request.args
-    plist = problems.problem_list(get_db(), cfg())
+    db = get_db()
+    plist = problems.problem_list(db, cfg(), rows=_fleet_rows(db))
     e = next((x for x in plist["open"] + plist["handled"] if x["node_id"] == a.get("node_id")
               and x["kind"] == a.get("kind") and x["subject"] == a.get("subject", "")), None)
     if e is None:
@@ -179,6 +207,7 @@ def enrol_revoke():
 @bp.post("/alerts/evaluate")
 def alerts_evaluate():
     r = alerts.evaluate(get_db(), cfg())
+    _FLEET.pop(hub().db_path, None)  # staff asked for a fresh look
     flash(f"检查完毕：新发现 {len(r['opened'])} 个问题，{len(r['cleared'])} 个问题已恢复。")
     return redirect(url_for("hub_pages.dashboard"))
 
