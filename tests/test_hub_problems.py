@@ -125,3 +125,18 @@ def test_cli_lists_acknowledges_and_snoozes(hub):
     assert note["action"] == "snooze" and note["by_staff"] == "张三" and 7.9 * 3600 < note["until"] - time.time() <= 8 * 3600
     r = runner.invoke(cli, ["hub", "problems", "ack", n.node_id[:8], "disk", "--reason", "x"], env=env)
     assert r.exit_code == 1 and "E_PROBLEM_GONE" in r.output
+
+
+def test_a_batch_conflict_is_listed_until_confirmed(hub):
+    cfg, conn, client = hub
+    n = _node(client, conn, "冲突村服务点")
+    n.heartbeat()
+    assert n.upload(1, *seal(n.ident, 1, make_events(5))).status_code == 200
+    assert n.upload(1, *seal(n.ident, 1, make_events(6, seed=9))).status_code == 409  # same number, other content
+    p = problems.problem_list(conn, cfg)
+    assert [(e["name"], e["kind"]) for e in p["open"]] == [("冲突村服务点", "conflict")]
+    subject = p["open"][0]["subject"]
+    alerts.evaluate(conn, cfg, notify=False)  # the hourly check leaves conflicts alone
+    assert [e["kind"] for e in problems.problem_list(conn, cfg)["open"]] == ["conflict"]
+    problems.note(conn, cfg, n.node_id, "conflict", subject, action="ack", reason="已联系技术支持", by="张三")
+    assert problems.problem_list(conn, cfg)["nodes"] == set() and problems_queries.notes(conn) == {}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file,
+                   session, url_for)
+from markupsafe import Markup
 
 from edgenode.core.errors import EdgenodeError
 from edgenode.hub import alerts, diagnostics as diag, fleet, heartbeat, ingest, ingest_queries, nodeview, problems, registry
@@ -34,6 +36,27 @@ def _sort_key(field: str):
 # Staff notes, the node page and every write read the database itself.
 _FLEET: dict[str, tuple[float, list[dict]]] = {}
 _FLEET_LOCK = threading.Lock()
+
+
+def _row_html(rows: list[dict]):
+    """A function rendering one fleet-table row, each row rendered once per cached snapshot."""
+    cache = _ROWS_HTML.get(id(rows))
+    if cache is None or cache[0] is not rows:
+        _ROWS_HTML.clear()  # one snapshot at a time per worker
+        cache = _ROWS_HTML[id(rows)] = (rows, {})
+    done = cache[1]
+    template = current_app.jinja_env.get_template("hub/fleet_row.html")
+    node_url = url_for("hub_pages.node_detail", node_id="NODE")[:-4]
+
+    def render(r: dict) -> Markup:
+        html = done.get(r["node_id"])
+        if html is None:
+            html = done[r["node_id"]] = Markup(template.render(r=r, node_url=node_url, channel_zh=fleet.channel_zh))
+        return html
+    return render
+
+
+_ROWS_HTML: dict[int, tuple[list, dict]] = {}
 
 
 def _fleet_rows(db) -> list[dict]:
@@ -83,7 +106,7 @@ def fleet_table():
     groups: dict[str, list] = {}
     for r in shown:
         groups.setdefault(r["township"] or "（未分乡镇）", []).append(r)
-    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown),
+    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown), row_html=_row_html(rows),
                            summary=fleet.summary(rows, channels), q=q, status=status, only_problems=only_problems,
                            sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH)
 
