@@ -38,25 +38,31 @@ _FLEET: dict[str, tuple[float, list[dict]]] = {}
 _FLEET_LOCK = threading.Lock()
 
 
-def _row_html(rows: list[dict]):
-    """A function rendering one fleet-table row, each row rendered once per cached snapshot."""
-    cache = _ROWS_HTML.get(id(rows))
-    if cache is None or cache[0] is not rows:
-        _ROWS_HTML.clear()  # one snapshot at a time per worker
-        cache = _ROWS_HTML[id(rows)] = (rows, {})
-    done = cache[1]
-    template = current_app.jinja_env.get_template("hub/fleet_row.html")
-    node_url = url_for("hub_pages.node_detail", node_id="NODE")[:-4]
+def _snapshot_cache(rows: list[dict]) -> dict:
+    """A dict that lives as long as this fleet snapshot: what is rendered from it is rendered once."""
+    hit = _PER_SNAPSHOT.get(id(rows))
+    if hit is None or hit[0] is not rows:
+        _PER_SNAPSHOT.clear()  # one snapshot at a time per worker
+        hit = _PER_SNAPSHOT[id(rows)] = (rows, {})
+    return hit[1]
 
-    def render(r: dict) -> Markup:
-        html = done.get(r["node_id"])
+
+_PER_SNAPSHOT: dict[int, tuple[list, dict]] = {}
+
+
+def _renderer(rows: list[dict], name: str, key, **context):
+    """A function rendering template ``name`` for one row or entry, once per snapshot and key."""
+    done = _snapshot_cache(rows).setdefault(name, {})
+    template = current_app.jinja_env.get_template(name)
+    context.update(node_url=url_for("hub_pages.node_detail", node_id="NODE")[:-4], channel_zh=fleet.channel_zh)
+
+    def render(item: dict) -> Markup:
+        k = key(item)
+        html = done.get(k)
         if html is None:
-            html = done[r["node_id"]] = Markup(template.render(r=r, node_url=node_url, channel_zh=fleet.channel_zh))
+            html = done[k] = Markup(template.render(**context, r=item, e=item))
         return html
     return render
-
-
-_ROWS_HTML: dict[int, tuple[list, dict]] = {}
 
 
 def _fleet_rows(db) -> list[dict]:
@@ -80,9 +86,15 @@ def _fleet_rows(db) -> list[dict]:
 def dashboard():
     """Problems first: what needs doing, most severe first; the fleet table is one click away."""
     db = get_db()
-    plist = problems.problem_list(db, cfg(), rows=_fleet_rows(db))
-    summary = fleet.summary(plist["rows"], fleet.latest_channels(db))
-    return render_template("hub/dashboard.html", p=plist, summary=summary, channel_zh=fleet.channel_zh)
+    rows = _fleet_rows(db)
+    plist = problems.problem_list(db, cfg(), rows=rows)
+    cache = _snapshot_cache(rows)
+    if "summary" not in cache:
+        cache["summary"] = fleet.summary(rows, fleet.latest_channels(db))
+    entry_html = _renderer(rows, "hub/problem_entry.html", lambda e: (e["node_id"], e["kind"], e["subject"]),
+                           note_url=url_for("hub_pages.problem_note_form"))
+    return render_template("hub/dashboard.html", p=plist, summary=cache["summary"], channel_zh=fleet.channel_zh,
+                           entry_html=entry_html)
 
 
 SNOOZE_CHOICES = [(4, "4 小时"), (24, "1 天"), (72, "3 天"), (168, "7 天")]
@@ -106,7 +118,7 @@ def fleet_table():
     groups: dict[str, list] = {}
     for r in shown:
         groups.setdefault(r["township"] or "（未分乡镇）", []).append(r)
-    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown), row_html=_row_html(rows),
+    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown), row_html=_renderer(rows, "hub/fleet_row.html", lambda r: r["node_id"]),
                            summary=fleet.summary(rows, channels), q=q, status=status, only_problems=only_problems,
                            sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH)
 
