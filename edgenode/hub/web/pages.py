@@ -31,8 +31,8 @@ def _sort_key(field: str):
     return key
 
 
-# The fleet as of at most hub.fleet_cache_seconds ago, per worker process: the dashboard and the
-# fleet table at 2,000 nodes then cost their rendering, not 2,000 rows each (docs/hub.md "Cost").
+# The fleet as of about hub.fleet_cache_seconds ago (plus one rebuild), per worker process: the dashboard and
+# the fleet table at 2,000 nodes then cost their rendering, not 2,000 rows each (docs/hub.md "Cost").
 # Staff notes, the node page and every write read the database itself.
 _FLEET: dict[str, tuple[float, list[dict]]] = {}
 _FLEET_LOCK = threading.Lock()
@@ -68,18 +68,35 @@ def _renderer(rows: list[dict], name: str, key, **context):
 def _fleet_rows(db) -> list[dict]:
     c = cfg()
     ttl = c.hub.fleet_cache_seconds
+    if ttl <= 0:
+        return fleet.fleet(db, c)
     key = hub().db_path
     hit = _FLEET.get(key)
-    now = time.monotonic()
-    if ttl > 0 and hit is not None and now - hit[0] < ttl:
-        return hit[1]
-    with _FLEET_LOCK:  # one thread rebuilds; the others wait for its rows rather than build their own
-        hit = _FLEET.get(key)
-        if ttl > 0 and hit is not None and time.monotonic() - hit[0] < ttl:
-            return hit[1]
-        rows = fleet.fleet(db, c)
-        _FLEET[key] = (time.monotonic(), rows)
-        return rows
+    if hit is None:
+        with _FLEET_LOCK:  # the first page of a worker builds; the others wait for its rows
+            hit = _FLEET.get(key)
+            if hit is None:
+                hit = _FLEET[key] = (time.monotonic(), fleet.fleet(db, c))
+    elif time.monotonic() - hit[0] >= ttl and key not in _REBUILDING:
+        # Stale: this page shows the old rows and a thread builds the next ones, so no page waits for 2,000 rows.
+        _REBUILDING.add(key)
+        threading.Thread(target=_rebuild, args=(key, c), daemon=True).start()
+    return hit[1]
+
+
+_REBUILDING: set[str] = set()
+
+
+def _rebuild(key: str, c) -> None:
+    from edgenode.core.db import connect
+    try:
+        conn = connect(key)
+        try:
+            _FLEET[key] = (time.monotonic(), fleet.fleet(conn, c))
+        finally:
+            conn.close()
+    finally:
+        _REBUILDING.discard(key)
 
 
 @bp.get("/")
