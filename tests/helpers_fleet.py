@@ -61,7 +61,8 @@ def seed(conn, n: int = 2000, *, now: float | None = None, share: float = 0.05, 
     nodes, latest, hist, out = [], [], [], {}
     for i in range(n):
         node_id = enrolled[i] if enrolled else uuid.UUID(int=(id_base << 112) + i).hex
-        kind = KINDS[i % every] if i % every < len(KINDS) else None
+        k = (i // len(TOWNSHIPS) + i) % every  # every township gets some of each kind
+        kind = KINDS[k] if k < len(KINDS) else None
         age = {"offline": 5 * 86400, "late": 40 * 3600}.get(kind, 600 + i % 600)
         at = now - age
         snap = _snapshot(node_id, kind, now, at)

@@ -125,3 +125,37 @@ def test_cli_lists_acknowledges_and_snoozes(hub):
     assert note["action"] == "snooze" and note["by_staff"] == "张三" and 7.9 * 3600 < note["until"] - time.time() <= 8 * 3600
     r = runner.invoke(cli, ["hub", "problems", "ack", n.node_id[:8], "disk", "--reason", "x"], env=env)
     assert r.exit_code == 1 and "E_PROBLEM_GONE" in r.output
+
+
+def test_a_batch_conflict_is_listed_until_confirmed(hub):
+    cfg, conn, client = hub
+    n = _node(client, conn, "冲突村服务点")
+    n.heartbeat()
+    assert n.upload(1, *seal(n.ident, 1, make_events(5))).status_code == 200
+    assert n.upload(1, *seal(n.ident, 1, make_events(6, seed=9))).status_code == 409  # same number, other content
+    p = problems.problem_list(conn, cfg)
+    assert [(e["name"], e["kind"]) for e in p["open"]] == [("冲突村服务点", "conflict")]
+    subject = p["open"][0]["subject"]
+    alerts.evaluate(conn, cfg, notify=False)  # the hourly check leaves conflicts alone
+    assert [e["kind"] for e in problems.problem_list(conn, cfg)["open"]] == ["conflict"]
+    problems.note(conn, cfg, n.node_id, "conflict", subject, action="ack", reason="已联系技术支持", by="张三")
+    assert problems.problem_list(conn, cfg)["nodes"] == set() and problems_queries.notes(conn) == {}
+
+
+def test_the_dashboard_reads_a_fleet_snapshot_no_older_than_the_setting(tmp_path):
+    cfg = make_config(tmp_path / "hub", hub__fleet_cache_seconds=0.5)
+    conn = open_hub(cfg)
+    app = create_hub_app(cfg)
+    app.config["TESTING"] = True
+    client = login(app.test_client(), conn)
+    n = _node(client, conn, "缓存村服务点")
+    n.heartbeat()
+    assert "目前没有待处理的问题" in client.get("/").get_data(as_text=True)
+    n.heartbeat(disk={"total": 100, "used": 97, "free": 3, "percent": 97.0})
+    assert "目前没有待处理的问题" in client.get("/").get_data(as_text=True)  # the snapshot of a moment ago
+    assert "磁盘将满" in client.get(f"/nodes/{n.node_id}").get_data(as_text=True)  # the node page reads the db
+    deadline = time.time() + 10
+    while "磁盘将满" not in client.get("/").get_data(as_text=True):  # rebuilt beside the pages after 0.5 s
+        assert time.time() < deadline
+        time.sleep(0.1)
+    conn.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,8 @@ def test_problem_list_names_and_chinese_pages(tmp_path, n):
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(hub.url + "/login")
+            assert _ascii_words(page.inner_text("body")) == set()
+            _shoot(page, n, "login")
             page.fill("input[name=username]", "县中心")
             page.fill("input[name=password]", "correct horse 1")
             page.click("button[type=submit]")
@@ -94,7 +97,10 @@ def test_problem_list_names_and_chinese_pages(tmp_path, n):
             for kind in (*helpers_fleet.KINDS, None):
                 nid = next(n for n, k in seeded.items() if k == kind)
                 pages[f"node-{kind or 'healthy'}"] = f"/nodes/{nid}"
-            pages.update({"stats": "/stats/", "enrol": "/enrol", "tally": "/tally/"})
+            disk_node = next(n for n, k in seeded.items() if k == "disk")
+            month = time.strftime("%Y-%m")
+            pages.update({"stats": "/stats/", "report": f"/stats/report/{month}", "enrol": "/enrol",
+                          "tally": "/tally/", "note": f"/problems/note?node_id={disk_node}&kind=disk"})
 
             found = {}
             for name, url in pages.items():
@@ -113,4 +119,4 @@ def test_problem_list_names_and_chinese_pages(tmp_path, n):
         hub.close()
         conn.close()
     for w, h in SIZES:
-        assert len(list(OUT.glob(f"{n}-nodes-*-{w}x{h}.png"))) == len(pages)
+        assert len(list(OUT.glob(f"{n}-nodes-*-{w}x{h}.png"))) == len(pages) + 1  # and the login page

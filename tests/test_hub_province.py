@@ -65,6 +65,11 @@ def test_counties_problems_first_and_totals(tmp_path):
         assert v["totals"]["nodes"] == 140 and v["totals"]["problem_counties"] == 3
         assert v["totals"]["visits_month"] == sum(r["visits_month"] for r in v["rows"])
 
+        from click.testing import CliRunner
+        from edgenode.cli import cli
+        r = CliRunner().invoke(cli, ["hub", "counties"], env={"EDGENODE_DATA_DIR": str(pcfg.data_path)})
+        assert r.exit_code == 0 and r.output.index("late") < r.output.index("never") < r.output.index("nodes"), r.output
+
         app = create_hub_app(pcfg)
         app.config["TESTING"] = True
         client = login(app.test_client(), pconn, username="省平台")

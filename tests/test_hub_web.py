@@ -202,6 +202,11 @@ def test_node_page_charts_and_management(hub_app, hub_db):
     n.upload(1, *seal(n.ident, 1, make_events(30)))
     html = client.get(f"/nodes/{n.node_id}").get_data(as_text=True)
     assert html.count("<svg") == 3 and "磁盘使用率" in html and "近30天每日服务人次" in html
+    # axes with units and dated ticks in the statistics time zone; no script; raw JSON only behind <details>
+    assert "已用（%）" in html and "日期（北京时间）" in html and "间隔（小时）" in html and "<script" not in html
+    assert html.index("<details><summary>原始心跳数据") < html.index('id="raw-heartbeat"')
+    for label in ("在线状态", "磁盘", "内存", "版本", "内容是否最新", "最后上传", "时钟"):
+        assert f"<th>{label}</th>" in html, label
     token = csrf_from(html)
     client.post(f"/nodes/{n.node_id}/edit", data={"name": "<script>x</script>村", "township": "新镇",
                                                   "csrf_token": token})

@@ -183,6 +183,9 @@ SETTINGS: list[Setting] = [
     Setting("hub.alert_county_offline_percent", float, 10.0,
             "Province view: a county whose share of offline, late or never-reporting nodes reaches this shows as "
             "a problem.", check=_percent),
+    Setting("hub.fleet_cache_seconds", float, 10.0,
+            "The dashboard and the fleet table show the fleet as of about this many seconds ago (per web worker, "
+            "rebuilt beside the pages); 0: computed for every page.", check=_non_negative),
     Setting("hub.webhook_url", str, "", "POST new alerts as JSON to this URL. Empty: no webhook."),
     Setting("hub.heartbeat_history", int, 200, "Heartbeats kept per node for trend charts.", check=_positive),
     Setting("hub.enroll_code_days", float, 14.0, "A one-time enrolment code expires after this many days.",

@@ -468,9 +468,10 @@ def rsyncd_conf_cmd(ctx, user, group):
     click.echo(publish.rsyncd_conf(ctx.cfg, user, group), nl=False)
 
 
-from edgenode.hub.problems_cli import problems_group  # noqa: E402
+from edgenode.hub.problems_cli import counties_cmd, problems_group  # noqa: E402
 
 hub_group.add_command(problems_group)
+hub_group.add_command(counties_cmd)
 
 
 def _mount_live() -> None:

@@ -78,6 +78,7 @@ def note(conn: sqlite3.Connection, cfg, node_id: str, kind: str, subject: str, *
         if kind == "conflict" and action == "ack":
             # Nothing later ends a conflict by itself: confirming it is what closes it.
             alerts_queries.clear_open_alert_by_key(conn, "conflict", node_id, subject, now)
+            q.delete_note(conn, node_id, kind, subject)  # a snooze of it ends with it
         else:
             q.upsert_note(conn, node_id, kind, subject, action, reason, by, now, until)
     return {"node_id": node_id, "kind": kind, "subject": subject, "action": action, "until": until,

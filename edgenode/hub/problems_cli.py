@@ -122,3 +122,22 @@ def problems_ack(ctx, node, kind, subject, reason, by, as_json):
 def problems_snooze(ctx, node, kind, hours, subject, reason, by, as_json):
     """Snooze NODE's problem KIND for --hours."""
     _note(ctx, node, kind, subject, reason, "snooze", hours, by, as_json)
+
+
+@click.command("counties")
+@json_option
+@pass_ctx
+@domain_errors
+def counties_cmd(ctx, as_json):
+    """A provincial hub's counties: their problems first, then one line per county (as on /province/)."""
+    from edgenode.hub import province
+    v = province.counties(_hub(ctx), ctx.cfg)
+    if as_json:
+        echo_json(v)
+        return
+    for p in v["problems"]:
+        click.echo(f"{p['kind']:9} {p['node_id'][:8]}  {p['name']}  since {_when(p['since'])}  {p['detail']}")
+    for c in v["rows"]:
+        b = c["brief"] or {}
+        click.echo(f"{c['node_id'][:8]}  {c['name']}  nodes {c['nodes']}  offline {b.get('offline', '-')}  "
+                   f"late {b.get('late', '-')}  visits this month {c['visits_month']}  last report {_when(c['last_batch_at'])}")

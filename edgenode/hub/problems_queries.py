@@ -10,10 +10,12 @@ import sqlite3
 
 def refusals_since_last_batch(db: sqlite3.Connection, since: float) -> dict[str, dict]:
     """Per node, the uploads refused after ``since`` and after its last stored batch:
-    ``{node_id: {"n", "first_at", "last_at", "code"}}`` (``code`` of the latest)."""
+    ``{node_id: {"n", "first_at", "last_at", "code"}}`` (``code`` of the latest).  A batch conflict is not
+    counted here: it is a problem of its own, until confirmed."""
     rows = db.execute(
         "SELECT l.node_id, count(*), min(l.at), max(l.at), l.code FROM hub_log l JOIN hub_nodes n USING (node_id) "
         "WHERE l.level = 'warning' AND l.at > ? AND (l.code = 'E_BAD_SIGNATURE' OR l.code LIKE 'E_BATCH%') "
+        "AND l.code != 'E_BATCH_CONFLICT' "
         "AND l.at > coalesce(n.last_batch_at, 0) GROUP BY l.node_id", (since,))
     return {r[0]: {"n": r[1], "first_at": r[2], "last_at": r[3], "code": r[4]} for r in rows}
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, session, url_for
+import threading
+import time
+
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file,
+                   session, url_for)
+from markupsafe import Markup
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import alerts, diagnostics as diag, fanout, fleet, heartbeat, ingest, ingest_queries, nodeview, problems, registry
-from edgenode.hub.web.context import cfg, get_db
+from edgenode.hub import (alerts, diagnostics as diag, fanout, fleet, heartbeat, ingest, ingest_queries, nodeview, problems,
+                          registry)
+from edgenode.hub.web.context import cfg, get_db, hub
 
 bp = Blueprint("hub_pages", __name__)
 
@@ -26,13 +32,87 @@ def _sort_key(field: str):
     return key
 
 
+# The fleet as of about hub.fleet_cache_seconds ago (plus one rebuild), per worker process: the dashboard and
+# the fleet table at 2,000 nodes then cost their rendering, not 2,000 rows each (docs/hub.md "Cost").
+# Staff notes, the node page and every write read the database itself.
+_FLEET: dict[str, tuple[float, list[dict]]] = {}
+_FLEET_LOCK = threading.Lock()
+
+
+def _snapshot_cache(rows: list[dict]) -> dict:
+    """A dict that lives as long as this fleet snapshot: what is rendered from it is rendered once."""
+    hit = _PER_SNAPSHOT.get(id(rows))
+    if hit is None or hit[0] is not rows:
+        _PER_SNAPSHOT.clear()  # one snapshot at a time per worker
+        hit = _PER_SNAPSHOT[id(rows)] = (rows, {})
+    return hit[1]
+
+
+_PER_SNAPSHOT: dict[int, tuple[list, dict]] = {}
+
+
+def _renderer(rows: list[dict], name: str, key, **context):
+    """A function rendering template ``name`` for one row or entry, once per snapshot and key."""
+    done = _snapshot_cache(rows).setdefault(name, {})
+    template = current_app.jinja_env.get_template(name)
+    context.update(node_url=url_for("hub_pages.node_detail", node_id="NODE")[:-4], channel_zh=fleet.channel_zh)
+
+    def render(item: dict) -> Markup:
+        k = key(item)
+        html = done.get(k)
+        if html is None:
+            html = done[k] = Markup(template.render(**context, r=item, e=item))
+        return html
+    return render
+
+
+def _fleet_rows(db) -> list[dict]:
+    c = cfg()
+    ttl = c.hub.fleet_cache_seconds
+    if ttl <= 0:
+        return fleet.fleet(db, c)
+    key = hub().db_path
+    hit = _FLEET.get(key)
+    if hit is None:
+        with _FLEET_LOCK:  # the first page of a worker builds; the others wait for its rows
+            hit = _FLEET.get(key)
+            if hit is None:
+                hit = _FLEET[key] = (time.monotonic(), fleet.fleet(db, c))
+    elif time.monotonic() - hit[0] >= ttl and key not in _REBUILDING:
+        # Stale: this page shows the old rows and a thread builds the next ones, so no page waits for 2,000 rows.
+        _REBUILDING.add(key)
+        threading.Thread(target=_rebuild, args=(key, c), daemon=True).start()
+    return hit[1]
+
+
+_REBUILDING: set[str] = set()
+
+
+def _rebuild(key: str, c) -> None:
+    from edgenode.core.db import connect
+    try:
+        conn = connect(key)
+        try:
+            _FLEET[key] = (time.monotonic(), fleet.fleet(conn, c))
+        finally:
+            conn.close()
+    finally:
+        _REBUILDING.discard(key)
+
+
 @bp.get("/")
 def dashboard():
     """Problems first: what needs doing, most severe first; the fleet table is one click away."""
     db = get_db()
-    plist = problems.problem_list(db, cfg())
-    summary = fleet.summary(plist["rows"], fleet.latest_channels(db))
-    return render_template("hub/dashboard.html", p=plist, summary=summary, channel_zh=fleet.channel_zh)
+    rows = _fleet_rows(db)
+    plist = problems.problem_list(db, cfg(), rows=rows)
+    cache = _snapshot_cache(rows)
+    if "summary" not in cache:
+        cache["summary"] = fleet.summary(rows, fleet.latest_channels(db))
+    entry_html = _renderer(rows, "hub/problem_entry.html", lambda e: (e["node_id"], e["kind"], e["subject"]),
+                           note_url=url_for("hub_pages.problem_note_form"))
+    return render_template("hub/dashboard.html", p=plist, summary=cache["summary"], channel_zh=fleet.channel_zh,
+                           entry_html=entry_html)
 
 
 SNOOZE_CHOICES = [(4, "4 小时"), (24, "1 天"), (72, "3 天"), (168, "7 天")]
@@ -42,7 +122,7 @@ SNOOZE_CHOICES = [(4, "4 小时"), (24, "1 天"), (72, "3 天"), (168, "7 天")]
 def fleet_table():
     """Every node, grouped by township, sortable by query string (no JavaScript)."""
     db = get_db()
-    rows = fleet.fleet(db, cfg())
+    rows = _fleet_rows(db)
     channels = fleet.latest_channels(db)
     q = (request.args.get("q") or "").strip()
     status = request.args.get("status") or ""
@@ -56,7 +136,7 @@ def fleet_table():
     groups: dict[str, list] = {}
     for r in shown:
         groups.setdefault(r["township"] or "（未分乡镇）", []).append(r)
-    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown),
+    return render_template("hub/fleet.html", groups=sorted(groups.items()), shown=len(shown), row_html=_renderer(rows, "hub/fleet_row.html", lambda r: r["node_id"]),
                            summary=fleet.summary(rows, channels), q=q, status=status, only_problems=only_problems,
                            sort=sort, desc=desc, channel_zh=fleet.channel_zh, statuses=fleet.STATUS_ZH,
                            tree=fanout.tree(db), egress=fanout.egress_report(db, cfg())[:24])
@@ -65,7 +145,8 @@ def fleet_table():
 @bp.get("/problems/note")
 def problem_note_form():
     a = request.args
-    plist = problems.problem_list(get_db(), cfg())
+    db = get_db()
+    plist = problems.problem_list(db, cfg(), rows=_fleet_rows(db))
     e = next((x for x in plist["open"] + plist["handled"] if x["node_id"] == a.get("node_id")
               and x["kind"] == a.get("kind") and x["subject"] == a.get("subject", "")), None)
     if e is None:
@@ -180,6 +261,7 @@ def enrol_revoke():
 @bp.post("/alerts/evaluate")
 def alerts_evaluate():
     r = alerts.evaluate(get_db(), cfg())
+    _FLEET.pop(hub().db_path, None)  # staff asked for a fresh look
     flash(f"检查完毕：新发现 {len(r['opened'])} 个问题，{len(r['cleared'])} 个问题已恢复。")
     return redirect(url_for("hub_pages.dashboard"))
 
