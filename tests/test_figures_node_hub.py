@@ -39,7 +39,7 @@ def node(tmp_path, demo_cfg):
     proc = start_gunicorn(write_config(tmp_path / "node.toml", demo_cfg.data_path), f"127.0.0.1:{port}",
                           workers=2, threads=2)
     try:
-        wait_http(f"http://127.0.0.1:{port}/static/portal.css", proc=proc)  # not a page: no view
+        wait_http(f"http://127.0.0.1:{port}/static/portal.css", timeout=90, proc=proc)  # not a page: no view
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)

@@ -296,4 +296,30 @@ MIGRATIONS = [
     );
     CREATE INDEX hub_audit_at ON hub_audit (at);
     """),
+    (23, "resource_rollups", """
+    -- The per-resource table of a county's month or year without a scan of every node's rows
+    -- (hub_monthly: millions of rows a year at 2,000 nodes): figures per resource and month, and
+    -- terminal ids per resource and year, so a year's terminals are a count(*), not a DISTINCT.
+    CREATE TABLE hub_monthly_res (
+        month TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (month, column_key, resource_id, kind)
+    ) WITHOUT ROWID;
+    INSERT INTO hub_monthly_res SELECT month, column_key, resource_id, kind, sum(n), sum(seconds)
+      FROM hub_monthly WHERE resource_id <> '' GROUP BY month, column_key, resource_id, kind;
+    CREATE TABLE hub_terminals_year (
+        year TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        terminal TEXT NOT NULL,
+        PRIMARY KEY (year, column_key, resource_id, node_id, terminal)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO hub_terminals_year SELECT substr(month, 1, 4), column_key, resource_id, node_id, terminal
+      FROM hub_terminals WHERE resource_id <> '';
+    """),
 ]
