@@ -113,6 +113,16 @@ def test_the_audit_log_records_each_admin_action(hub):
     page = client.get("/audit").get_data(as_text=True)
     for zh in ("登录", "生成注册码", "作废注册码", "修改服务点名称或乡镇", "请求诊断包", "确认告警", "注销服务点", "县级管理员"):
         assert zh in page, zh
+    assert "服务点：东村新名" in page and "名称：东村新名" in page
+    run_cli = CliRunner().invoke(__import__("edgenode.cli", fromlist=["cli"]).cli,
+                                 ["--data-dir", str(cfg.data_path), "hub", "rename", node[:8], "--township", "新镇"],
+                                 env={"EDGENODE_CONFIG": ""})
+    assert run_cli.exit_code == 0, run_cli.output
+    page = client.get("/audit").get_data(as_text=True)
+    assert "命令行：修改服务点名称或乡镇" in page
+    visible = re.sub(r"<[^>]+>", " ", page.split("<main>", 1)[1])
+    hint = code[-4:]  # a code's last four characters are how staff tell codes apart
+    assert set(re.findall(r"[A-Za-z0-9]+", visible)) - {hint} <= {"UTC"} | set(re.findall(r"\d+", visible))
     post("/logout")
     assert audit.recent(conn, 1)[0]["action"] == "hub_auth.logout"
 
