@@ -68,6 +68,15 @@ def seed(conn, nodes: int, *, resources_per_column: int, watched: int, terminals
                 conn.executemany("INSERT OR IGNORE INTO hub_terminals_node VALUES (?, ?, ?)",
                                  [(t[1], t[0], t[4]) for t in terms])
                 rows += len(monthly)
+        # The county-wide rollups ingest keeps beside them (schema migration 23 fills them the same way).
+        conn.execute("INSERT INTO hub_monthly_res SELECT month, column_key, resource_id, kind, sum(n), sum(seconds) "
+                     "FROM hub_monthly WHERE resource_id <> '' GROUP BY month, column_key, resource_id, kind")
+        conn.execute("INSERT OR IGNORE INTO hub_terminals_year SELECT substr(month, 1, 4), column_key, resource_id, "
+                     "node_id, terminal FROM hub_terminals WHERE resource_id <> ''")
+        conn.execute("INSERT OR IGNORE INTO hub_terminals_year_col SELECT substr(month, 1, 4), node_id, column_key, "
+                     "terminal FROM hub_terminals_col")
+        conn.execute("INSERT OR IGNORE INTO hub_terminals_year_node SELECT substr(month, 1, 4), node_id, terminal "
+                     "FROM hub_terminals_node")
     conn.execute("ANALYZE")
     return rows
 

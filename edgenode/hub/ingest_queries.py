@@ -98,6 +98,17 @@ def add_terminals_year(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
                    "VALUES (?, ?, ?, ?, ?)", rows)
 
 
+def add_terminals_year_col(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Rows ``(year, node_id, column_key, terminal)``."""
+    db.executemany("INSERT OR IGNORE INTO hub_terminals_year_col (year, node_id, column_key, terminal) "
+                   "VALUES (?, ?, ?, ?)", rows)
+
+
+def add_terminals_year_node(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Rows ``(year, node_id, terminal)``."""
+    db.executemany("INSERT OR IGNORE INTO hub_terminals_year_node (year, node_id, terminal) VALUES (?, ?, ?)", rows)
+
+
 def add_terminals_node(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """Rows ``(month, node_id, terminal)``."""
     db.executemany("INSERT OR IGNORE INTO hub_terminals_node (month, node_id, terminal) VALUES (?, ?, ?)", rows)

@@ -321,5 +321,24 @@ MIGRATIONS = [
     ) WITHOUT ROWID;
     INSERT OR IGNORE INTO hub_terminals_year SELECT substr(month, 1, 4), column_key, resource_id, node_id, terminal
       FROM hub_terminals WHERE resource_id <> '';
+    -- The same per year for the per-column and per-node tables (a year's terminals per node or
+    -- column are then a count(*) in key order, not a count(DISTINCT) over every month's ids).
+    CREATE TABLE hub_terminals_year_col (
+        year TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        terminal TEXT NOT NULL,
+        PRIMARY KEY (year, node_id, column_key, terminal)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO hub_terminals_year_col SELECT substr(month, 1, 4), node_id, column_key, terminal
+      FROM hub_terminals_col;
+    CREATE TABLE hub_terminals_year_node (
+        year TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        terminal TEXT NOT NULL,
+        PRIMARY KEY (year, node_id, terminal)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO hub_terminals_year_node SELECT substr(month, 1, 4), node_id, terminal
+      FROM hub_terminals_node;
     """),
 ]

@@ -122,10 +122,18 @@ def local_terminals(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict
         table, col_expr, res_expr = "hub_terminals_node", "''", "''"
     keys = [c for c in cols if c not in ("node_id", "name", "township")]
     exprs = {"month": "month", "column_key": col_expr, "resource_id": res_expr}
-    inner_where, args = _where({k: v for k, v in filters.items() if k != "township"}, has_day=False)
     inner_keys = "".join(f", {exprs[k]} AS {k}" for k in keys)
     group = "".join(f", {k}" for k in keys)
-    count = "count(*)" if within_month and ("month" in keys or filters.get("month")) else "count(DISTINCT terminal)"
+    one_year = filters.get("year") and not filters.get("month") and "month" not in keys and not per_resource
+    if one_year:  # the per-year tables: each (node, [column,] terminal) once a year
+        table = "hub_terminals_year_col" if per_column else "hub_terminals_year_node"
+        inner_where, args = _where({k: v for k, v in filters.items() if k in ("node_id", "column_key")},
+                                   has_day=False)
+        inner_where, args = (inner_where + " AND" if inner_where else " WHERE") + " year = ?", [*args, filters["year"]]
+    else:
+        inner_where, args = _where({k: v for k, v in filters.items() if k != "township"}, has_day=False)
+    count = ("count(*)" if one_year or (within_month and ("month" in keys or filters.get("month")))
+             else "count(DISTINCT terminal)")
     inner = (f"SELECT node_id{inner_keys}, {count} AS u FROM {table}{inner_where} GROUP BY node_id{group}")
     outer_where, outer_args = _where({"township": filters.get("township")}, has_day=False)
     names = bool({"name", "township"} & set(cols)) or bool(filters.get("township"))
