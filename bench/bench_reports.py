@@ -2,7 +2,7 @@
 (issue 18: at most 10 s), with the ingest running beside it.
 
 A hub database is seeded with a year of rollups as ingest writes them (``hub_monthly``,
-``hub_monthly_col``, ``hub_terminals*``, ``hub_titles``) for ``--nodes`` service points;
+``hub_monthly_col``, ``hub_monthly_res``, ``hub_terminals*``, ``hub_titles``) for ``--nodes`` service points;
 then, while a second process ingests signed batches into the same database as fast as
 it can (``ingest_batch``, the network path minus HTTP), the report is built
 (``reports.build``) and written (``reports.to_xlsx``), ``--runs`` times.  Figures are
@@ -73,8 +73,6 @@ def seed(conn, nodes: int, *, resources_per_column: int, watched: int, terminals
         # The county-wide rollups ingest keeps beside them (schema migration 23 fills them the same way).
         conn.execute("INSERT INTO hub_monthly_res SELECT month, column_key, resource_id, kind, sum(n), sum(seconds) "
                      "FROM hub_monthly WHERE resource_id <> '' GROUP BY month, column_key, resource_id, kind")
-        conn.execute("INSERT OR IGNORE INTO hub_terminals_year SELECT substr(month, 1, 4), column_key, resource_id, "
-                     "node_id, terminal FROM hub_terminals WHERE resource_id <> ''")
         conn.execute("INSERT OR IGNORE INTO hub_terminals_year_col SELECT substr(month, 1, 4), node_id, column_key, "
                      "terminal FROM hub_terminals_col")
         conn.execute("INSERT OR IGNORE INTO hub_terminals_year_node SELECT substr(month, 1, 4), node_id, terminal "

@@ -185,7 +185,6 @@ def _write_terminals(conn, node_id: str, terms: list[tuple]) -> None:
     q.add_terminals(conn, [(node_id, *t) for t in terms])
     q.add_terminals_col(conn, list({(t[0], node_id, t[1], t[3]) for t in terms}))
     q.add_terminals_node(conn, list({(t[0], node_id, t[3]) for t in terms}))
-    q.add_terminals_year(conn, list({(t[0][:4], t[1], t[2], node_id, t[3]) for t in terms if t[2]}))
     q.add_terminals_year_col(conn, list({(t[0][:4], node_id, t[1], t[3]) for t in terms}))
     q.add_terminals_year_node(conn, list({(t[0][:4], node_id, t[3]) for t in terms}))
 

@@ -92,12 +92,6 @@ def add_terminals_col(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
                    "VALUES (?, ?, ?, ?)", rows)
 
 
-def add_terminals_year(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
-    """Rows ``(year, column_key, resource_id, node_id, terminal)``, resources only."""
-    db.executemany("INSERT OR IGNORE INTO hub_terminals_year (year, column_key, resource_id, node_id, terminal) "
-                   "VALUES (?, ?, ?, ?, ?)", rows)
-
-
 def add_terminals_year_col(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """Rows ``(year, node_id, column_key, terminal)``."""
     db.executemany("INSERT OR IGNORE INTO hub_terminals_year_col (year, node_id, column_key, terminal) "

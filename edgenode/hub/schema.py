@@ -298,8 +298,7 @@ MIGRATIONS = [
     """),
     (23, "resource_rollups", """
     -- The per-resource table of a county's month or year without a scan of every node's rows
-    -- (hub_monthly: millions of rows a year at 2,000 nodes): figures per resource and month, and
-    -- terminal ids per resource and year, so a year's terminals are a count(*), not a DISTINCT.
+    -- (hub_monthly: millions of rows a year at 2,000 nodes): figures per resource and month.
     CREATE TABLE hub_monthly_res (
         month TEXT NOT NULL,
         column_key TEXT NOT NULL,
@@ -311,18 +310,9 @@ MIGRATIONS = [
     ) WITHOUT ROWID;
     INSERT INTO hub_monthly_res SELECT month, column_key, resource_id, kind, sum(n), sum(seconds)
       FROM hub_monthly WHERE resource_id <> '' GROUP BY month, column_key, resource_id, kind;
-    CREATE TABLE hub_terminals_year (
-        year TEXT NOT NULL,
-        column_key TEXT NOT NULL,
-        resource_id TEXT NOT NULL,
-        node_id TEXT NOT NULL,
-        terminal TEXT NOT NULL,
-        PRIMARY KEY (year, column_key, resource_id, node_id, terminal)
-    ) WITHOUT ROWID;
-    INSERT OR IGNORE INTO hub_terminals_year SELECT substr(month, 1, 4), column_key, resource_id, node_id, terminal
-      FROM hub_terminals WHERE resource_id <> '';
-    -- The same per year for the per-column and per-node tables (a year's terminals per node or
-    -- column are then a count(*) in key order, not a count(DISTINCT) over every month's ids).
+    -- Terminal ids per year for the per-column and per-node tables (a year's terminals per node or
+    -- column are then a count(*) in key order, not a count(DISTINCT) over every month's ids).  Per
+    -- resource this would cost ingest a third more CPU: that table counts from hub_terminals.
     CREATE TABLE hub_terminals_year_col (
         year TEXT NOT NULL,
         node_id TEXT NOT NULL,

@@ -90,11 +90,8 @@ def table(conn: sqlite3.Connection, group: str = "node", filters: dict | None = 
 def _county_resources(conn, filters: dict, limit: int | None) -> list[dict]:
     """The per-resource table over the whole county, from the rollups kept for it (a county's
     year is millions of per-node rows).  Forwarded and summarised figures carry no resource."""
-    if filters.get("year") and not filters.get("month"):
-        uniq = q.resource_terminals_year(conn, filters)
-    else:
-        uniq = q.local_terminals(conn, GROUPS["resource"][1], filters, per_resource=True, per_column=True,
-                                 within_month=bool(filters.get("month")))
+    uniq = q.local_terminals(conn, GROUPS["resource"][1], filters, per_resource=True, per_column=True,
+                             within_month=bool(filters.get("month")))
     return [{**dict(r), "unique_terminals": uniq.get((r["resource_id"], r["column_key"]), 0)}
             for r in q.resource_figures(conn, filters, limit=limit) if r["resource_id"]]
 

@@ -156,15 +156,6 @@ def resource_figures(db: sqlite3.Connection, filters: dict, *, limit: int | None
         f"ORDER BY visits DESC, resource_id, column_key" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
 
 
-def resource_terminals_year(db: sqlite3.Connection, filters: dict) -> dict[tuple, int]:
-    """``{(resource, column): terminals}`` over ``filters["year"]``: one row per (node, terminal) there."""
-    where, args = _where({k: v for k, v in filters.items() if k in ("column_key", "resource_id")}, has_day=False)
-    where = (where + " AND" if where else " WHERE") + " year = ?"
-    return {(r[0], r[1]): r[2] for r in db.execute(
-        f"SELECT resource_id, column_key, count(*) FROM hub_terminals_year{where} GROUP BY column_key, resource_id",
-        [*args, filters["year"]])}
-
-
 def forwarded_terminals(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict, *,
                         per_column: bool) -> list[tuple[tuple, int | None]]:
     """``(cols values, terminals)`` as counted by the downstream hubs."""
