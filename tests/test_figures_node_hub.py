@@ -20,8 +20,8 @@ from edgenode.hub import stats
 from edgenode.node.sync.enroll import enroll
 from edgenode.node.sync.runner import run_job
 from edgenode.node.usage import stats as node_stats
-from tests.helpers_portal import start_gunicorn, stop, wait_http, write_config
-from tests.helpers_sync import Hub, free_port
+from tests.helpers_portal import start_gunicorn, stop, write_config
+from tests.helpers_sync import Hub, free_port, wait_port
 
 BROWSERS = 3
 
@@ -39,7 +39,9 @@ def node(tmp_path, demo_cfg):
     proc = start_gunicorn(write_config(tmp_path / "node.toml", demo_cfg.data_path), f"127.0.0.1:{port}",
                           workers=2, threads=2)
     try:
-        wait_http(f"http://127.0.0.1:{port}/static/portal.css", proc=proc)  # not a page: no view
+        wait_port(port, timeout=90, proc=proc)
+        # Not a page, so no view is counted; a loaded machine may take a while to answer the first one.
+        assert requests.get(f"http://127.0.0.1:{port}/static/portal.css", timeout=60).status_code == 200
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
@@ -49,14 +51,14 @@ def _browse(base: str, get, post, resources: list[dict]) -> dict:
     """One visitor's session; returns the events it should have made."""
     made = {"view": 0, "play_start": 0, "seconds": 0.0}
     for path in ["/", f"/column/{resources[0]['column_key']}", *(f"/r/{r['id']}" for r in resources)]:
-        assert get(base + path, timeout=10).status_code == 200, path
+        assert get(base + path, timeout=60).status_code == 200, path
         made["view"] += 1
     for r in resources:
         if r["kind"] not in ("video", "audio"):
             continue
         events = [{"kind": "play_start", "resource": r["id"]}, {"kind": "progress", "resource": r["id"], "seconds": 20},
                   {"kind": "play_end", "resource": r["id"], "seconds": 7.5}]
-        resp = post(base + "/api/v1/usage/beacon", json={"events": events}, timeout=10)
+        resp = post(base + "/api/v1/usage/beacon", json={"events": events}, timeout=60)
         assert resp.status_code == 200, resp.text
         made["play_start"] += 1
         made["seconds"] += 27.5

@@ -176,3 +176,17 @@ def test_the_statistics_csv_has_no_blank_cells(seeded):
         text = client.get(f"/stats/export.csv?group={group}&year=2026").get_data(as_text=True)
         rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))[2:]
         assert rows and all(all(c.strip() for c in r) for r in rows), (group, rows[:3])
+
+
+def test_cli_writes_the_same_report(seeded, tmp_path):
+    cfg, conn, client = seeded
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    out = tmp_path / "year.xlsx"
+    r = CliRunner().invoke(cli, ["--data-dir", str(cfg.data_path), "hub", "report", "2026", "-o", str(out)],
+                           env={"EDGENODE_CONFIG": ""})
+    assert r.exit_code == 0, r.output
+    assert _xlsx_rows(out.read_bytes()) == _truth(conn, "2026")
+    r = CliRunner().invoke(cli, ["--data-dir", str(cfg.data_path), "hub", "report", "2026-13"],
+                           env={"EDGENODE_CONFIG": ""})
+    assert r.exit_code == 1 and "E_REPORT_PERIOD" in r.output

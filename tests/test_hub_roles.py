@@ -33,8 +33,8 @@ def hub(tmp_path):
 
 def _state(conn) -> str:
     """Everything a staff write could change, as one string."""
-    tables = ("hub_codes", "hub_nodes", "hub_alerts", "hub_diag_requests", "hub_staff", "hub_channels",
-              "hub_publications")
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+                                         "('hub_audit', 'hub_log') AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     return json.dumps({t: [list(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY 1")] for t in tables},
                       default=str)
 
@@ -45,7 +45,8 @@ def _writes(app, args: dict):
         if rule.endpoint in OPEN or rule.endpoint in ANY_ROLE_WRITES:
             continue
         for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
-            yield rule.endpoint, method, rule.build({k: args[k] for k in rule.arguments}, append_unknown=False)[1]
+            values = {k: args.get(k, "1") for k in rule.arguments}  # "1" fits an int or a string argument
+            yield rule.endpoint, method, rule.build(values, append_unknown=False)[1]
 
 
 def _form(endpoint: str, fleet) -> dict:
@@ -113,6 +114,16 @@ def test_the_audit_log_records_each_admin_action(hub):
     page = client.get("/audit").get_data(as_text=True)
     for zh in ("登录", "生成注册码", "作废注册码", "修改服务点名称或乡镇", "请求诊断包", "确认告警", "注销服务点", "县级管理员"):
         assert zh in page, zh
+    assert "服务点：东村新名" in page and "名称：东村新名" in page
+    run_cli = CliRunner().invoke(__import__("edgenode.cli", fromlist=["cli"]).cli,
+                                 ["--data-dir", str(cfg.data_path), "hub", "rename", node[:8], "--township", "新镇"],
+                                 env={"EDGENODE_CONFIG": ""})
+    assert run_cli.exit_code == 0, run_cli.output
+    page = client.get("/audit").get_data(as_text=True)
+    assert "命令行：修改服务点名称或乡镇" in page
+    visible = re.sub(r"<[^>]+>", " ", page.split("<main>", 1)[1])
+    hint = code[-4:]  # a code's last four characters are how staff tell codes apart
+    assert set(re.findall(r"[A-Za-z0-9]+", visible)) - {hint} <= {"UTC"} | set(re.findall(r"\d+", visible))
     post("/logout")
     assert audit.recent(conn, 1)[0]["action"] == "hub_auth.logout"
 

@@ -30,6 +30,16 @@ ACTIONS_ZH = {  # what the audit page shows for each action
     "hub_pages.alert_ack": "确认告警", "hub_pages.alerts_evaluate": "重新检查告警",
 }
 OUTCOMES_ZH = {"refused": "已拒绝（账户只能查看）", "ok": "完成"}
+CLI_ZH = {  # `edgenode hub` commands, as the audit page names them
+    "enroll-code": "生成注册码", "revoke": "注销服务点", "rename": "修改服务点名称或乡镇", "publish": "发布内容",
+    "usb-tree": "制作内容U盘", "import-logs": "导入U盘上的统计数据", "set-password": "设置密码",
+    "staff add": "添加账户", "staff role": "修改账户角色", "request-diagnostics": "请求诊断包",
+    "keys rotate": "更换县中心密钥", "keys add": "添加信任的密钥", "keys revoke": "撤销密钥",
+    "upstream enroll": "向上级平台注册", "upstream forward": "向上级平台报送", "upstream pull": "从上级平台同步内容",
+    "housekeeping": "定时维护",
+}
+FIELDS_ZH = {"name": "名称", "township": "乡镇", "confirm": "确认", "hint": "注册码尾号", "reason": "原因",
+             "node_id": "服务点", "alert_id": "告警", "until": "暂缓到", "kind": "问题类型"}
 
 
 def record(conn: sqlite3.Connection, username: str, role: str, action: str, *, target: str = "",
@@ -44,23 +54,36 @@ def form_detail(form) -> str:
 
 
 def recent(conn: sqlite3.Connection, limit: int = 500, username: str | None = None) -> list[dict]:
+    """The newest entries, with what the page shows: ``action_zh``, ``target_zh``, ``detail_zh``, ``outcome_zh``."""
+    names = q.node_names(conn)
     out = []
     for r in q.recent(conn, limit, username):
         r["action_zh"] = ACTIONS_ZH.get(r["action"]) or _cli_zh(r["action"])
         r["outcome_zh"] = OUTCOMES_ZH.get(r["outcome"]) or _outcome_zh(r["outcome"])
+        r["target_zh"] = "；".join(_field_zh(part, names) for part in r["target"].split(" ") if part)
+        r["detail_zh"] = "；".join(_field_zh(part, names) for part in r["detail"].split("; ")
+                                  if part and not part.startswith("confirm=")) if not r["action"].startswith("cli:") else ""
         out.append(r)
     return out
 
 
+def _field_zh(part: str, names: dict[str, str]) -> str:
+    key, _, value = part.partition("=")
+    if key == "node_id":
+        return f"服务点：{names.get(value) or '未命名服务点'}"
+    return f"{FIELDS_ZH.get(key, '其他')}：{value}"
+
+
 def _cli_zh(action: str) -> str:
-    return f"命令行：edgenode hub {action[4:]}" if action.startswith("cli:") else "其他操作"
+    if not action.startswith("cli:"):
+        return "其他操作"
+    return "命令行：" + CLI_ZH.get(action[4:], "其他命令")
 
 
 def _outcome_zh(outcome: str) -> str:
     if outcome.isdigit():
-        code = int(outcome)
-        return "完成" if code < 400 else f"未完成（错误 {code}）"
-    return f"未完成（{outcome}）"
+        return "完成" if int(outcome) < 400 else "未完成（出错）"
+    return "未完成（出错）"  # the error code stays in the row for the command line
 
 
 def _redacted(args: list[str]) -> list[str]:
@@ -103,7 +126,7 @@ def _record_cli(ctx: click.Context, name: str, args: list[str], outcome: str) ->
     except Exception:  # no data directory yet: nothing to record into
         return
     try:
-        record(conn, f"命令行：{getpass.getuser()}", "admin", f"cli:{name}",
-               detail=" ".join(_redacted(args))[:MAX_DETAIL], outcome=outcome)
+        record(conn, "服务器命令行", "admin", f"cli:{name}",
+               detail=f"({getpass.getuser()}) " + " ".join(_redacted(args))[:MAX_DETAIL], outcome=outcome)
     finally:
         conn.close()

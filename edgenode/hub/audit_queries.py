@@ -18,3 +18,7 @@ def recent(db: sqlite3.Connection, limit: int, username: str | None = None) -> l
     where, args = ("WHERE username = ?", [username]) if username else ("", [])
     return [dict(r) for r in db.execute(f"SELECT * FROM hub_audit {where} ORDER BY id DESC LIMIT ?",
                                         [*args, limit])]
+
+
+def node_names(db: sqlite3.Connection) -> dict[str, str]:
+    return {r[0]: r[1] for r in db.execute("SELECT node_id, name FROM hub_nodes")}

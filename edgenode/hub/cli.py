@@ -9,7 +9,7 @@ import click
 
 from edgenode.core.context import Context
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import cli_staff
+from edgenode.hub import cli_reports, cli_staff
 from edgenode.hub.audit import AuditedGroup
 from edgenode.protocol import minisign
 
@@ -342,7 +342,7 @@ def upstream_forward(ctx, as_json):
 
 
 COMMANDS = [hub_group]
-for _command in cli_staff.COMMANDS:  # `hub staff ...` and `hub audit`
+for _command in [*cli_staff.COMMANDS, *cli_reports.COMMANDS]:  # `hub staff ...`, `hub audit`, `hub report`
     hub_group.add_command(_command)
 
 from edgenode.hub.contrib_cli import contrib_group  # noqa: E402  (villagers' works: hub/contrib*.py)

@@ -178,12 +178,15 @@ def _write_aggregates(conn, node_id: str, daily: list[tuple], now: float) -> Non
         m[0] += n
         m[1] += secs
     q.add_monthly_col(conn, [(k[0], node_id, k[1], k[2], v[0], v[1]) for k, v in monthly_col.items()])
+    q.add_monthly_res(conn, [(*k, *v) for k, v in monthly.items() if k[2]])
 
 
 def _write_terminals(conn, node_id: str, terms: list[tuple]) -> None:
     q.add_terminals(conn, [(node_id, *t) for t in terms])
     q.add_terminals_col(conn, list({(t[0], node_id, t[1], t[3]) for t in terms}))
     q.add_terminals_node(conn, list({(t[0], node_id, t[3]) for t in terms}))
+    q.add_terminals_year_col(conn, list({(t[0][:4], node_id, t[1], t[3]) for t in terms}))
+    q.add_terminals_year_node(conn, list({(t[0][:4], node_id, t[3]) for t in terms}))
 
 
 def _again(conn, node_id: str, batch_no: int, old_sha: str, sha: str) -> dict:

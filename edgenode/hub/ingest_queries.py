@@ -70,6 +70,13 @@ def add_monthly_col(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
         "ON CONFLICT DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds", rows)
 
 
+def add_monthly_res(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Rows ``(month, column_key, resource_id, kind, n, seconds)``, resources only."""
+    db.executemany(
+        "INSERT INTO hub_monthly_res (month, column_key, resource_id, kind, n, seconds) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds", rows)
+
+
 # -- terminal ids ----------------------------------------------------------------------------------
 
 
@@ -83,6 +90,17 @@ def add_terminals_col(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """Rows ``(month, node_id, column_key, terminal)``."""
     db.executemany("INSERT OR IGNORE INTO hub_terminals_col (month, node_id, column_key, terminal) "
                    "VALUES (?, ?, ?, ?)", rows)
+
+
+def add_terminals_year_col(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Rows ``(year, node_id, column_key, terminal)``."""
+    db.executemany("INSERT OR IGNORE INTO hub_terminals_year_col (year, node_id, column_key, terminal) "
+                   "VALUES (?, ?, ?, ?)", rows)
+
+
+def add_terminals_year_node(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Rows ``(year, node_id, terminal)``."""
+    db.executemany("INSERT OR IGNORE INTO hub_terminals_year_node (year, node_id, terminal) VALUES (?, ?, ?)", rows)
 
 
 def add_terminals_node(db: sqlite3.Connection, rows: Iterable[tuple]) -> None:

@@ -72,6 +72,8 @@ def table(conn: sqlite3.Connection, group: str = "node", filters: dict | None = 
     if group not in GROUPS:
         raise ValueError(f"group must be one of {', '.join(GROUPS)}")
     filters = check_filters(filters or {})
+    if group == "resource" and not {"node_id", "township", "day"} & set(filters):
+        return _county_resources(conn, filters, limit)
     rows = q.figures(conn, GROUPS[group][1], filters, per_day=_per_day(group, filters),
                      per_resource=_per_resource(group, filters), limit=limit)
     uniq = _terminals(conn, group, filters)
@@ -83,6 +85,15 @@ def table(conn: sqlite3.Connection, group: str = "node", filters: dict | None = 
         d["unique_terminals"] = uniq.get(tuple(d[c] for c in GROUPS[group][1]), 0)
         out.append(d)
     return out
+
+
+def _county_resources(conn, filters: dict, limit: int | None) -> list[dict]:
+    """The per-resource table over the whole county, from the rollups kept for it (a county's
+    year is millions of per-node rows).  Forwarded and summarised figures carry no resource."""
+    uniq = q.local_terminals(conn, GROUPS["resource"][1], filters, per_resource=True, per_column=True,
+                             within_month=bool(filters.get("month")))
+    return [{**dict(r), "unique_terminals": uniq.get((r["resource_id"], r["column_key"]), 0)}
+            for r in q.resource_figures(conn, filters, limit=limit) if r["resource_id"]]
 
 
 def column_name(key: str) -> str:

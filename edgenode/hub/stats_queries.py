@@ -12,34 +12,29 @@ import sqlite3
 
 from edgenode.protocol import figures as defs  # the definitions of visits, plays, watch hours and terminals
 
-_DAILY_FACTS = """
-SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.column_key, '' AS resource_id,
-       d.kind, d.n, d.seconds
-  FROM hub_daily d JOIN hub_nodes n ON n.node_id = d.node_id
-UNION ALL
-SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), t.day, substr(t.day, 1, 7), t.column_key, '',
-       t.kind, t.n, t.seconds
-  FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
-"""
-# Month granularity reads the rollup; forwarded tier rows stay per day (they are replaced, not added).
-_MONTHLY_FACTS = """
-SELECT d.node_id, n.name, n.township, d.month, d.column_key, d.resource_id, d.kind, d.n, d.seconds
-  FROM hub_monthly d JOIN hub_nodes n ON n.node_id = d.node_id
-UNION ALL
-SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), substr(t.day, 1, 7), t.column_key, '',
-       t.kind, t.n, t.seconds
-  FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
-"""
+# The facts each table reads: the narrowest rollup that answers, plus the rows downstream hubs
+# forwarded (per day; they are replaced, not added).  Node names and townships are joined in only
+# when the grouping or a filter needs them: over a county's year that join is millions of lookups.
+_ROLLUPS = {  # (per_day, per_resource) -> (table, day expression, month expression, resource expression)
+    (True, False): ("hub_daily", "d.day", "substr(d.day, 1, 7)", "''"),
+    (False, True): ("hub_monthly", "''", "d.month", "d.resource_id"),
+    (False, False): ("hub_monthly_col", "''", "d.month", "''"),
+}
 
 
-_MONTHLY_COL_FACTS = """
-SELECT d.node_id, n.name, n.township, d.month, d.column_key, '' AS resource_id, d.kind, d.n, d.seconds
-  FROM hub_monthly_col d JOIN hub_nodes n ON n.node_id = d.node_id
-UNION ALL
-SELECT t.node_id, coalesce(tn.name, ''), coalesce(tn.township, ''), substr(t.day, 1, 7), t.column_key, '',
-       t.kind, t.n, t.seconds
-  FROM hub_tier_daily t LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id
-"""
+def _facts_sql(*, per_day: bool, per_resource: bool, names: bool) -> str:
+    table, day, month, res = _ROLLUPS[(per_day, per_resource and not per_day)]
+    node_cols = "n.name, n.township" if names else "'' AS name, '' AS township"
+    local = (f"SELECT d.node_id, {node_cols}, {day} AS day, {month} AS month, d.column_key, {res} AS resource_id, "
+             f"d.kind, d.n, d.seconds FROM {table} d" + (" JOIN hub_nodes n ON n.node_id = d.node_id" if names else ""))
+    if per_resource and not per_day:
+        return local  # forwarded rows carry columns, never resources: they have no per-resource row
+    tier_cols = "coalesce(tn.name, ''), coalesce(tn.township, '')" if names else "'', ''"
+    tier_day = "t.day" if per_day else "''"
+    tier = (f"SELECT t.node_id, {tier_cols}, {tier_day}, substr(t.day, 1, 7), t.column_key, '', t.kind, t.n, "
+            "t.seconds FROM hub_tier_daily t"
+            + (" LEFT JOIN hub_tier_nodes tn ON tn.origin = t.origin AND tn.node_id = t.node_id" if names else ""))
+    return f"{local} UNION ALL {tier}"
 
 
 _SUMMARISED = """
@@ -50,11 +45,10 @@ SELECT d.node_id, n.name, n.township, d.day, substr(d.day, 1, 7) AS month, d.col
 """
 
 
-def _facts(*, per_day: bool, per_resource: bool) -> str:
+def _facts(*, per_day: bool, per_resource: bool, cols: tuple[str, ...] = ("name",), filters: dict | None = None) -> str:
     """The narrowest facts subquery that still answers: per day, per resource, or per column and month."""
-    if per_day:
-        return _DAILY_FACTS
-    return _MONTHLY_FACTS if per_resource else _MONTHLY_COL_FACTS
+    names = bool({"name", "township"} & set(cols)) or bool((filters or {}).get("township"))
+    return _facts_sql(per_day=per_day, per_resource=per_resource, names=names)
 
 
 def _where(filters: dict, *, has_day: bool) -> tuple[str, list]:
@@ -84,7 +78,7 @@ def figures(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict, *, per
             limit: int | None = None) -> list[sqlite3.Row]:
     """Visits, plays and watch hours per ``cols``, most visits first."""
     cols_sql = ", ".join(cols)
-    facts = _facts(per_day=per_day, per_resource=per_resource)
+    facts = _facts(per_day=per_day, per_resource=per_resource, cols=cols, filters=filters)
     where, args = _where(filters, has_day=per_day)
     return db.execute(
         f"SELECT {cols_sql}, sum(CASE WHEN kind = '{defs.VISIT}' THEN n ELSE 0 END) AS visits, "
@@ -95,7 +89,7 @@ def figures(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict, *, per
 
 def totals(db: sqlite3.Connection, filters: dict, *, per_day: bool, per_resource: bool) -> dict:
     """Visits, plays, events and watch hours over everything matching ``filters``."""
-    facts = _facts(per_day=per_day, per_resource=per_resource)
+    facts = _facts(per_day=per_day, per_resource=per_resource, cols=(), filters=filters)
     where, args = _where(filters, has_day=per_day)
     return dict(db.execute(f"SELECT coalesce(sum(CASE WHEN kind = '{defs.VISIT}' THEN n END), 0) AS visits, "
                            f"coalesce(sum(CASE WHEN kind = '{defs.PLAY}' THEN n END), 0) AS plays, "
@@ -106,31 +100,60 @@ def totals(db: sqlite3.Connection, filters: dict, *, per_day: bool, per_resource
 
 def months(db: sqlite3.Connection) -> list[str]:
     """Every month with figures, newest first."""
-    return [r[0] for r in db.execute(f"SELECT DISTINCT month FROM ({_MONTHLY_COL_FACTS}) ORDER BY month DESC")]
+    facts = _facts(per_day=False, per_resource=False, cols=())
+    return [r[0] for r in db.execute(f"SELECT DISTINCT month FROM ({facts}) ORDER BY month DESC")]
 
 
 # -- unique terminals (kept per month, never per day) ----------------------------------------------
 
 
 def local_terminals(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict, *, per_resource: bool,
-                    per_column: bool, within_month: bool) -> dict[tuple, int]:
+                    per_column: bool, within_month: bool = True) -> dict[tuple, int]:
     """``{cols values: terminals}`` from this hub's own terminal ids."""
-    cols_sql = ", ".join(cols)
-    where, args = _where(filters, has_day=False)
     # The narrowest table that still tells terminals apart for this grouping.  Terminal ids are
-    # per node and each table's key makes (node, terminal) unique per row within a month, so
-    # within one month a count(*) is exact; across months a terminal must be counted once.
+    # per node, so the terminals of any group are the sum over its nodes of each node's distinct
+    # ids: counted per node first (no join, no string keys), then summed per group, where the
+    # node's name and township are joined to a few thousand rows instead of millions.
     if per_resource:
-        table, col_expr, res_expr = "hub_terminals", "h.column_key", "h.resource_id"
+        table, col_expr, res_expr = "hub_terminals", "column_key", "resource_id"
     elif per_column:
-        table, col_expr, res_expr = "hub_terminals_col", "h.column_key", "''"
+        table, col_expr, res_expr = "hub_terminals_col", "column_key", "''"
     else:
         table, col_expr, res_expr = "hub_terminals_node", "''", "''"
-    count = "count(*)" if within_month else "count(DISTINCT node_id || ':' || terminal)"
-    local = (f"SELECT h.node_id, n.name, n.township, h.month, {col_expr} AS column_key, {res_expr} AS resource_id, "
-             f"h.terminal FROM {table} h JOIN hub_nodes n ON n.node_id = h.node_id")
+    keys = [c for c in cols if c not in ("node_id", "name", "township")]
+    exprs = {"month": "month", "column_key": col_expr, "resource_id": res_expr}
+    inner_keys = "".join(f", {exprs[k]} AS {k}" for k in keys)
+    group = "".join(f", {k}" for k in keys)
+    one_year = filters.get("year") and not filters.get("month") and "month" not in keys and not per_resource
+    if one_year:  # the per-year tables: each (node, [column,] terminal) once a year
+        table = "hub_terminals_year_col" if per_column else "hub_terminals_year_node"
+        inner_where, args = _where({k: v for k, v in filters.items() if k in ("node_id", "column_key")},
+                                   has_day=False)
+        inner_where, args = (inner_where + " AND" if inner_where else " WHERE") + " year = ?", [*args, filters["year"]]
+    else:
+        inner_where, args = _where({k: v for k, v in filters.items() if k != "township"}, has_day=False)
+    count = ("count(*)" if one_year or (within_month and ("month" in keys or filters.get("month")))
+             else "count(DISTINCT terminal)")
+    inner = (f"SELECT node_id{inner_keys}, {count} AS u FROM {table}{inner_where} GROUP BY node_id{group}")
+    outer_where, outer_args = _where({"township": filters.get("township")}, has_day=False)
+    names = bool({"name", "township"} & set(cols)) or bool(filters.get("township"))
+    sel = ", ".join(c if c not in ("name", "township", "node_id") else f"{'i' if c == 'node_id' else 'n'}.{c}"
+                    for c in cols)
+    join = " JOIN hub_nodes n ON n.node_id = i.node_id" if names else ""
     return {tuple(r[:-1]): r[-1] for r in db.execute(
-        f"SELECT {cols_sql}, {count} FROM ({local}){where} GROUP BY {cols_sql}", args)}
+        f"SELECT {sel}, sum(u) FROM ({inner}) i{join}{outer_where.replace('township', 'n.township')} "
+        f"GROUP BY {sel}", [*args, *outer_args])}
+
+
+def resource_figures(db: sqlite3.Connection, filters: dict, *, limit: int | None = None) -> list[sqlite3.Row]:
+    """Visits, plays and watch hours per (resource, column) from the county-wide rollup
+    (``hub_monthly_res``): for filters on period, column and resource only."""
+    where, args = _where(filters, has_day=False)
+    return db.execute(
+        f"SELECT resource_id, column_key, sum(CASE WHEN kind = '{defs.VISIT}' THEN n ELSE 0 END) AS visits, "
+        f"sum(CASE WHEN kind = '{defs.PLAY}' THEN n ELSE 0 END) AS plays, "
+        f"round(sum(seconds) / 3600.0, 2) AS watch_hours FROM hub_monthly_res{where} GROUP BY resource_id, column_key "
+        f"ORDER BY visits DESC, resource_id, column_key" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
 
 
 def forwarded_terminals(db: sqlite3.Connection, cols: tuple[str, ...], filters: dict, *,
