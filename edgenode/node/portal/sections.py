@@ -36,6 +36,27 @@ def display_classes(cookie: str | None) -> str:
     return DISPLAY_MODES.get(cookie or "normal", "")
 
 
+# A book's chapter follows the portal's type: 20 px like the pages around it, 32 px with 大字.
+_READER_CSS = {
+    "": "html{font-size:20px!important}body{font-size:1rem!important;line-height:1.7;margin:.5rem 1rem}",
+    "big": "html{font-size:32px!important}body{font-size:1rem!important;line-height:1.6;margin:.5rem}"
+           "p,li,span,a,div,td,h4,h5,h6{font-size:max(1em,28px)!important}img{max-width:100%}",
+}
+_READER_CSS["big hc"] = _READER_CSS["big"] + "html,body{background:#000!important;color:#fff!important}a{color:#ffeb3b!important}"
+
+
+def reader_style(data: bytes, cookie: str | None) -> bytes:
+    """A chapter's bytes with the portal's type for this display, as the first thing in its <head>."""
+    style = f"<style>{_READER_CSS[display_classes(cookie)]}</style>".encode()
+    lower = data[:4096].lower()
+    at = lower.find(b"<head")
+    if at >= 0:
+        end = data.find(b">", at)
+        if end >= 0:
+            return data[:end + 1] + style + data[end + 1:]
+    return style + data
+
+
 def _zh_number(text: str) -> str:
     """第十二集 → 第12集, so Chinese-numbered episodes sort like numbered ones (up to 99)."""
     def one(m):

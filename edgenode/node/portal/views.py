@@ -19,6 +19,7 @@ from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
 from edgenode.node.usage import stats
 from edgenode.node.portal import epub
+from edgenode.node.portal.sections import reader_style
 from edgenode.node.usage.beacons import note
 from edgenode.node.web.context import get_db, node
 
@@ -132,10 +133,13 @@ def read(resource_id: str):
 def book_part(resource_id: str, member: str):
     _res, path = _book(resource_id)
     data, mimetype = epub.member(path, member)
+    page = mimetype in ("application/xhtml+xml", "text/html")
+    if page:  # the chapter follows 大字 (portal/sections.py), so it varies with the display cookie
+        data = reader_style(data, request.cookies.get("display"))
     resp = Response(data, mimetype=mimetype)
     resp.headers["Content-Security-Policy"] = EPUB_CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "public, max-age=86400"
+    resp.headers["Cache-Control"] = "private, no-cache" if page else "public, max-age=86400"
     return resp
 
 
