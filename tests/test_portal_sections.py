@@ -119,3 +119,15 @@ def test_epub_chapters_follow_large_type(client):
     big = client.get(chapter).data
     head = big.index(b"<head")
     assert big.index(b"<style>html{font-size:32px!important}") > head
+
+
+def test_cached_search_and_section_pages_follow_the_catalogue(client, demo_conn):
+    from edgenode.core.db import transaction
+    from edgenode.node.catalog import queries as q
+    assert "水稻种植技术要点" in client.get("/search?q=水稻").get_data(as_text=True)
+    assert "小兔乖乖 第1集" in client.get("/s/shaoer").get_data(as_text=True)
+    with transaction(demo_conn):
+        q.withdraw(demo_conn, "demo-01")
+        q.withdraw(demo_conn, "demo-16")
+    assert "水稻种植技术要点" not in client.get("/search?q=水稻").get_data(as_text=True)
+    assert "小兔乖乖 第1集" not in client.get("/s/shaoer").get_data(as_text=True)

@@ -39,9 +39,12 @@ def test_every_visible_resource_is_spoken_audibly_at_a_plausible_length(spoken, 
             assert path.stat().st_size < 40_000 + 4_000 * st["Length (seconds)"]  # small: ~4 KB a second
 
 
-def test_the_portal_serves_and_links_them(spoken):
+def test_the_portal_serves_and_links_them(demo_cfg, demo_conn):
     from edgenode.node.app import create_app
-    client = create_app(spoken).test_client()
+    client = create_app(demo_cfg).test_client()
+    assert "朗读" not in client.get("/search?q=故事").get_data(as_text=True)  # cached before speech exists
+    run(demo_conn, demo_cfg)
+    assert 'class="speak" href="/speech/demo-07/title.ogg"' in client.get("/search?q=故事").get_data(as_text=True)
     page = client.get("/r/demo-07").get_data(as_text=True)
     full = re.search(r'<audio controls preload="none" src="(/speech/demo-07/full\.ogg)"', page).group(1)
     assert '<a class="button" href="/speech/demo-07/full.ogg">🔊 朗读</a>' in page

@@ -17,6 +17,7 @@ import re
 from flask import Blueprint, abort, redirect, request, render_template
 
 from edgenode.node.catalog import section_queries as sq
+from edgenode.node.portal import pagecache
 from edgenode.node.usage.beacons import note
 from edgenode.node.web.context import get_db, node
 from edgenode.protocol.metadata import KINDS
@@ -94,15 +95,21 @@ def section(key: str):
     columns, tags = (s.get("columns", []), s.get("tags", [])) if not sub else ([], [sub])
     note("view", data={"page": "section", "section": key})
     if s.get("children"):
-        items = sq.browse_section(get_db(), columns, tags, kind=kind, page_size=CORNER_LIMIT).items
-        items.sort(key=lambda r: episode_key(r["title"]))
-        return render_template("portal/corner.html", s=s, sub=sub, items=items)
+        def corner():
+            items = sq.browse_section(get_db(), columns, tags, kind=kind, page_size=CORNER_LIMIT).items
+            items.sort(key=lambda r: episode_key(r["title"]))
+            return render_template("portal/corner.html", s=s, sub=sub, items=items)
+        return pagecache.cached("section", (key, sub, kind), corner)
     try:
         page = max(1, min(int(request.args.get("page", 1)), 10_000))
     except ValueError:
         page = 1
-    result = sq.browse_section(get_db(), columns, tags, kind=kind, page=page, page_size=node().cfg.web.page_size)
-    return render_template("portal/section.html", s=s, sub=sub, kind=kind, result=result)
+
+    def listing():
+        result = sq.browse_section(get_db(), columns, tags, kind=kind, page=page,
+                                   page_size=node().cfg.web.page_size)
+        return render_template("portal/section.html", s=s, sub=sub, kind=kind, result=result)
+    return pagecache.cached("section", (key, sub, kind, page), listing)
 
 
 @bp.route("/display/<mode>")

@@ -18,7 +18,7 @@ from edgenode.node.catalog import queries as q
 from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
 from edgenode.node.usage import stats
-from edgenode.node.portal import epub
+from edgenode.node.portal import epub, pagecache
 from edgenode.node.portal.sections import reader_style
 from edgenode.node.usage.beacons import note
 from edgenode.node.web.context import get_db, node
@@ -57,7 +57,7 @@ def home():
     note("view", data={"page": "home"})
     cache = _cache()
     popular_at, popular = _popular(db)
-    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"), request.cookies.get("display"))
+    key = (pagecache.page_state(), popular_at, request.cookies.get("lang"), request.cookies.get("display"))
     hit = cache.get("home")
     if hit and hit[0] == key:
         return hit[1]
@@ -93,12 +93,17 @@ def search():
     query = request.args.get("q", "").strip()[:100]
     column = request.args.get("column") if request.args.get("column") in COLUMNS else None
     kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
-    result = None
-    if query:
-        result = run_search(get_db(), query, column=column, kind=kind, page=_page(),
-                            page_size=node().cfg.web.page_size)
-        note("search", column_key=column, data={"q": query[:50], "total": result.total})
-    return render_template("portal/search.html", query=query, result=result, column=column, kind=kind)
+    if not query:
+        return render_template("portal/search.html", query=query, result=None, column=column, kind=kind)
+    page = _page()
+
+    def render():
+        result = run_search(get_db(), query, column=column, kind=kind, page=page, page_size=node().cfg.web.page_size)
+        return result.total, render_template("portal/search.html", query=query, result=result, column=column,
+                                             kind=kind)
+    hit = pagecache.cached("search", (query, column, kind, page), render)
+    note("search", column_key=column, data={"q": query[:50], "total": hit[0]})
+    return hit[1]
 
 
 @bp.route("/r/<resource_id>")

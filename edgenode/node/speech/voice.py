@@ -27,6 +27,7 @@ from edgenode.core.errors import EdgenodeError
 VOICE = "cmn"
 RATE = 140          # words per minute; espeak-ng's default 175 is quick for elderly listeners
 BATCH = 40
+STAMP = ".made"
 MAX_CHARS = 400     # a description is read up to here; longer ones end with the first sentences
 _SPACE = re.compile(r"\s+")
 
@@ -112,4 +113,15 @@ def generate(cfg, texts: list[str], *, workers: int = 2) -> int:
             todo.append((text, out))
     batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        return sum(pool.map(lambda b: _batch(cfg, b), batches))
+        made = sum(pool.map(lambda b: _batch(cfg, b), batches))
+    if made:
+        (root / STAMP).touch()  # cached pages (portal/pagecache.py) now gain their 朗读 links
+    return made
+
+
+def stamp(cfg) -> int:
+    """When files were last made (0: never): part of the portal's page-cache keys."""
+    try:
+        return (speech_dir(cfg) / STAMP).stat().st_mtime_ns
+    except OSError:
+        return 0
