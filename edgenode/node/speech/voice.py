@@ -18,8 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgenode.core.errors import EdgenodeError
@@ -86,6 +84,7 @@ def _encode(cfg, pairs: list[tuple[Path, Path]], timeout: float) -> None:
 
 
 def _batch(cfg, items: list[tuple[str, Path]]) -> int:
+    import tempfile
     with tempfile.TemporaryDirectory(prefix="speech-", dir=items[0][1].parent.parent) as tmp:
         pairs = []
         for i, (text, out) in enumerate(items):
@@ -101,6 +100,7 @@ def _batch(cfg, items: list[tuple[str, Path]]) -> int:
 
 def generate(cfg, texts: list[str], *, workers: int = 2) -> int:
     """Make the files missing for ``texts`` (in ``workers`` parallel batches); returns how many were made."""
+    from concurrent.futures import ThreadPoolExecutor  # here: web workers import this module only to find files
     if not shutil.which("espeak-ng"):
         raise EdgenodeError("E_NO_ESPEAK", "espeak-ng is not installed (apt-get install espeak-ng)")
     root = speech_dir(cfg)
