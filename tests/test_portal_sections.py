@@ -131,3 +131,21 @@ def test_cached_search_and_section_pages_follow_the_catalogue(client, demo_conn)
         q.withdraw(demo_conn, "demo-16")
     assert "水稻种植技术要点" not in client.get("/search?q=水稻").get_data(as_text=True)
     assert "小兔乖乖 第1集" not in client.get("/s/shaoer").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("doc, want", [
+    (b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title></head><body/></html>',
+     b'<head><style>'),
+    (b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body>x</body></html>',
+     b'<html xmlns="http://www.w3.org/1999/xhtml"><head><style>'),
+    (b'<?xml version="1.0"?><p>no html</p>', None),
+])
+def test_reader_style_keeps_the_chapter_well_formed(doc, want):
+    from xml.dom.minidom import parseString
+    from edgenode.node.portal.sections import reader_style
+    out = reader_style(doc, "big")
+    if want is None:
+        assert out == doc
+    else:
+        assert want in out and out.startswith(b"<?xml")
+        parseString(out)  # still well-formed XML

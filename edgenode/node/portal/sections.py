@@ -50,12 +50,12 @@ def reader_style(data: bytes, cookie: str | None) -> bytes:
     """A chapter's bytes with the portal's type for this display, as the first thing in its <head>."""
     style = f"<style>{_READER_CSS[display_classes(cookie)]}</style>".encode()
     lower = data[:4096].lower()
-    at = lower.find(b"<head")
-    if at >= 0:
-        end = data.find(b">", at)
+    for tag, wrap in ((b"<head", style), (b"<html", b"<head>" + style + b"</head>")):
+        at = lower.find(tag)
+        end = data.find(b">", at) if at >= 0 else -1
         if end >= 0:
-            return data[:end + 1] + style + data[end + 1:]
-    return style + data
+            return data[:end + 1] + wrap + data[end + 1:]
+    return data  # no <html>: left as the book has it (an XML declaration must stay first)
 
 
 def _zh_number(text: str) -> str:
