@@ -94,6 +94,10 @@ def test_large_type_without_javascript_on_every_villager_page(prod, browser):
         shot(page, "big_" + path)
         assert body >= 28 and sizes and not small, (path, body, small[:5])
         assert width[0] <= width[1], (path, width)
+    page.goto(prod.url + "/r/demo-08/read")  # the book's own text, in its sandboxed frame
+    frame = page.frame_locator("iframe.chapter")
+    sizes = frame.locator("body").evaluate(TEXT_SIZES.replace("document.body", "document.body"))
+    assert sizes and all(s[2] >= 28 for s in sizes), sizes
     page.goto(prod.url + "/")
     page.locator("nav.display a", has_text="高对比").click()
     assert page.locator("html").get_attribute("class") == "big hc"
@@ -115,6 +119,14 @@ def test_the_player_and_its_controls_fit_the_window(prod, browser, viewport):
     assert box["x"] >= 0 and box["x"] + box["width"] <= w, box
     assert box["height"] >= 150
     ctx.close()
+
+
+def test_the_pdf_is_named_by_its_title_through_nginx(prod):
+    import requests
+    from urllib.parse import quote
+    r = requests.get(prod.url + "/r/demo-04/file/" + quote("果树冬季修剪手册.pdf"), timeout=10)
+    assert r.status_code == 200 and r.content[:5] == b"%PDF-"
+    assert "filename*=UTF-8''" + quote("果树冬季修剪手册.pdf", safe="") in r.headers["Content-Disposition"]
 
 
 def test_the_phone_header_is_compact(prod, browser):

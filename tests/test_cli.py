@@ -29,4 +29,4 @@ def test_version():
 def test_demo_is_idempotent(demo_cfg):
     r = CliRunner().invoke(cli, ["--data-dir", str(demo_cfg.data_path), "demo", "--json"])
     assert r.exit_code == 0, r.output
-    assert '"added": 0' in r.output and '"present": 15' in r.output
+    assert '"added": 0' in r.output and '"present": 18' in r.output

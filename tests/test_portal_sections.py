@@ -93,3 +93,59 @@ def test_a_forged_display_cookie_is_the_normal_display(client):
     client.set_cookie("display", '"><script>')
     html = client.get("/").get_data(as_text=True)
     assert "<script>" not in html.split("</head>")[0] and '<html lang="zh-CN">' in html
+
+
+def test_pdf_viewer_and_download_use_the_title_and_extension(client):
+    from urllib.parse import quote
+    html = client.get("/r/demo-04").get_data(as_text=True)
+    url = "/r/demo-04/file/" + quote("果树冬季修剪手册.pdf")
+    assert f'<iframe class="doc" src="{url}"' in html
+    assert f'href="{url}" download="果树冬季修剪手册.pdf"' in html
+    r = client.get(url)
+    assert r.status_code == 200 and r.data[:5] == b"%PDF-" and r.mimetype == "application/pdf"
+    assert r.headers["Content-Disposition"] == ('inline; filename="demo-04.pdf"; '
+                                                "filename*=UTF-8''" + quote("果树冬季修剪手册.pdf", safe=""))
+    assert client.get("/r/nosuch/file/x.pdf").status_code == 404
+    assert client.get("/r/demo-04/file/../../secret_key").status_code == 404 or \
+        client.get("/r/demo-04/file/../../secret_key").data[:5] == b"%PDF-"  # the name never finds a file
+
+
+def test_epub_chapters_follow_large_type(client):
+    html = client.get("/r/demo-08/read").get_data(as_text=True)
+    chapter = re.search(r'<iframe class="chapter" src="([^"]+)"', html).group(1)
+    r = client.get(chapter)
+    assert b"<style>html{font-size:20px!important}" in r.data and r.headers["Cache-Control"] == "private, no-cache"
+    client.get("/display/big")
+    big = client.get(chapter).data
+    head = big.index(b"<head")
+    assert big.index(b"<style>html{font-size:32px!important}") > head
+
+
+def test_cached_search_and_section_pages_follow_the_catalogue(client, demo_conn):
+    from edgenode.core.db import transaction
+    from edgenode.node.catalog import queries as q
+    assert "水稻种植技术要点" in client.get("/search?q=水稻").get_data(as_text=True)
+    assert "小兔乖乖 第1集" in client.get("/s/shaoer").get_data(as_text=True)
+    with transaction(demo_conn):
+        q.withdraw(demo_conn, "demo-01")
+        q.withdraw(demo_conn, "demo-16")
+    assert "水稻种植技术要点" not in client.get("/search?q=水稻").get_data(as_text=True)
+    assert "小兔乖乖 第1集" not in client.get("/s/shaoer").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("doc, want", [
+    (b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title></head><body/></html>',
+     b'<head><style>'),
+    (b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body>x</body></html>',
+     b'<html xmlns="http://www.w3.org/1999/xhtml"><head><style>'),
+    (b'<?xml version="1.0"?><p>no html</p>', None),
+])
+def test_reader_style_keeps_the_chapter_well_formed(doc, want):
+    from xml.dom.minidom import parseString
+    from edgenode.node.portal.sections import reader_style
+    out = reader_style(doc, "big")
+    if want is None:
+        assert out == doc
+    else:
+        assert want in out and out.startswith(b"<?xml")
+        parseString(out)  # still well-formed XML

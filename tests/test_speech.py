@@ -20,14 +20,24 @@ def sox_stat(path) -> dict:
     return {k.strip(): float(v) for k, v in re.findall(r"^([A-Za-z ]+?(?:\([a-z]+\))?):\s+(-?[\d.]+)\s*$", out, re.M)}
 
 
-@pytest.fixture
-def spoken(demo_cfg, demo_conn):
-    run(demo_conn, demo_cfg)
-    return demo_cfg
+@pytest.fixture(scope="module")
+def spoken(demo_master, tmp_path_factory):
+    """The demo library with its speech files, made once for the module (read-only for the tests)."""
+    from edgenode.core.db import open_main
+    from tests.conftest import make_config
+    from tests.helpers_portal import copy_data
+    cfg = make_config(copy_data(demo_master, tmp_path_factory.mktemp("speech") / "data"))
+    conn = open_main(cfg)
+    run(conn, cfg)
+    conn.close()
+    return cfg
 
 
-def test_every_visible_resource_is_spoken_audibly_at_a_plausible_length(spoken, demo_conn):
-    rows = sq.visible_texts(demo_conn)
+def test_every_visible_resource_is_spoken_audibly_at_a_plausible_length(spoken):
+    from edgenode.core.db import open_main
+    conn = open_main(spoken)
+    rows = sq.visible_texts(conn)
+    conn.close()
     assert len(rows) >= 18
     for r in rows:
         for part, text in voice.texts_of(r["title"], r["description"]).items():
@@ -39,9 +49,13 @@ def test_every_visible_resource_is_spoken_audibly_at_a_plausible_length(spoken, 
             assert path.stat().st_size < 40_000 + 4_000 * st["Length (seconds)"]  # small: ~4 KB a second
 
 
-def test_the_portal_serves_and_links_them(spoken):
+def test_the_portal_serves_and_links_them(spoken, demo_cfg):
     from edgenode.node.app import create_app
-    client = create_app(spoken).test_client()
+    client = create_app(demo_cfg).test_client()
+    assert "朗读" not in client.get("/search?q=故事").get_data(as_text=True)  # cached before speech exists
+    # Files are named by what they say, so the module's are this copy's too (with the stamp).
+    shutil.copytree(voice.speech_dir(spoken), voice.speech_dir(demo_cfg))
+    assert 'class="speak" href="/speech/demo-07/title.ogg"' in client.get("/search?q=故事").get_data(as_text=True)
     page = client.get("/r/demo-07").get_data(as_text=True)
     full = re.search(r'<audio controls preload="none" src="(/speech/demo-07/full\.ogg)"', page).group(1)
     assert '<a class="button" href="/speech/demo-07/full.ogg">🔊 朗读</a>' in page
@@ -60,13 +74,16 @@ def test_nothing_else_is_served(spoken, path):
     assert create_app(spoken).test_client().get(path).status_code == 404
 
 
-def test_a_withdrawn_resource_is_not_served(spoken, demo_conn):
+def test_a_withdrawn_resource_is_not_served(spoken, demo_cfg, demo_conn):
     from edgenode.core.db import transaction
     from edgenode.node.app import create_app
     from edgenode.node.catalog import queries as q
+    shutil.copytree(voice.speech_dir(spoken), voice.speech_dir(demo_cfg))
+    client = create_app(demo_cfg).test_client()
+    assert client.get("/speech/demo-07/title.ogg").status_code == 200
     with transaction(demo_conn):
         q.withdraw(demo_conn, "demo-07")
-    assert create_app(spoken).test_client().get("/speech/demo-07/title.ogg").status_code == 404
+    assert client.get("/speech/demo-07/title.ogg").status_code == 404
 
 
 def test_an_import_queues_its_resources_and_the_job_speaks_them(tmp_path, cfg):

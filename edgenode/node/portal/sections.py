@@ -17,6 +17,7 @@ import re
 from flask import Blueprint, abort, redirect, request, render_template
 
 from edgenode.node.catalog import section_queries as sq
+from edgenode.node.portal import pagecache
 from edgenode.node.usage.beacons import note
 from edgenode.node.web.context import get_db, node
 from edgenode.protocol.metadata import KINDS
@@ -34,6 +35,27 @@ _ZH_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
 def display_classes(cookie: str | None) -> str:
     """The ``<html>`` classes for a display cookie value; anything unknown is the normal display."""
     return DISPLAY_MODES.get(cookie or "normal", "")
+
+
+# A book's chapter follows the portal's type: 20 px like the pages around it, 32 px with 大字.
+_READER_CSS = {
+    "": "html{font-size:20px!important}body{font-size:1rem!important;line-height:1.7;margin:.5rem 1rem}",
+    "big": "html{font-size:32px!important}body{font-size:1rem!important;line-height:1.6;margin:.5rem}"
+           "p,li,span,a,div,td,h4,h5,h6{font-size:max(1em,28px)!important}img{max-width:100%}",
+}
+_READER_CSS["big hc"] = _READER_CSS["big"] + "html,body{background:#000!important;color:#fff!important}a{color:#ffeb3b!important}"
+
+
+def reader_style(data: bytes, cookie: str | None) -> bytes:
+    """A chapter's bytes with the portal's type for this display, as the first thing in its <head>."""
+    style = f"<style>{_READER_CSS[display_classes(cookie)]}</style>".encode()
+    lower = data[:4096].lower()
+    for tag, wrap in ((b"<head", style), (b"<html", b"<head>" + style + b"</head>")):
+        at = lower.find(tag)
+        end = data.find(b">", at) if at >= 0 else -1
+        if end >= 0:
+            return data[:end + 1] + wrap + data[end + 1:]
+    return data  # no <html>: left as the book has it (an XML declaration must stay first)
 
 
 def _zh_number(text: str) -> str:
@@ -73,15 +95,21 @@ def section(key: str):
     columns, tags = (s.get("columns", []), s.get("tags", [])) if not sub else ([], [sub])
     note("view", data={"page": "section", "section": key})
     if s.get("children"):
-        items = sq.browse_section(get_db(), columns, tags, kind=kind, page_size=CORNER_LIMIT).items
-        items.sort(key=lambda r: episode_key(r["title"]))
-        return render_template("portal/corner.html", s=s, sub=sub, items=items)
+        def corner():
+            items = sq.browse_section(get_db(), columns, tags, kind=kind, page_size=CORNER_LIMIT).items
+            items.sort(key=lambda r: episode_key(r["title"]))
+            return render_template("portal/corner.html", s=s, sub=sub, items=items)
+        return pagecache.cached("section", (key, sub, kind), corner)
     try:
         page = max(1, min(int(request.args.get("page", 1)), 10_000))
     except ValueError:
         page = 1
-    result = sq.browse_section(get_db(), columns, tags, kind=kind, page=page, page_size=node().cfg.web.page_size)
-    return render_template("portal/section.html", s=s, sub=sub, kind=kind, result=result)
+
+    def listing():
+        result = sq.browse_section(get_db(), columns, tags, kind=kind, page=page,
+                                   page_size=node().cfg.web.page_size)
+        return render_template("portal/section.html", s=s, sub=sub, kind=kind, result=result)
+    return pagecache.cached("section", (key, sub, kind, page), listing)
 
 
 @bp.route("/display/<mode>")

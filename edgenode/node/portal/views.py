@@ -20,7 +20,8 @@ from edgenode.node.live.views import banner as live_banner
 from edgenode.protocol.metadata import COLUMNS, KINDS
 from edgenode.node.catalog.search import search as run_search
 from edgenode.node.usage import resume, stats
-from edgenode.node.portal import epub
+from edgenode.node.portal import epub, pagecache
+from edgenode.node.portal.sections import reader_style
 from edgenode.node.usage.beacons import known_terminal, note
 from edgenode.node.web.context import get_db, node
 
@@ -59,7 +60,8 @@ def home():
     cache = _cache()
     popular_at, popular = _popular(db)
     live = live_banner(db)  # on now and next, its countdown by the minute: part of the cache key
-    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"), request.cookies.get("display"), repr(live))
+    key = (pagecache.page_state(), popular_at, request.cookies.get("lang"), request.cookies.get("display"),
+           repr(live))
     hit = cache.get("home")
     if hit and hit[0] == key:
         return _with_continue(db, hit[1])
@@ -109,14 +111,20 @@ def search():
     query = request.args.get("q", "").strip()[:100]
     column = request.args.get("column") if request.args.get("column") in COLUMNS else None
     kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
-    result = None
-    if query:
-        result = run_search(get_db(), query, column=column, kind=kind, page=_page(),
-                            page_size=node().cfg.web.page_size)
-        note("search", column_key=column, data={"q": query[:50], "total": result.total})
-    series_hits = sq.find_series(get_db(), query) if query and _page() == 1 else []
-    return render_template("portal/search.html", query=query, result=result, column=column, kind=kind,
-                           series_hits=series_hits)
+    if not query:
+        return render_template("portal/search.html", query=query, result=None, column=column, kind=kind,
+                               series_hits=[])
+    page = _page()
+
+    def render():
+        db = get_db()
+        result = run_search(db, query, column=column, kind=kind, page=page, page_size=node().cfg.web.page_size)
+        series_hits = sq.find_series(db, query) if page == 1 else []
+        return result.total, render_template("portal/search.html", query=query, result=result, column=column,
+                                             kind=kind, series_hits=series_hits)
+    hit = pagecache.cached("search", (query, column, kind, page), render)
+    note("search", column_key=column, data={"q": query[:50], "total": hit[0]})
+    return hit[1]
 
 
 @bp.route("/r/<resource_id>")
@@ -185,10 +193,13 @@ def read(resource_id: str):
 def book_part(resource_id: str, member: str):
     _res, path = _book(resource_id)
     data, mimetype = epub.member(path, member)
+    page = mimetype in ("application/xhtml+xml", "text/html")
+    if page:  # the chapter follows 大字 (portal/sections.py), so it varies with the display cookie
+        data = reader_style(data, request.cookies.get("display"))
     resp = Response(data, mimetype=mimetype)
     resp.headers["Content-Security-Policy"] = EPUB_CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "public, max-age=86400"
+    resp.headers["Cache-Control"] = "private, no-cache" if page else "public, max-age=86400"
     return resp
 
 

@@ -18,8 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgenode.core.errors import EdgenodeError
@@ -27,6 +25,7 @@ from edgenode.core.errors import EdgenodeError
 VOICE = "cmn"
 RATE = 140          # words per minute; espeak-ng's default 175 is quick for elderly listeners
 BATCH = 40
+STAMP = ".made"
 MAX_CHARS = 400     # a description is read up to here; longer ones end with the first sentences
 _SPACE = re.compile(r"\s+")
 
@@ -85,6 +84,7 @@ def _encode(cfg, pairs: list[tuple[Path, Path]], timeout: float) -> None:
 
 
 def _batch(cfg, items: list[tuple[str, Path]]) -> int:
+    import tempfile
     with tempfile.TemporaryDirectory(prefix="speech-", dir=items[0][1].parent.parent) as tmp:
         pairs = []
         for i, (text, out) in enumerate(items):
@@ -100,6 +100,7 @@ def _batch(cfg, items: list[tuple[str, Path]]) -> int:
 
 def generate(cfg, texts: list[str], *, workers: int = 2) -> int:
     """Make the files missing for ``texts`` (in ``workers`` parallel batches); returns how many were made."""
+    from concurrent.futures import ThreadPoolExecutor  # here: web workers import this module only to find files
     if not shutil.which("espeak-ng"):
         raise EdgenodeError("E_NO_ESPEAK", "espeak-ng is not installed (apt-get install espeak-ng)")
     root = speech_dir(cfg)
@@ -112,4 +113,15 @@ def generate(cfg, texts: list[str], *, workers: int = 2) -> int:
             todo.append((text, out))
     batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        return sum(pool.map(lambda b: _batch(cfg, b), batches))
+        made = sum(pool.map(lambda b: _batch(cfg, b), batches))
+    if made:
+        (root / STAMP).touch()  # cached pages (portal/pagecache.py) now gain their 朗读 links
+    return made
+
+
+def stamp(cfg) -> int:
+    """When files were last made (0: never): part of the portal's page-cache keys."""
+    try:
+        return (speech_dir(cfg) / STAMP).stat().st_mtime_ns
+    except OSError:
+        return 0

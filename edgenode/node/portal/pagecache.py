@@ -1,0 +1,46 @@
+"""Rendered pages kept per process: search results and sections, like the home page.
+
+A village's visitors ask for the same few things (水稻, 动画, the children's
+corner), so the last ``SIZE`` pages of each kind are kept, keyed by the
+catalogue's fingerprint (``catalog/queries.py::fingerprint``: an import or a
+withdrawal changes it), the time 朗读 files were last made, and everything else the page depends on, including
+the language and display (大字) cookies.  Page views are still recorded by the
+caller for every request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable
+
+from flask import current_app, request
+
+from edgenode.node.catalog import queries as q
+from edgenode.node.speech import voice
+from edgenode.node.web.context import get_db, node
+
+SIZE = 256
+_lock = threading.Lock()
+
+
+def page_state() -> tuple:
+    """What every cached page depends on: the catalogue, and which 朗读 files exist."""
+    return q.fingerprint(get_db()), voice.stamp(node().cfg)
+
+
+def cached(kind: str, key: tuple, render: Callable[[], tuple]) -> tuple:
+    """``render()``'s result for this page, from the cache when the catalogue has not changed."""
+    key = (page_state(), request.cookies.get("lang"), request.cookies.get("display"), *key)
+    cache = current_app.extensions.setdefault("portal_cache", {}).setdefault("pages:" + kind, OrderedDict())
+    with _lock:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+    hit = render()
+    with _lock:
+        cache[key] = hit
+        while len(cache) > SIZE:
+            cache.popitem(last=False)
+    return hit
