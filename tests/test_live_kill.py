@@ -110,7 +110,7 @@ def check(obs, kills: int):
 
 
 def test_sigkill_of_the_relay_at_five_moments(tmp_path, monkeypatch):
-    check(run_kills(tmp_path, monkeypatch, seconds=26, kills=5, seed=20), 5)
+    check(run_kills(tmp_path, monkeypatch, seconds=20, kills=5, seed=20), 5)
 
 
 @pytest.mark.slow
