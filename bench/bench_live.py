@@ -42,8 +42,7 @@ from edgenode.core.config import load_config  # noqa: E402
 from edgenode.core.db import open_main  # noqa: E402
 from edgenode.node.live import queries as q  # noqa: E402
 from edgenode.protocol.live import parse_playlist  # noqa: E402
-from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, trust_county  # noqa: E402
-from tests.helpers_portal import Production  # noqa: E402
+from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, start_production, trust_county  # noqa: E402
 
 
 class Player(threading.Thread):
@@ -126,10 +125,16 @@ def run(seconds: int, viewers: int, work: Path) -> dict:
     cfg = load_config(overrides={"data_dir": str(data)})
     open_main(cfg).close()
     trust_county(cfg, origin.data_dir)
+    try:
+        prod = start_production(work / "prod", data)
+    except Exception:
+        link.close()
+        origin.stop()
+        raise
+    # Scheduled once the node runs: a slow start must not eat into the window.
     now = time.time()
-    key = schedule_broadcast(cfg, origin.data_dir, bid="bench", start=now, end=now + seconds + 3,
+    key = schedule_broadcast(cfg, origin.data_dir, bid="bench", start=now, end=now + seconds + 15,
                              stream_url=link.url + "/live/bench/index.m3u8")
-    prod = Production(work / "prod", data, scheduler=True)
     base = f"{prod.url}/live-hls/{key}/"
     phases, players = [], []
     try:
