@@ -114,8 +114,10 @@ def answers(cfg) -> list[dict]:
 
 
 def to_stick(cfg, root: Path) -> int:
-    """``<root>/edgenode-live/<channel>.json`` + ``.minisig`` for points that are never online."""
-    dest = Path(root) / STICK_DIR
+    """``<root>/edgenode-bundles/edgenode-live/<channel>.json`` + ``.minisig`` for points never online
+    (``edgenode hub usb-tree`` writes them too, beside the bundles and the key lists)."""
+    root = Path(root)
+    dest = (root if root.name == "edgenode-bundles" else root / "edgenode-bundles") / STICK_DIR
     dest.mkdir(parents=True, exist_ok=True)
     n = 0
     for path in sorted(_schedules(cfg).glob("*.json")):
@@ -205,27 +207,6 @@ def run_origin(cfg, key: str, source: str, *, realtime: bool = True, input_forma
     pl = live.parse_playlist(rec.read_text(encoding="utf-8"), "http://origin/")
     return {"key": key, "dir": str(out), "segments": len(pl.segments), "ended": pl.ended,
             "seconds": round(sum(s.duration for s in pl.segments), 3), "ffmpeg_exit": proc.returncode}
-
-
-def publish_recording(conn: sqlite3.Connection, cfg, key: str, channel: str, *, title: str,
-                      column: str = "shequ") -> dict:
-    """For points never online: the whole recording remuxed (``-c copy``) into one MP4 and published as an
-    ordinary signed bundle of ``channel`` (satellite, stick, pull), titled 直播回看."""
-    import tempfile
-    from edgenode.hub import publish
-
-    rec = live_dir(cfg) / key / "recording.m3u8"
-    if not rec.is_file() or not live.parse_playlist(rec.read_text(encoding="utf-8"), "http://origin/").ended:
-        raise EdgenodeError("E_LIVE_NOT_ENDED", f"{key}: no finished recording", zh="这场直播还没有完整的录像")
-    with tempfile.TemporaryDirectory(prefix=".replay-", dir=live_dir(cfg)) as tmp:
-        mp4 = Path(tmp) / f"{key.replace('.', '-')}.mp4"
-        subprocess.run([cfg.media.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(rec), "-map", "0", "-c", "copy",
-                        "-bsf:a", "aac_adtstoasc", "-movflags", "+faststart", str(mp4)], check=True, timeout=3600,
-                       capture_output=True)
-        (Path(tmp) / "resources.json").write_text(json.dumps([{
-            "path": mp4.name, "id": f"replay-{mp4.stem}", "title": f"直播回看：{title}", "column": column,
-            "tags": ["直播回看"], "kind": "video"}], ensure_ascii=False), encoding="utf-8")
-        return publish.publish(conn, cfg, tmp, channel, default_column=column)
 
 
 def nginx_conf(live_root: Path, *, listen: str, workdir: Path, user: str | None = None) -> str:
