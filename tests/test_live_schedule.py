@@ -237,9 +237,9 @@ def test_the_live_commands(setup, tmp_path):
         return CliRunner().invoke(cli, ["--data-dir", str(node.data_path), *args],
                                   env={"EDGENODE_CONFIG": "", "EDGENODE_LIVE_ORIGINS": json.dumps([ORIGIN])})
 
-    r = run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-live" / "shequ.json"))
+    r = run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-bundles" / "edgenode-live" / "shequ.json"))
     assert r.exit_code == 0 and "shequ #1: 1 broadcasts" in r.output, r.output
-    assert run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-live" / "shequ.json")).output.endswith(
+    assert run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-bundles" / "edgenode-live" / "shequ.json")).output.endswith(
         "(unchanged)\n")
     assert [b["key"] for b in json.loads(run("live", "list", "--json").output)] == ["shequ.lecture-1"]
     r = run("live", "replay", "shequ.nothing")
