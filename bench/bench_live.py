@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -41,8 +42,7 @@ from edgenode.core.config import load_config  # noqa: E402
 from edgenode.core.db import open_main  # noqa: E402
 from edgenode.node.live import queries as q  # noqa: E402
 from edgenode.protocol.live import parse_playlist  # noqa: E402
-from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, trust_county  # noqa: E402
-from tests.helpers_portal import Production  # noqa: E402
+from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, start_production, trust_county  # noqa: E402
 
 
 class Player(threading.Thread):
@@ -100,6 +100,14 @@ def cpu_seconds(prod) -> float:
     return total
 
 
+def wait(pred, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.2)
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -117,17 +125,22 @@ def run(seconds: int, viewers: int, work: Path) -> dict:
     cfg = load_config(overrides={"data_dir": str(data)})
     open_main(cfg).close()
     trust_county(cfg, origin.data_dir)
+    try:
+        prod = start_production(work / "prod", data)
+    except Exception:
+        link.close()
+        origin.stop()
+        raise
+    # Scheduled once the node runs: a slow start must not eat into the window.
     now = time.time()
-    key = schedule_broadcast(cfg, origin.data_dir, bid="bench", start=now, end=now + seconds + 3,
+    key = schedule_broadcast(cfg, origin.data_dir, bid="bench", start=now, end=now + seconds + 15,
                              stream_url=link.url + "/live/bench/index.m3u8")
-    prod = Production(work / "prod", data, scheduler=True)
     base = f"{prod.url}/live-hls/{key}/"
     phases, players = [], []
     try:
         origin.run("bench", src)
         t0 = time.monotonic()
-        while not (data / "live" / key / "index.m3u8").exists():
-            time.sleep(0.2)
+        wait(lambda: (data / "live" / key / "index.m3u8").exists(), 60, "the node's first playlist")
         quarter = seconds / 4
         for n in (0, 10, viewers):
             while len(players) < n:
@@ -141,8 +154,7 @@ def run(seconds: int, viewers: int, work: Path) -> dict:
             p.join(timeout=20)
         conn = open_main(cfg)
         try:
-            while q.get(conn, key)["state"] != "ended":
-                time.sleep(0.5)
+            wait(lambda: q.get(conn, key)["state"] == "ended", 60, "the relay to end")
             rows = q.segments(conn, key)
             fetched = {r["seq"]: r for r in rows}
         finally:
@@ -181,7 +193,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--viewers", type=int, default=50)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the node and origin (finally), leak nothing
+    # Under bench/out, not /tmp: other runs on a shared machine may sweep /tmp/bench-*.
+    (ROOT / "bench" / "out").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="live-", dir=ROOT / "bench" / "out") as tmp:
         r = run(args.seconds, args.viewers, Path(tmp))
     print(f"latency behind the origin: p50 {r['latency_p50_s']} s ({r['latency_p50_segments']} segments), "
           f"p95 {r['latency_p95_s']} s ({r['latency_p95_segments']} segments of {r['segment_seconds']} s)")

@@ -169,6 +169,26 @@ class Link:
         self.sock.close()
 
 
+def start_production(workdir: Path, data_dir: Path):
+    """``helpers_portal.Production`` with its scheduler; if it fails to come up on a busy machine, what it
+    started is stopped here instead of being left behind."""
+    import psutil
+    from tests.helpers_portal import Production
+
+    before = {p.pid for p in psutil.Process().children()}
+    try:
+        return Production(workdir, data_dir, scheduler=True)
+    except Exception:
+        for p in psutil.Process().children():
+            if p.pid not in before:
+                for q in (*p.children(recursive=True), p):
+                    try:
+                        q.kill()
+                    except psutil.NoSuchProcess:
+                        pass
+        raise
+
+
 def trust_county(node_cfg, hub_data: Path, channels=("shequ",)) -> None:
     """The node trusts the county key for ``channels`` (what enrolment does, without a hub web server)."""
     from edgenode.core.config import load_config

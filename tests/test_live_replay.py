@@ -60,3 +60,33 @@ def test_replay_waits_for_a_window_then_is_complete_or_clearly_incomplete(tmp_pa
     finally:
         link.close()
         origin.stop()
+
+
+def test_the_county_publishes_the_recording_as_a_signed_bundle_for_points_never_online(tmp_path):
+    import json
+    from edgenode.core.store import open_store
+    from edgenode.node.imports.pipeline import import_bundle
+
+    origin = Origin(tmp_path)
+    try:
+        src = make_source(tmp_path / "src.mp4", 8)
+        hub = [sys.executable, "-m", "edgenode", "--data-dir", str(origin.data_dir), "hub"]
+        subprocess.run([*hub, "live", "run", "gala", "--input", str(src), "--no-realtime"], cwd=ROOT, check=True,
+                       timeout=120, capture_output=True)
+        origin.key = "gala"
+        out = subprocess.run([*hub, "live", "publish-recording", "nope", "--channel", "shequ", "--title", "x"],
+                             cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 1 and "E_LIVE_NOT_ENDED" in out.stderr
+        out = subprocess.run([*hub, "live", "publish-recording", "gala", "--channel", "shequ", "--title", "乡村春晚",
+                              "--json"], cwd=ROOT, capture_output=True, text=True, check=True)
+        bundle = json.loads(out.stdout)["bundle"]
+        cfg = make_config(tmp_path / "offline-node", store__free_space_floor_mb=1)
+        trust_county(cfg, origin.data_dir)
+        conn = open_main(cfg)
+        r = import_bundle(cfg, conn, open_store(cfg), bundle, source="usb")
+        assert r.result == "imported", r.error
+        res = cq.get(conn, "shequ.replay-gala", include_hidden=True)
+        assert res["title"] == "直播回看：乡村春晚" and abs(res["duration"] - origin.recording_seconds()) <= 1.0
+        conn.close()
+    finally:
+        origin.stop()

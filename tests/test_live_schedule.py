@@ -135,14 +135,24 @@ def test_heartbeat_answers_with_bad_schedules_report_the_code_and_keep_the_heart
     assert out == {"live_schedule_errors": ["E_SIG_INVALID", "E_LIVE_SCHEDULE"], "live_schedules_applied": ["shequ#1"]}
 
 
-def test_schedules_travel_on_a_stick(setup, tmp_path):
+def test_schedules_travel_on_a_stick_and_apply_with_its_import(setup, tmp_path):
+    from edgenode.core.store import open_store
+    from edgenode.node.imports.pipeline import import_tree
     node, hub, conn = setup
     hub_live.add(hub, "shequ", entry())
     assert hub_live.to_stick(hub, tmp_path / "stick") == 1
-    (tmp_path / "stick" / "edgenode-live" / "pushi.json").write_text("{}")  # no signature beside it
+    live_dir = tmp_path / "stick" / "edgenode-bundles" / "edgenode-live"
+    (live_dir / "pushi.json").write_text("{}")  # no signature beside it
     r = schedule.apply_stick(node, conn, tmp_path / "stick")
     assert [a["broadcasts"] for a in r["applied"]] == [1]
     assert r["refused"] == [{"file": "pushi.json", "code": "E_SIG_MISSING"}]
+    # A stick that carries only a newer schedule: importing it (as the USB source does) applies it.
+    hub_live.add(hub, "shequ", entry("lecture-2", start=time.time() + 9 * 3600))
+    hub_live.to_stick(hub, tmp_path / "stick")
+    with pytest.raises(Exception) as e:
+        import_tree(node, conn, open_store(node), tmp_path / "stick", source="usb")
+    assert e.value.code == "E_NO_BUNDLES"
+    assert q.schedule_seq(conn, "shequ")[0] == 2 and len(q.listing(conn, 0)) == 2
 
 
 def test_a_bundle_carries_the_schedule_and_a_hostile_one_refuses_the_whole_import(setup, tmp_path):
@@ -227,9 +237,9 @@ def test_the_live_commands(setup, tmp_path):
         return CliRunner().invoke(cli, ["--data-dir", str(node.data_path), *args],
                                   env={"EDGENODE_CONFIG": "", "EDGENODE_LIVE_ORIGINS": json.dumps([ORIGIN])})
 
-    r = run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-live" / "shequ.json"))
+    r = run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-bundles" / "edgenode-live" / "shequ.json"))
     assert r.exit_code == 0 and "shequ #1: 1 broadcasts" in r.output, r.output
-    assert run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-live" / "shequ.json")).output.endswith(
+    assert run("live", "schedule-import", str(tmp_path / "stick" / "edgenode-bundles" / "edgenode-live" / "shequ.json")).output.endswith(
         "(unchanged)\n")
     assert [b["key"] for b in json.loads(run("live", "list", "--json").output)] == ["shequ.lecture-1"]
     r = run("live", "replay", "shequ.nothing")

@@ -114,8 +114,10 @@ def answers(cfg) -> list[dict]:
 
 
 def to_stick(cfg, root: Path) -> int:
-    """``<root>/edgenode-live/<channel>.json`` + ``.minisig`` for points that are never online."""
-    dest = Path(root) / STICK_DIR
+    """``<root>/edgenode-bundles/edgenode-live/<channel>.json`` + ``.minisig`` for points never online
+    (``edgenode hub usb-tree`` writes them too, beside the bundles and the key lists)."""
+    root = Path(root)
+    dest = (root if root.name == "edgenode-bundles" else root / "edgenode-bundles") / STICK_DIR
     dest.mkdir(parents=True, exist_ok=True)
     n = 0
     for path in sorted(_schedules(cfg).glob("*.json")):

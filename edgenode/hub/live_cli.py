@@ -87,7 +87,7 @@ def cancel_cmd(ctx, channel, bid, as_json):
 @pass_ctx
 @domain_errors
 def to_stick_cmd(ctx, root):
-    """Write every signed schedule to ROOT/edgenode-live/ for points that are never online."""
+    """Write every signed schedule to ROOT/edgenode-bundles/edgenode-live/ for points never online."""
     from edgenode.hub import live
     click.echo(f"{live.to_stick(ctx.cfg, root)} schedules written to {root}")
 
@@ -111,6 +111,21 @@ def run_cmd(ctx, key, source, input_format, realtime, listen, copy, hls_seconds,
     r = live.run_origin(ctx.cfg, key, source, realtime=realtime, input_format=input_format, listen=listen,
                         copy=copy, hls_seconds=hls_seconds)
     echo_json(r) if as_json else click.echo(f"{key}: {r['segments']} segments, {r['seconds']} s in {r['dir']}")
+
+
+@live_group.command("publish-recording")
+@click.argument("key")
+@click.option("--channel", required=True, help="The channel to publish the replay into.")
+@click.option("--title", required=True, help="The broadcast's title (the replay is 直播回看：TITLE).")
+@click.option("--column", default="shequ", show_default=True)
+@json_option
+@pass_ctx
+@domain_errors
+def publish_recording_cmd(ctx, key, channel, title, column, as_json):
+    """The finished recording as one MP4 (-c copy) in a signed bundle, for points that are never online."""
+    from edgenode.hub import live_replay
+    r = live_replay.publish_recording(_hub(ctx), ctx.cfg, key, channel, title=title, column=column)
+    echo_json(r) if as_json else click.echo(f"published {r['channel']} #{r['seq']} at {r['bundle']}")
 
 
 @live_group.command("nginx-conf")

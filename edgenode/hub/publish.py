@@ -173,6 +173,8 @@ def usb_tree(conn: sqlite3.Connection, cfg, path, *, channels: list[str] | None 
         copied.append({**r, "status": "copied"})
     shutil.copyfile(county_public_key_path(cfg), dest_root / "county.pub")
     keychain.write_to_stick(cfg, dest_root)
+    from edgenode.hub import live  # the county's signed live schedules (docs/live.md)
+    live.to_stick(cfg, dest_root)
     from edgenode.hub import releases  # the newest software release rides along (docs/updates.md)
     software = releases.to_stick(cfg, dest_root)
     os.sync()  # volunteers pull the stick as soon as the command returns

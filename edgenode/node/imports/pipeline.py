@@ -58,6 +58,7 @@ CHECK = "imports.check"          # (data, channel): refuse a manifest's extra se
 RELEASES = "imports.releases"    # (cfg, conn, root, source) -> [dict]: software releases beside the bundles
 MAKE_ROOM = "imports.make_room"  # (conn, store, cfg, need, keep): free the space, or raise E_NO_ROOM
 COMMIT = "imports.commit"        # (conn, manifest, data, result): inside the import's one transaction
+STICK = "imports.stick"          # (conn, root): a stick's or tree's extras beside its bundles (live schedules)
 
 
 @dataclass
@@ -114,6 +115,7 @@ def import_tree(cfg, conn: sqlite3.Connection, store: Store, path, *, source: st
                 progress: ProgressFn | None = None) -> list[ImportResult]:
     """Import every bundle found under a stick, spool or staging root, oldest sequence first."""
     apply_stick_keylists(conn, Path(path))
+    apply_stick_extras(conn, Path(path))
     releases = stage_releases(cfg, conn, Path(path), source)
     bundles = find_bundles(Path(path), max_manifest=cfg.bundles.max_manifest_kb * 1024)
     if not bundles and releases:
@@ -172,6 +174,15 @@ def apply_stick_keylists(conn: sqlite3.Connection, root: Path) -> dict:
     if out["refused"]:
         log.warning("W_KEYLIST_REFUSED: %s: key list #%s: %s", root, out["refused"]["seq"], out["refused"]["code"])
     return out
+
+
+def apply_stick_extras(conn: sqlite3.Connection, root: Path) -> None:
+    """What else a stick carries beside bundles, after its key lists (live: the signed schedules)."""
+    for hook in registry.hooks(STICK):
+        try:
+            hook(conn, Path(root))
+        except Exception:  # a stick's extras must never stop its bundles
+            log.exception("W_STICK_EXTRAS: %s", root)
 
 
 def _fail(result: ImportResult, code: str, message: str, zh: str) -> None:

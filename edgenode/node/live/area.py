@@ -11,6 +11,7 @@ AREA = Area(
     hooks={
         "imports.check": ("edgenode.node.live.schedule:check_hook",),
         "imports.commit": ("edgenode.node.live.schedule:commit_hook",),
+        "imports.stick": ("edgenode.node.live.schedule:stick_hook",),
         "bundle.sections_from_source": ("edgenode.node.live.schedule:sections_from_source",),
         "sync.heartbeat_answer": ("edgenode.node.live.schedule:apply_answer",),
     },

@@ -193,7 +193,7 @@ def relay(cfg, conn, b: dict, *, stop_at: float | None = None, session=None) -> 
     session = session or requests.Session()
     stop_at = stop_at if stop_at is not None else b["end"] + cfg["live.grace_seconds"]
     stats = {"segments": 0, "origin_bytes": 0, "skipped": 0, "errors": []}
-    etag, state, first_seen, adopted, last_error = None, None, None, False, (None, None)
+    etag, state, first_seen, adopted, last_error, poll = None, None, None, False, (None, None), 1.0
     rows = q.segments(conn, key)
     last_seq = rows[-1]["seq"] if rows else None
     ended = False
@@ -202,8 +202,8 @@ def relay(cfg, conn, b: dict, *, stop_at: float | None = None, session=None) -> 
             status, body, new_etag = fetch(session, b["stream_url"], live.MAX_PLAYLIST_BYTES, etag=etag,
                                            timeout=cfg["live.timeout_seconds"])
             stats["origin_bytes"] += len(body)
-            if status == 304:
-                _pause(2.0)
+            if status == 304:  # nothing new: ask again in half a segment
+                _pause(poll)
                 continue
             if status != 200:
                 raise LinkDown(f"HTTP {status}") if first_seen else _NoStream(status)
@@ -221,7 +221,8 @@ def relay(cfg, conn, b: dict, *, stop_at: float | None = None, session=None) -> 
             ended = pl.ended
             publish_playlist(conn, key, directory, ended=ended)
             state = _enter(conn, key, state, "live")
-            _pause(min(pl.target, 10) / 2)
+            poll = min(pl.target, 10) / 2
+            _pause(poll)
         except (LinkDown, _NoStream) as e:
             state = _link_trouble(cfg, conn, b, state, e, first_seen)
             _pause(2.0)

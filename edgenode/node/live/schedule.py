@@ -93,6 +93,16 @@ def sections_from_source(src_dir) -> dict:
     return {SECTION: entries}
 
 
+def stick_hook(conn, root: Path) -> None:
+    """``imports.stick``: a stick's (or a spool tree's) schedules, whenever its bundles are imported.  No
+    config here: the relay checks the stream URLs against ``live.origins`` before fetching."""
+    r = apply_stick(None, conn, root)
+    for a in r["applied"]:
+        log.info("%s: live schedule %s #%s applied", root, a["channel"], a["seq"])
+    for f in r["refused"]:
+        log.warning("W_LIVE_SCHEDULE: %s: %s: %s", root, f["file"], f["code"])
+
+
 # -- standalone signed documents ---------------------------------------------
 def apply_document(cfg, conn: sqlite3.Connection, data: bytes, sig_text: str) -> dict:
     """A signed schedule document; returns ``{"channel", "seq", "broadcasts", "unchanged"}``."""
@@ -130,9 +140,11 @@ def apply_answer(cfg, conn, answer: dict) -> dict:
 
 
 def apply_stick(cfg, conn, root: Path) -> dict:
-    """Schedules on a stick: ``<root>/edgenode-live/<channel>.json`` with its ``.minisig``."""
+    """Schedules on a stick: ``edgenode-bundles/edgenode-live/<channel>.json`` with its ``.minisig``."""
+    from edgenode.node.imports.locate import stick_folder
     applied, refused = [], []
-    for path in sorted((Path(root) / STICK_DIR).glob("*.json")):
+    base = stick_folder(Path(root)) or Path(root)
+    for path in sorted((base / STICK_DIR).glob("*.json")):
         sig = path.with_name(path.name + ".minisig")
         try:
             r = apply_document(cfg, conn, path.read_bytes()[:live.MAX_DOC_BYTES + 1],

@@ -50,7 +50,7 @@ def banner(db, now: float | None = None) -> dict:
     nxt = next((b for b in rows if b["start"] > now), None)
     return {"on": on and {**on, "countdown": countdown(on["end"] - now)},
             "next": nxt and {**nxt, "countdown": countdown(nxt["start"] - now)},
-            "minute": int(now // 60)}
+            "minute": int(now // 60) if on or nxt else None}  # the home page's cache changes only with a countdown
 
 
 def _broadcast(key: str) -> dict:

@@ -28,7 +28,7 @@ from pathlib import Path
 from edgenode.protocol.bundle import BundleError
 from edgenode.node.imports.history import ImportResult
 from edgenode.node.imports.locate import find_bundles, stick_folder
-from edgenode.node.imports.pipeline import apply_stick_keylists, import_each, stage_releases
+from edgenode.node.imports.pipeline import apply_stick_extras, apply_stick_keylists, import_each, stage_releases
 from edgenode.node.sources.hook import run_hook
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def import_mount(cfg, conn, store, mountpoint, *, source: str, progress=None) ->
         raise BundleError("E_NO_BUNDLES", f"{mountpoint}: no edgenode-bundles folder on this stick",
                           zh="U 盘上没有 edgenode-bundles 文件夹，没有可导入的内容")
     apply_stick_keylists(conn, folder)
+    apply_stick_extras(conn, folder)
     releases = stage_releases(cfg, conn, folder, source)
     bundles = find_bundles(folder, max_manifest=cfg.bundles.max_manifest_kb * 1024)
     if not bundles and releases:
