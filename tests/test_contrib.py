@@ -181,3 +181,37 @@ def test_termination_deletes_the_part(client, demo_cfg, tmp_path):
     loc = _create(client, src, csrf_token(client, "/contrib/")).headers["Location"]
     assert client.delete(loc, headers=TUS).status_code == 204
     assert not list((demo_cfg.data_path / "contrib" / "uploads").iterdir())
+
+
+def test_processing_killed_at_random_points_ends_whole(demo_cfg, demo_conn, tmp_path):
+    """SIGKILL of `edgenode contrib process` mid-ffmpeg three times: the next run still ends with one
+    clean, playable file per work, and no temporary file is left."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    from tests.helpers_sync import ROOT, _env
+    src = make_video(tmp_path / "v.mov", seconds=6, size="640x360", vcodec="mpeg4", acodec="mp3")
+    size = src.stat().st_size
+    cid = uploads.create(demo_cfg, demo_conn, size, meta_for(src))
+    with open(src, "rb") as f:
+        uploads.append(demo_cfg, demo_conn, cid, 0, f, size)
+    cmd = [sys.executable, "-m", "edgenode", "--data-dir", str(demo_cfg.data_path), "contrib", "process"]
+    rnd = random.Random(21)
+    for _ in range(3):
+        p = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        time.sleep(rnd.uniform(0.8, 2.0))
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        row = q.contribution(demo_conn, cid)
+        assert row["state"] in ("processing", "pending")
+        if row["state"] == "processing":  # the upload itself is never lost
+            assert sha256(demo_cfg.data_path / "contrib" / "incoming" / f"{cid}.mov") == sha256(src)
+    process.run_job(demo_cfg)
+    row = q.contribution(demo_conn, cid)
+    ready = process.ready_file(demo_cfg, row)
+    assert row["state"] == "pending" and sha256(ready) == row["sha256"]
+    assert ffprobe_tags(ready)["codecs"] == ["h264", "aac"]
+    assert sorted(p.name for p in ready.parent.iterdir()) == sorted([ready.name, f"{cid}.poster.jpg"])

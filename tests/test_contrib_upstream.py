@@ -139,16 +139,21 @@ def test_county_review_publishes_a_signed_bundle_that_joins_the_campaign_at_anot
     assert r.status_code == 200 and "投票成功" in r.get_data(as_text=True)
 
 
-def test_forged_and_replayed_transfers_change_nothing(tmp_path, hub):
+def test_paced_to_the_window_then_forged_and_replayed_transfers_change_nothing(tmp_path, hub):
     from edgenode.core.identity import load_or_create
     from edgenode.node.sync import client
     cfg = enrolled_node(tmp_path, hub)
     conn = open_main(cfg)
-    cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4"))
+    cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4", seconds=1, noise=True))
     row = q.contribution(conn, cid)
+    assert 300 * 1024 < row["size"] < 2 * MB
     ident = load_or_create(cfg)
     data = process.ready_file(cfg, row).read_bytes()
-    upstream.send_all(cfg, conn, hub.url)
+    # Through the uplink hook in an open window of 200 KiB/s: paced to it, never above.
+    window = cfg.replace(sync__windows=[{"start": "00:00", "end": "23:59", "bwlimit": 200}])
+    t = time.monotonic()
+    assert upstream.after_uplink(window, conn)["contrib_sent"] == 1
+    assert time.monotonic() - t >= len(data) / (200 * 1024) * 0.9
     before = hub_rows(hub)
     # Replay: the same signed chunk again, at offset 0 → the work is complete, nothing is written.
     ans = client.call(cfg, hub.url, "POST", f"/api/v1/contrib/{cid}/chunk", body=data[:1000], ident=ident,
