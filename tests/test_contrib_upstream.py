@@ -171,7 +171,22 @@ def test_paced_to_the_window_then_forged_and_replayed_transfers_change_nothing(t
     r = requests.post(hub.url + f"/api/v1/contrib/{cid}/chunk", data=data[10:20],
                       headers={**headers, "X-Edgenode-Offset": "0"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "E_BAD_SIGNATURE"
+    # The same id offered again with other content: a conflict, logged, nothing replaced.
+    offer = {**upstream._offer_doc(row), "sha256": "0" * 64}
+    with pytest.raises(client.HubRefused) as e:
+        client.call(cfg, hub.url, "POST", "/api/v1/contrib/offer", body=json.dumps(offer).encode(), ident=ident)
+    assert e.value.code == "E_CONTRIB_CONFLICT"
     assert hub_rows(hub) == before
+    # A file that rotted on the node after approval: the hub's whole-file hash refuses it, the node
+    # sees its own copy is bad, keeps it and sends the other works.
+    bad = add_contribution(cfg, conn, make_video(tmp_path / "b.mp4", seconds=1))
+    good = add_contribution(cfg, conn, make_video(tmp_path / "c.mp4", seconds=1))
+    rotten = process.ready_file(cfg, q.contribution(conn, bad))
+    rotten.write_bytes(rotten.read_bytes()[:-4] + b"rot!")
+    out = upstream.send_all(cfg, conn, hub.url)
+    assert out["sent"] == 1 and out["refused"] == [{"id": bad, "code": "E_CONTRIB_LOCAL_CORRUPT"}]
+    assert q.contribution(conn, bad)["state"] == "approved" and rotten.exists()
+    assert {r["cid"]: r["state"] for r in hub_rows(hub)} == {cid: "received", bad: "receiving", good: "received"}
     conn.close()
 
 
