@@ -229,3 +229,30 @@ def test_sigkill_of_the_transfer_and_of_the_hub(tmp_path, hub):
 def test_sigkill_of_the_transfer_50_times_and_of_the_hub_10_times(tmp_path, hub):
     _kill_rounds(tmp_path, hub, kills=50, hub_kills=10, seed=2121)
 
+
+
+def test_an_adopted_work_is_forwarded_to_the_upstream_tier(tmp_path, hub):
+    """County → province: the county hub sends a work it adopted and marked, signed with its own
+    tier identity, resumably; the province holds it whole once, and a second run sends nothing."""
+    province = Hub(tmp_path / "province").start()
+    try:
+        hub.cli("upstream", "enroll", province.url, "--code", province.new_code())
+        cfg = enrolled_node(tmp_path, hub)
+        conn = open_main(cfg)
+        cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4", seconds=2, noise=True), title="送省里的村晚")
+        upstream.send_all(cfg, conn, hub.url)
+        conn.close()
+        node_id = hub_rows(hub)[0]["node_id"]
+        hub.cli("contrib", "adopt", node_id, cid)
+        hub.cli("contrib", "forward", node_id, cid)
+        out = json.loads(hub.cli("housekeeping", "--json"))
+        assert out["contrib_forward"] == {"forwarded": 1}, out
+        rows = hub_rows(province)
+        county_id = rows[0]["node_id"]
+        assert [(r["cid"], r["state"], r["title"]) for r in rows] == [(cid, "received", "送省里的村晚")]
+        assert county_id != node_id  # the province knows the county hub, not the village node
+        assert sha256(_works(province, rows[0])) == hub_rows(hub)[0]["sha256"]
+        assert json.loads(hub.cli("contrib", "forward-now")) == {"forwarded": 0}
+        assert hub_rows(hub)[0]["forwarded_at"]
+    finally:
+        province.stop()
