@@ -52,7 +52,8 @@ def zip_bomb(path: Path) -> Path:
 
 def snapshot(cfg) -> dict:
     root = cfg.data_path / "contrib"
-    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()} if root.exists() else {}
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
+            if p.is_file() and p.name != "process.lock"} if root.exists() else {}  # the job's lock file
 
 
 def _upload(client, path: Path, filename: str, **meta):
