@@ -25,4 +25,5 @@ from edgenode.node.usage.area import AREA as usage
 # commands that are about the whole node (config show, serve, db check).
 shell = Area(name="web", schemas=("edgenode.node.web.accounts_schema",), cli=("edgenode.node.cli_system:COMMANDS",))
 
-AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, portal, contrib, admin)
+AREAS = (shell, catalog, usage, storage, imports, sources, sync, feedback, campaigns, activities, health, portal, contrib,
+         admin)
