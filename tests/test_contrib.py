@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 
 from edgenode.node.contrib import moderation, process, uploads
 from edgenode.node.contrib import queries as q
 from tests.helpers_contrib import (OCTETS, TUS, exif_location, ffprobe_tags, make_audio, make_picture, make_video,
                                    meta_for, metadata_header, sha256)
 from tests.helpers_portal import csrf_token, login, set_admin
+
+
+@pytest.fixture
+def client(cfg, conn):
+    """The node app on an empty data directory (conftest's ``cfg``/``conn``): uploads need no library."""
+    from edgenode.node.app import create_app
+    return create_app(cfg).test_client()
 
 
 def _create(client, path, token, **over):
@@ -32,7 +40,7 @@ def tus_upload(client, path, *, pieces: int = 3) -> str:
     return loc.rsplit("/", 1)[-1]
 
 
-def test_tus_upload_resumes_after_a_cut_and_the_stored_file_is_the_source(client, demo_cfg, tmp_path):
+def test_tus_upload_resumes_after_a_cut_and_the_stored_file_is_the_source(client, cfg, tmp_path):
     src = make_video(tmp_path / "gala.mp4")
     data = src.read_bytes()
     r = client.options("/api/v1/contrib/files")
@@ -53,8 +61,8 @@ def test_tus_upload_resumes_after_a_cut_and_the_stored_file_is_the_source(client
             return data[:1000]
     cid = loc.rsplit("/", 1)[-1]
     from edgenode.core.db import open_main
-    conn = open_main(demo_cfg)
-    assert uploads.append(demo_cfg, conn, cid, 0, Cut(), len(data)) == 1000
+    conn = open_main(cfg)
+    assert uploads.append(cfg, conn, cid, 0, Cut(), len(data)) == 1000
     r = client.head(loc, headers=TUS)
     assert r.headers["Upload-Offset"] == "1000" and r.headers["Upload-Length"] == str(len(data))
     r = client.patch(loc, data=data[500:], headers={**OCTETS, "Upload-Offset": "500"})
@@ -63,37 +71,37 @@ def test_tus_upload_resumes_after_a_cut_and_the_stored_file_is_the_source(client
     assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
     row = q.contribution(conn, cid)
     assert row["state"] == "processing" and row["title"] == "村晚广场舞"
-    stored = demo_cfg.data_path / "contrib" / "incoming" / f"{cid}.mp4"
+    stored = cfg.data_path / "contrib" / "incoming" / f"{cid}.mp4"
     assert sha256(stored) == sha256(src)
     conn.close()
 
 
-def test_processing_strips_location_and_device_and_makes_a_poster(client, demo_cfg, demo_conn, tmp_path):
+def test_processing_strips_location_and_device_and_makes_a_poster(client, cfg, conn, tmp_path):
     video = make_video(tmp_path / "v.mov", vcodec="mpeg4", acodec="mp3")  # not H.264/AAC: transcoded
     assert exif_location(video), "the test video must carry location tags"
     pic = make_picture(tmp_path / "p.jpg")
     assert any("GPS" in k for k in exif_location(pic))
     audio = make_audio(tmp_path / "a.mp3")
     ids = [tus_upload(client, p) for p in (video, pic, audio)]
-    out = process.run_job(demo_cfg)
+    out = process.run_job(cfg)
     assert [p["state"] for p in out["result"]["processed"]] == ["pending"] * 3
     for cid, kind, codecs in zip(ids, ("video", "image", "audio"), (["h264", "aac"], ["mjpeg"], ["aac"])):
-        row = q.contribution(demo_conn, cid)
+        row = q.contribution(conn, cid)
         assert row["kind"] == kind
-        ready = process.ready_file(demo_cfg, row)
+        ready = process.ready_file(cfg, row)
         assert sha256(ready) == row["sha256"] and ready.stat().st_size == row["size"]
         facts = ffprobe_tags(ready)
         assert facts["codecs"] == codecs
         assert not exif_location(ready), exif_location(ready)
         assert not any("location" in k or k in ("make", "model", "artist") for k in facts["tags"])
-        assert not list((demo_cfg.data_path / "contrib" / "incoming").glob(f"{cid}.*"))
-    assert (demo_cfg.data_path / "contrib" / "ready" / f"{ids[0]}.poster.jpg").stat().st_size > 0
+        assert not list((cfg.data_path / "contrib" / "incoming").glob(f"{cid}.*"))
+    assert (cfg.data_path / "contrib" / "ready" / f"{ids[0]}.poster.jpg").stat().st_size > 0
 
 
-def test_the_administrator_approves_or_rejects_with_a_reason(client, demo_cfg, demo_conn, tmp_path):
+def test_the_administrator_approves_or_rejects_with_a_reason(client, cfg, conn, tmp_path):
     a, b = (tus_upload(client, make_video(tmp_path / f"{n}.mp4")) for n in "ab")
-    process.run_job(demo_cfg)
-    set_admin(demo_conn)
+    process.run_job(cfg)
+    set_admin(conn)
     r = client.get("/admin/contrib/")
     assert r.status_code in (302, 401)  # never without a login
     login(client)
@@ -104,16 +112,16 @@ def test_the_administrator_approves_or_rejects_with_a_reason(client, demo_cfg, d
     token = csrf_token(client, "/admin/contrib/")
     client.post(f"/admin/contrib/{a}/approve", data={"csrf_token": token})
     client.post(f"/admin/contrib/{b}/reject", data={"csrf_token": token, "reason": ""})
-    assert q.contribution(demo_conn, b)["state"] == "pending"  # no reason, no rejection
+    assert q.contribution(conn, b)["state"] == "pending"  # no reason, no rejection
     client.post(f"/admin/contrib/{b}/reject", data={"csrf_token": token, "reason": "画面与主题无关"})
-    assert q.contribution(demo_conn, a)["state"] == "approved"
-    assert q.contribution(demo_conn, b)["state"] == "rejected"
-    assert moderation.files_of(demo_cfg, b) == []
+    assert q.contribution(conn, a)["state"] == "approved"
+    assert q.contribution(conn, b)["state"] == "rejected"
+    assert moderation.files_of(cfg, b) == []
     html = client.get("/admin/contrib/").get_data(as_text=True)
     assert "已批准，等待上传" in html and "画面与主题无关" in html
 
 
-def test_the_plain_form_takes_small_files_and_says_no_in_chinese_to_big_ones(client, demo_cfg, demo_conn, tmp_path):
+def test_the_plain_form_takes_small_files_and_says_no_in_chinese_to_big_ones(client, cfg, conn, tmp_path):
     pic = make_picture(tmp_path / "画.jpg", gps=False)
     token = csrf_token(client, "/contrib/")
     with open(pic, "rb") as f:
@@ -121,23 +129,23 @@ def test_the_plain_form_takes_small_files_and_says_no_in_chinese_to_big_ones(cli
                                                "consent": "1", "file": (f, "画.jpg")},
                         content_type="multipart/form-data")
     assert r.status_code == 200 and "上传成功" in r.get_data(as_text=True)
-    assert [c["title"] for c in moderation.listing(demo_conn)] == ["我家的小院"]
+    assert [c["title"] for c in moderation.listing(conn)] == ["我家的小院"]
     big = tmp_path / "big.mp4"
     big.write_bytes(os.urandom(2 * 1024 * 1024))
     from edgenode.node.app import create_app
-    small = create_app(demo_cfg.replace(contrib__form_max_mb=1)).test_client()
+    small = create_app(cfg.replace(contrib__form_max_mb=1)).test_client()
     token = csrf_token(small, "/contrib/")
     with open(big, "rb") as f:
         r = small.post("/contrib/form", data={"csrf_token": token, "title": "大", "consent": "1",
                                               "file": (f, "big.mp4")}, content_type="multipart/form-data")
     assert r.status_code == 413 and "文件太大" in r.get_data(as_text=True)
-    assert len(moderation.listing(demo_conn)) == 1
+    assert len(moderation.listing(conn)) == 1
 
 
-def test_caps_per_file_and_per_day_answer_in_chinese(demo_cfg, tmp_path):
+def test_caps_per_file_and_per_day_answer_in_chinese(cfg, tmp_path):
     from edgenode.core.db import open_main
     from edgenode.node.app import create_app
-    cfg = demo_cfg.replace(contrib__max_file_mb=1, contrib__daily_mb=2)
+    cfg = cfg.replace(contrib__max_file_mb=1, contrib__daily_mb=2)
     client = create_app(cfg).test_client()
     token = csrf_token(client, "/contrib/")
     meta = metadata_header(**meta_for("x.mp4"))
@@ -159,16 +167,16 @@ def test_caps_per_file_and_per_day_answer_in_chinese(demo_cfg, tmp_path):
     conn.close()
 
 
-def test_an_abandoned_upload_expires_and_frees_its_space(client, demo_cfg, demo_conn, tmp_path):
+def test_an_abandoned_upload_expires_and_frees_its_space(client, cfg, conn, tmp_path):
     src = make_video(tmp_path / "v.mp4")
     token = csrf_token(client, "/contrib/")
     loc = _create(client, src, token).headers["Location"]
     client.patch(loc, data=src.read_bytes()[:5000], headers={**OCTETS, "Upload-Offset": "0"})
     cid = loc.rsplit("/", 1)[-1]
-    part = uploads.part_path(demo_cfg, cid)
+    part = uploads.part_path(cfg, cid)
     assert part.stat().st_size == 5000
-    assert uploads.expire(demo_cfg, demo_conn)["expired"] == 0  # fresh: kept
-    out = uploads.expire(demo_cfg, demo_conn, now=time.time() + demo_cfg["contrib.expire_hours"] * 3600 + 60)
+    assert uploads.expire(cfg, conn)["expired"] == 0  # fresh: kept
+    out = uploads.expire(cfg, conn, now=time.time() + cfg["contrib.expire_hours"] * 3600 + 60)
     assert out == {"expired": 1, "freed_bytes": 5000} and not part.exists()
     r = client.head(loc, headers=TUS)
     assert r.status_code == 404
@@ -176,8 +184,42 @@ def test_an_abandoned_upload_expires_and_frees_its_space(client, demo_cfg, demo_
     assert r.status_code == 404 and r.json["error"]["code"] == "E_CONTRIB_GONE"
 
 
-def test_termination_deletes_the_part(client, demo_cfg, tmp_path):
+def test_termination_deletes_the_part(client, cfg, tmp_path):
     src = make_video(tmp_path / "v.mp4")
     loc = _create(client, src, csrf_token(client, "/contrib/")).headers["Location"]
     assert client.delete(loc, headers=TUS).status_code == 204
-    assert not list((demo_cfg.data_path / "contrib" / "uploads").iterdir())
+    assert not list((cfg.data_path / "contrib" / "uploads").iterdir())
+
+
+def test_processing_killed_at_random_points_ends_whole(cfg, conn, tmp_path):
+    """SIGKILL of `edgenode contrib process` mid-ffmpeg three times: the next run still ends with one
+    clean, playable file per work, and no temporary file is left."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    from tests.helpers_sync import ROOT, _env
+    src = make_video(tmp_path / "v.mov", seconds=6, size="640x360", vcodec="mpeg4", acodec="mp3")
+    size = src.stat().st_size
+    cid = uploads.create(cfg, conn, size, meta_for(src))
+    with open(src, "rb") as f:
+        uploads.append(cfg, conn, cid, 0, f, size)
+    cmd = [sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "contrib", "process"]
+    rnd = random.Random(21)
+    for _ in range(3):
+        p = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        time.sleep(rnd.uniform(0.8, 2.0))
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        row = q.contribution(conn, cid)
+        assert row["state"] in ("processing", "pending")
+        if row["state"] == "processing":  # the upload itself is never lost
+            assert sha256(cfg.data_path / "contrib" / "incoming" / f"{cid}.mov") == sha256(src)
+    process.run_job(cfg)
+    row = q.contribution(conn, cid)
+    ready = process.ready_file(cfg, row)
+    assert row["state"] == "pending" and sha256(ready) == row["sha256"]
+    assert ffprobe_tags(ready)["codecs"] == ["h264", "aac"]
+    assert sorted(p.name for p in ready.parent.iterdir()) == sorted([ready.name, f"{cid}.poster.jpg"])

@@ -55,9 +55,13 @@ def browser():
         b.close()
 
 
-def upload_in_browser(browser, base: str, src: Path, title: str, *, timeout_s: float = 120) -> None:
+def upload_in_browser(browser, base: str, src: Path, title: str, *, timeout_s: float = 120) -> list[int]:
+    """Upload through the page; returns the Upload-Offset of every PATCH the page sent."""
     ctx = browser.new_context()
     page = ctx.new_page()
+    offsets: list[int] = []
+    page.on("request", lambda r: offsets.append(int(r.headers.get("upload-offset", "-1")))
+            if r.method == "PATCH" else None)
     page.goto(base + "/contrib/")
     page.fill("input[name=title]", title)
     page.fill("input[name=credit]", "李大娘舞蹈队")
@@ -68,6 +72,7 @@ def upload_in_browser(browser, base: str, src: Path, title: str, *, timeout_s: f
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "uploaded.png"), full_page=True)
     ctx.close()
+    return offsets
 
 
 def _row_by_title(cfg, title: str):
@@ -83,10 +88,13 @@ def _cut_upload(prod, browser, seconds: int, title: str) -> None:
     size = src.stat().st_size
     proxy = UploadCuttingProxy(prod.port, cuts=3, min_bytes=size // 10, max_bytes=size // 4, seed=seconds)
     try:
-        upload_in_browser(browser, f"http://127.0.0.1:{proxy.port}", src, title, timeout_s=60 + seconds * 4)
+        offsets = upload_in_browser(browser, f"http://127.0.0.1:{proxy.port}", src, title, timeout_s=60 + seconds * 4)
     finally:
         proxy.close()
     assert proxy.cuts_done == 3
+    # Resumed from the middle, not from 0: nginx streamed the cut PATCH's bytes on as they came (with
+    # request buffering on, a cut PATCH would leave nothing and every resume would start at 0).
+    assert offsets[0] == 0 and any(0 < o < size for o in offsets), offsets
     row = _row_by_title(prod.cfg, title)
     stored = prod.cfg.data_path / "contrib" / "incoming" / f"{row['id']}.mp4"
     assert stored.stat().st_size == size and sha256(stored) == sha256(src)

@@ -19,6 +19,12 @@ from tests.helpers_portal import csrf_token
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
+@pytest.fixture
+def client(cfg, conn):
+    """The node app on an empty data directory (conftest's ``cfg``/``conn``): uploads need no library."""
+    from edgenode.node.app import create_app
+    return create_app(cfg).test_client()
+
 
 def png_bomb(path: Path, side: int = 9000) -> Path:
     """A real PNG of side×side grey pixels (81 MB decoded; the cap is 40 M pixels) in about 80 KB."""
@@ -52,7 +58,8 @@ def zip_bomb(path: Path) -> Path:
 
 def snapshot(cfg) -> dict:
     root = cfg.data_path / "contrib"
-    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()} if root.exists() else {}
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
+            if p.is_file() and p.name != "process.lock"} if root.exists() else {}  # the job's lock file
 
 
 def _upload(client, path: Path, filename: str, **meta):
@@ -94,48 +101,48 @@ CASES = [
 
 
 @pytest.mark.parametrize("case,make,filename,meta,code,stage", CASES, ids=[c[0] for c in CASES])
-def test_hostile_upload(client, demo_cfg, demo_conn, tmp_path, case, make, filename, meta, code, stage):
+def test_hostile_upload(client, cfg, conn, tmp_path, case, make, filename, meta, code, stage):
     src = make(tmp_path)
-    before = snapshot(demo_cfg)
+    before = snapshot(cfg)
     r, cid = _upload(client, src, filename, **meta)
     if stage == "create":
         assert r.status_code in (400, 413, 415) and r.json["error"]["code"] == code, r.get_data(as_text=True)
         assert CJK.search(r.json["error"]["message_zh"])
-        assert q.contributions(demo_conn) == []
+        assert q.contributions(conn) == []
     else:
         assert r.status_code == 204
-        out = process.run_job(demo_cfg)["result"]["processed"]
+        out = process.run_job(cfg)["result"]["processed"]
         assert out == [{"id": cid, "state": "failed", "code": code}]
-        row = q.contribution(demo_conn, cid)
+        row = q.contribution(conn, cid)
         assert row["state"] == "failed" and row["code"] == code and CJK.search(row["reason"])
-    after = snapshot(demo_cfg)
+    after = snapshot(cfg)
     assert {k: v for k, v in after.items() if not k.startswith("uploads/")} == \
         {k: v for k, v in before.items() if not k.startswith("uploads/")}
     assert not any(k.startswith(("incoming/", "ready/")) for k in after)
     assert all(v == 0 for k, v in after.items() if k.startswith("uploads/")) or stage == "create"
 
 
-def test_traversal_names_and_ids_touch_nothing_outside(client, demo_cfg, demo_conn, tmp_path):
+def test_traversal_names_and_ids_touch_nothing_outside(client, cfg, conn, tmp_path):
     src = make_picture(tmp_path / "p.jpg", gps=False)
-    outside = demo_cfg.data_path / "evil.jpg"
+    outside = cfg.data_path / "evil.jpg"
     r, _ = _upload(client, src, ".././.jpg")  # nothing but dots and a suffix: no name, no type
     assert r.status_code == 415 and r.json["error"]["code"] == "E_CONTRIB_TYPE"
     for name in ("../../evil.jpg", "..\\..\\evil.jpg", "/etc/evil.jpg", "\x00../evil.jpg"):
         r, cid = _upload(client, src, name)
         assert r.status_code == 204, (name, r.get_data(as_text=True))
-        row = q.contribution(demo_conn, cid)
+        row = q.contribution(conn, cid)
         assert "/" not in row["filename"] and "\\" not in row["filename"] and ".." not in row["filename"]
-        assert (demo_cfg.data_path / "contrib" / "incoming" / f"{cid}.jpg").is_file()
+        assert (cfg.data_path / "contrib" / "incoming" / f"{cid}.jpg").is_file()
     assert not outside.exists() and not Path("/etc/evil.jpg").exists()
     for bad in ("..%2F..%2Fsecret_key", "../secret_key", "0" * 31 + "g", "%2e%2e"):
         r = client.open(f"/api/v1/contrib/files/{bad}", method="HEAD", headers=TUS)
         assert r.status_code in (404, 405), bad
         r = client.patch(f"/api/v1/contrib/files/{bad}", data=b"x", headers={**OCTETS, "Upload-Offset": "0"})
         assert r.status_code in (404, 405), bad
-    assert (demo_cfg.data_path / "secret_key").exists()
+    assert (cfg.data_path / "secret_key").exists()
 
 
-def test_more_bytes_than_declared_are_refused(client, demo_cfg, demo_conn, tmp_path):
+def test_more_bytes_than_declared_are_refused(client, cfg, conn, tmp_path):
     src = make_picture(tmp_path / "p.jpg", gps=False)
     token = csrf_token(client, "/contrib/")
     r = client.post("/api/v1/contrib/files", headers={**TUS, "Upload-Length": "100", "X-CSRFToken": token,
@@ -143,27 +150,27 @@ def test_more_bytes_than_declared_are_refused(client, demo_cfg, demo_conn, tmp_p
     loc = r.headers["Location"]
     r = client.patch(loc, data=src.read_bytes(), headers={**OCTETS, "Upload-Offset": "0"})
     assert r.status_code == 413 and r.json["error"]["code"] == "E_CONTRIB_TOO_LONG"
-    assert q.contributions(demo_conn) == []
+    assert q.contributions(conn) == []
 
 
 @pytest.mark.root
-def test_a_disk_filling_mid_upload_loses_nothing_and_resumes(demo_cfg, demo_conn, tmp_path):
+def test_a_disk_filling_mid_upload_loses_nothing_and_resumes(cfg, conn, tmp_path):
     from tests.helpers_storage import small_fs
-    cfg = demo_cfg.replace(store__free_space_floor_mb=0)
+    cfg = cfg.replace(store__free_space_floor_mb=0)
     src = make_video(tmp_path / "v.mp4", seconds=2, noise=True)
     size = src.stat().st_size
     with small_fs(cfg.data_path / "contrib", size_kib=size // 1024 + 512):
-        cid = uploads.create(cfg, demo_conn, size, meta_for(src))
+        cid = uploads.create(cfg, conn, size, meta_for(src))
         filler = cfg.data_path / "contrib" / "filler"
         filler.write_bytes(b"\0" * (size // 2))  # someone else takes half the room meanwhile
         with open(src, "rb") as f:
             with pytest.raises(Exception) as e:
-                uploads.append(cfg, demo_conn, cid, 0, f, size)
+                uploads.append(cfg, conn, cid, 0, f, size)
         assert e.value.code == "E_DISK_FULL" and e.value.status == 507 and "空间不足" in e.value.zh
-        held, _ = uploads.offset(cfg, demo_conn, cid)
+        held, _ = uploads.offset(cfg, conn, cid)
         assert 0 < held < size and src.read_bytes()[:held] == uploads.part_path(cfg, cid).read_bytes()
         filler.unlink()  # the administrator frees space: the upload resumes from what it held
         with open(src, "rb") as f:
             f.seek(held)
-            assert uploads.append(cfg, demo_conn, cid, held, f, size - held) == size
+            assert uploads.append(cfg, conn, cid, held, f, size - held) == size
         assert sha256(cfg.data_path / "contrib" / "incoming" / f"{cid}.mp4") == sha256(src)

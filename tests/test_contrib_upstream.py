@@ -139,16 +139,21 @@ def test_county_review_publishes_a_signed_bundle_that_joins_the_campaign_at_anot
     assert r.status_code == 200 and "投票成功" in r.get_data(as_text=True)
 
 
-def test_forged_and_replayed_transfers_change_nothing(tmp_path, hub):
+def test_paced_to_the_window_then_forged_and_replayed_transfers_change_nothing(tmp_path, hub):
     from edgenode.core.identity import load_or_create
     from edgenode.node.sync import client
     cfg = enrolled_node(tmp_path, hub)
     conn = open_main(cfg)
-    cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4"))
+    cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4", seconds=1, noise=True))
     row = q.contribution(conn, cid)
+    assert 300 * 1024 < row["size"] < 2 * MB
     ident = load_or_create(cfg)
     data = process.ready_file(cfg, row).read_bytes()
-    upstream.send_all(cfg, conn, hub.url)
+    # Through the uplink hook in an open window of 200 KiB/s: paced to it, never above.
+    window = cfg.replace(sync__windows=[{"start": "00:00", "end": "23:59", "bwlimit": 200}])
+    t = time.monotonic()
+    assert upstream.after_uplink(window, conn)["contrib_sent"] == 1
+    assert time.monotonic() - t >= len(data) / (200 * 1024) * 0.9
     before = hub_rows(hub)
     # Replay: the same signed chunk again, at offset 0 → the work is complete, nothing is written.
     ans = client.call(cfg, hub.url, "POST", f"/api/v1/contrib/{cid}/chunk", body=data[:1000], ident=ident,
@@ -166,7 +171,22 @@ def test_forged_and_replayed_transfers_change_nothing(tmp_path, hub):
     r = requests.post(hub.url + f"/api/v1/contrib/{cid}/chunk", data=data[10:20],
                       headers={**headers, "X-Edgenode-Offset": "0"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "E_BAD_SIGNATURE"
+    # The same id offered again with other content: a conflict, logged, nothing replaced.
+    offer = {**upstream._offer_doc(row), "sha256": "0" * 64}
+    with pytest.raises(client.HubRefused) as e:
+        client.call(cfg, hub.url, "POST", "/api/v1/contrib/offer", body=json.dumps(offer).encode(), ident=ident)
+    assert e.value.code == "E_CONTRIB_CONFLICT"
     assert hub_rows(hub) == before
+    # A file that rotted on the node after approval: the hub's whole-file hash refuses it, the node
+    # sees its own copy is bad, keeps it and sends the other works.
+    bad = add_contribution(cfg, conn, make_video(tmp_path / "b.mp4", seconds=1))
+    good = add_contribution(cfg, conn, make_video(tmp_path / "c.mp4", seconds=1))
+    rotten = process.ready_file(cfg, q.contribution(conn, bad))
+    rotten.write_bytes(rotten.read_bytes()[:-4] + b"rot!")
+    out = upstream.send_all(cfg, conn, hub.url)
+    assert out["sent"] == 1 and out["refused"] == [{"id": bad, "code": "E_CONTRIB_LOCAL_CORRUPT"}]
+    assert q.contribution(conn, bad)["state"] == "approved" and rotten.exists()
+    assert {r["cid"]: r["state"] for r in hub_rows(hub)} == {cid: "received", bad: "receiving", good: "received"}
     conn.close()
 
 
@@ -209,3 +229,30 @@ def test_sigkill_of_the_transfer_and_of_the_hub(tmp_path, hub):
 def test_sigkill_of_the_transfer_50_times_and_of_the_hub_10_times(tmp_path, hub):
     _kill_rounds(tmp_path, hub, kills=50, hub_kills=10, seed=2121)
 
+
+
+def test_an_adopted_work_is_forwarded_to_the_upstream_tier(tmp_path, hub):
+    """County → province: the county hub sends a work it adopted and marked, signed with its own
+    tier identity, resumably; the province holds it whole once, and a second run sends nothing."""
+    province = Hub(tmp_path / "province").start()
+    try:
+        hub.cli("upstream", "enroll", province.url, "--code", province.new_code())
+        cfg = enrolled_node(tmp_path, hub)
+        conn = open_main(cfg)
+        cid = add_contribution(cfg, conn, make_video(tmp_path / "a.mp4", seconds=2, noise=True), title="送省里的村晚")
+        upstream.send_all(cfg, conn, hub.url)
+        conn.close()
+        node_id = hub_rows(hub)[0]["node_id"]
+        hub.cli("contrib", "adopt", node_id, cid)
+        hub.cli("contrib", "forward", node_id, cid)
+        out = json.loads(hub.cli("housekeeping", "--json"))
+        assert out["contrib_forward"] == {"forwarded": 1}, out
+        rows = hub_rows(province)
+        county_id = rows[0]["node_id"]
+        assert [(r["cid"], r["state"], r["title"]) for r in rows] == [(cid, "received", "送省里的村晚")]
+        assert county_id != node_id  # the province knows the county hub, not the village node
+        assert sha256(_works(province, rows[0])) == hub_rows(hub)[0]["sha256"]
+        assert json.loads(hub.cli("contrib", "forward-now")) == {"forwarded": 0}
+        assert hub_rows(hub)[0]["forwarded_at"]
+    finally:
+        province.stop()

@@ -81,6 +81,27 @@ def publish_cmd(ctx):
     click.echo(json.dumps(out, ensure_ascii=False))
 
 
+@contrib_group.command("forward")
+@click.argument("node_id")
+@click.argument("cid")
+@click.pass_context
+def forward_cmd(ctx, node_id, cid):
+    """Mark an adopted work for the upstream (provincial) hub; `edgenode hub housekeeping` sends it."""
+    from edgenode.hub import contrib_forward
+
+    _run(ctx, lambda cfg, conn: contrib_forward.mark(conn, node_id, cid))
+    click.echo(f"{node_id}/{cid} will go to the upstream hub")
+
+
+@contrib_group.command("forward-now")
+@click.pass_context
+def forward_now_cmd(ctx):
+    """Send the works marked for the upstream hub now."""
+    from edgenode.hub import contrib_forward
+
+    click.echo(json.dumps(_run(ctx, lambda cfg, conn: contrib_forward.send(conn, cfg)), ensure_ascii=False))
+
+
 @contrib_group.command("import-stick")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.pass_context

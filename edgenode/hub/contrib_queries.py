@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 FIELDS = ("sha256", "size", "kind", "ext", "title", "credit", "campaign", "duration", "state", "reason", "column_key",
-          "source", "completed_at", "reviewed_at", "published_seq")
+          "source", "completed_at", "reviewed_at", "published_seq", "forward", "forwarded_at")
 
 
 def row(conn: sqlite3.Connection, node_id: str, cid: str):
@@ -49,3 +49,8 @@ def states_for(conn: sqlite3.Connection, node_id: str, cids: list[str]) -> list:
     marks = ",".join("?" * len(cids))
     return conn.execute(f"SELECT cid, state, reason FROM hub_contrib WHERE node_id = ? AND cid IN ({marks})",
                         (node_id, *cids)).fetchall()
+
+
+def to_forward(conn: sqlite3.Connection) -> list:
+    return conn.execute("SELECT * FROM hub_contrib WHERE state = 'adopted' AND forward = 1 AND forwarded_at IS NULL "
+                        "ORDER BY reviewed_at").fetchall()

@@ -33,4 +33,10 @@ MIGRATIONS = [
     ) WITHOUT ROWID;
     CREATE INDEX hub_contrib_state ON hub_contrib (state, completed_at);
     """),
+    (2, "forward_upstream", """
+    -- Staff chose to send this adopted work on to the upstream (e.g. provincial) hub; when it
+    -- arrived there whole (same hash) forwarded_at is set.
+    ALTER TABLE hub_contrib ADD COLUMN forward INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE hub_contrib ADD COLUMN forwarded_at REAL;
+    """),
 ]

@@ -33,5 +33,11 @@ def housekeeping(conn: sqlite3.Connection, cfg) -> dict:
             # Logged and retried at the next run: the built report stays pending.
             log_event(conn, "warning", e.code, None, f"upstream report: {e.message}")
             out["upstream"] = {"status": "failed", "code": e.code}
+        try:  # villagers' works staff chose to forward (hub/contrib_forward.py)
+            from edgenode.hub import contrib_forward
+            out["contrib_forward"] = contrib_forward.send(conn, cfg)
+        except EdgenodeError as e:
+            log_event(conn, "warning", e.code, None, f"contribution forward: {e.message}")
+            out["contrib_forward"] = {"status": "failed", "code": e.code}
     queries.checkpoint_wal(conn)
     return out

@@ -88,6 +88,17 @@ def decline(node_id: str, cid: str):
     return redirect(url_for(".queue"))
 
 
+@bp.post("/<node_id>/<cid>/forward")
+def forward(node_id: str, cid: str):
+    from edgenode.hub import contrib_forward
+    try:
+        contrib_forward.mark(get_db(), node_id, cid)
+        flash("将在下次维护时转送上级平台。")
+    except EdgenodeError as e:
+        flash(e.zh)
+    return redirect(url_for(".queue"))
+
+
 @bp.post("/publish")
 def publish():
     try:

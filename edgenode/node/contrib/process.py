@@ -15,6 +15,7 @@ replaces.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -231,13 +232,33 @@ def ready_file(cfg, row) -> Path:
     return uploads.area(cfg, "ready") / f"{row['id']}.{row['ext']}"
 
 
+def sweep_ready(cfg, conn) -> int:
+    """Files left in ready/ by a crash after their row moved on (uploaded, rejected …), or a run
+    killed mid-ffmpeg.  Only pending and approved works keep files here."""
+    removed = 0
+    for p in uploads.area(cfg, "ready").iterdir():
+        cid = p.name.split(".", 1)[0]
+        row = q.contribution(conn, cid) if uploads.UID.match(cid) else None
+        if p.name.startswith(".") or row is None or row["state"] not in ("pending", "approved"):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def process_all(cfg, conn) -> dict:
-    out = {"processed": [], **uploads.expire(cfg, conn)}
-    for tmp in uploads.area(cfg, "ready").glob(".*.tmp.*"):
-        tmp.unlink(missing_ok=True)  # a run killed mid-ffmpeg
-    for row in q.contributions(conn, ("processing",)):
-        out["processed"].append(process_one(cfg, conn, row["id"]))
-    return out
+    """One run at a time (the scheduler's and ``edgenode contrib process``): a second one returns."""
+    fd = os.open(uploads.area(cfg, "ready").parent / "process.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {"processed": [], "expired": 0, "freed_bytes": 0, "swept": 0, "busy": True}
+        out = {"processed": [], **uploads.expire(cfg, conn), "swept": sweep_ready(cfg, conn)}
+        for row in q.contributions(conn, ("processing",)):
+            out["processed"].append(process_one(cfg, conn, row["id"]))
+        return out
+    finally:
+        os.close(fd)
 
 
 def run_job(cfg, kind: str = "contrib_process", **_options) -> dict:

@@ -25,6 +25,7 @@ from edgenode.core import windows
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
 from edgenode.core.identity import load_or_create
+from edgenode.core.store import file_sha256
 from edgenode.node.contrib import moderation, process
 from edgenode.node.contrib import queries as q
 from edgenode.node.sync import client
@@ -55,6 +56,7 @@ def send_one(cfg, conn, base_url: str, ident, session, row, *, bwlimit: int | No
     body = json.dumps(_offer_doc(row), ensure_ascii=False).encode()
     answer = client.call(cfg, base_url, "POST", OFFER, body=body, ident=ident, session=session)
     chunk = cfg["contrib.chunk_mb"] * 1024 * 1024
+    hash_failures = 0
     with open(path, "rb") as f:
         while not answer.get("complete"):
             if deadline is not None and time.monotonic() >= deadline:
@@ -71,7 +73,12 @@ def send_one(cfg, conn, base_url: str, ident, session, row, *, bwlimit: int | No
                                      ident=ident, session=session, content_type="application/octet-stream",
                                      headers={"X-Edgenode-Offset": str(at)})
             except client.HubRefused as e:
-                if e.code not in ("E_CONTRIB_OFFSET", "E_CONTRIB_HASH"):
+                if e.code == "E_CONTRIB_HASH":
+                    hash_failures += 1
+                    if hash_failures > 1 or file_sha256(path) != row["sha256"]:
+                        raise EdgenodeError("E_CONTRIB_LOCAL_CORRUPT", f"{path.name} no longer has its recorded hash",
+                                            zh="本机保存的作品文件已损坏，请重新上传。", status=500) from None
+                elif e.code != "E_CONTRIB_OFFSET":
                     raise
                 answer = client.call(cfg, base_url, "POST", OFFER, body=body, ident=ident, session=session)
                 continue
@@ -85,11 +92,21 @@ def send_one(cfg, conn, base_url: str, ident, session, row, *, bwlimit: int | No
 def send_all(cfg, conn, base_url: str, *, bwlimit: int | None = None, deadline: float | None = None) -> dict:
     ident = load_or_create(cfg)
     session = client.session()
-    stats = {"sent": 0, "sent_bytes": 0, "resent_bytes": 0, "high": {}}
+    stats = {"sent": 0, "sent_bytes": 0, "resent_bytes": 0, "high": {}, "refused": []}
     try:
         for row in q.contributions(conn, ("approved",)):
-            if send_one(cfg, conn, base_url, ident, session, row, bwlimit=bwlimit, deadline=deadline, stats=stats):
-                stats["sent"] += 1
+            try:
+                if send_one(cfg, conn, base_url, ident, session, row, bwlimit=bwlimit, deadline=deadline, stats=stats):
+                    stats["sent"] += 1
+            except (client.HubRefused, OSError) as e:  # this work only; the others still go
+                code = getattr(e, "code", "E_CONTRIB_FILE")
+                log.warning("contribution %s not sent: %s: %s", row["id"], code, e)
+                stats["refused"].append({"id": row["id"], "code": code})
+            except EdgenodeError as e:
+                if isinstance(e, client.HubUnreachable):
+                    raise
+                log.warning("contribution %s not sent: %s", row["id"], e)
+                stats["refused"].append({"id": row["id"], "code": e.code})
         stats["county"] = fetch_states(cfg, conn, base_url, ident, session)
     finally:
         session.close()
