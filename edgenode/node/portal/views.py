@@ -57,7 +57,7 @@ def home():
     note("view", data={"page": "home"})
     cache = _cache()
     popular_at, popular = _popular(db)
-    key = (q.fingerprint(db), popular_at, request.cookies.get("lang"))
+    key = (q.fingerprint(db), sq.series_fingerprint(db), popular_at, request.cookies.get("lang"))
     hit = cache.get("home")
     if hit and hit[0] == key:
         return _with_continue(db, hit[1])
