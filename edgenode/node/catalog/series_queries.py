@@ -113,6 +113,19 @@ def attach_series(conn: sqlite3.Connection, items: list[dict]) -> None:
             r["series"] = info[r["series_num"]]
 
 
+def once_per_series(conn: sqlite3.Connection, items: list[dict]) -> list[dict]:
+    """``items`` in their order with each series kept once (its first episode there), shown as the series."""
+    seen, out = set(), []
+    for r in items:
+        if r.get("series_num"):
+            if r["series_num"] in seen:
+                continue
+            seen.add(r["series_num"])
+        out.append(r)
+    attach_series(conn, out)
+    return out
+
+
 def find_series(conn: sqlite3.Connection, query: str, limit: int = 4) -> list[dict]:
     """Series whose title or tags contain the query (few rows: a series stands for many episodes)."""
     like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

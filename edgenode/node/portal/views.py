@@ -47,7 +47,7 @@ def _popular(db) -> tuple[float, list[dict]]:
     hit = cache.get("popular")
     if hit and time.monotonic() - hit[0] < POPULAR_SECONDS:
         return hit
-    cache["popular"] = hit = (time.monotonic(), stats.popular(db, limit=8))
+    cache["popular"] = hit = (time.monotonic(), sq.once_per_series(db, stats.popular(db, limit=16))[:8])
     return hit
 
 
