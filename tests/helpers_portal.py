@@ -63,7 +63,7 @@ def wait_http(url: str, timeout: float = 30, proc=None) -> None:
         try:
             requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine: the first page is slow
             time.sleep(0.1)
     raise TimeoutError(url)
 
