@@ -119,3 +119,13 @@ def test_a_series_id_of_another_channel_is_refused(cfg, conn, store, tmp_path):
     # Same short series id, another channel: a separate series (ids are per channel), not a clash.
     assert import_bundle(cfg, conn, store, bundle, source="t").result == "imported"
     assert sq.get_series(conn, "sannong.opera") and sq.get_series(conn, "pushi.opera")
+
+
+def test_popular_shows_a_series_once(series_conn, cfg):
+    from edgenode.node.app import create_app
+    from edgenode.node.usage.events import record
+    record(series_conn, [{"kind": "play_start", "terminal": "t", "resource_id": f"pushi.opera-{i:02d}"}
+                         for i in (1, 2, 3, 3)])
+    home = create_app(cfg).test_client().get("/").get_data(as_text=True)
+    popular = home.split('id="popular"')[1].split("</section>")[0]
+    assert popular.count("豫剧经典系列") == 1 and "/series/pushi.opera" in popular

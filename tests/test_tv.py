@@ -161,3 +161,20 @@ def test_a_bad_county_schedule_refuses_the_bundle(cfg, conn, store, tmp_path, ba
     r = import_bundle(cfg, conn, store, bundle, source="t")
     assert r.result == "failed" and r.error_code == "E_MANIFEST_INVALID" and "screenings" in r.error
     assert snapshot(conn, store) == before and screenings.overview(conn)["playlists"] == []
+
+
+def test_a_publisher_folder_carries_the_schedule_into_the_bundle(cfg, conn, store, tmp_path):
+    from edgenode.protocol.build import build_bundle
+    from tests.helpers_bundles import make_source
+    sk = new_key(tmp_path)
+    trust_key(conn, sk, "sannong")
+    src = make_source(tmp_path / "src")
+    (src / "screenings.json").write_text(json.dumps(screenings_doc(), ensure_ascii=False), encoding="utf-8")
+    bundle = build_bundle(src, "sannong", 1, tmp_path / "out", secret_key=sk)
+    assert json.loads((bundle / "manifest.json").read_text())["screenings"] == screenings_doc()
+    assert import_bundle(cfg, conn, store, bundle, source="t").result == "imported"
+    assert screenings.overview(conn)["loops"] == {"county:sannong": "sannong.morning"}
+    (src / "screenings.json").write_text(json.dumps(screenings_doc(loop="nobody")), encoding="utf-8")
+    with pytest.raises(Exception) as e:
+        build_bundle(src, "sannong", 2, tmp_path / "out", secret_key=sk)
+    assert e.value.code == "E_MANIFEST_INVALID"  # the county cannot publish what nodes refuse

@@ -94,7 +94,8 @@ def browse_grouped(conn: sqlite3.Connection, *, column: str | None = None, page:
 
 
 def attach_series(conn: sqlite3.Connection, items: list[dict]) -> None:
-    """Give each episode among ``items`` a ``series`` dict: id, title, episode count, count of the latest import."""
+    """Give each episode among ``items`` a ``series`` dict: id, title, episode count, count of the latest import,
+    total duration and the first episode's poster (the series' picture)."""
     nums = sorted({r["series_num"] for r in items if r.get("series_num")})
     if not nums:
         return
@@ -106,11 +107,26 @@ def attach_series(conn: sqlite3.Connection, items: list[dict]) -> None:
                     SELECT e2.source FROM resources e2 WHERE e2.series_num = s.num AND e2.visible = 1
                     ORDER BY e2.added_at DESC, e2.num DESC LIMIT 1)) AS latest,
                (SELECT coalesce(sum(e.duration), 0) FROM resources e WHERE e.series_num = s.num AND e.visible = 1)
-                   AS duration
+                   AS duration,
+               (SELECT e.poster_sha256 FROM resources e WHERE e.series_num = s.num AND e.visible = 1
+                ORDER BY coalesce(e.season, 1), e.episode LIMIT 1) AS poster
         FROM series s WHERE s.num IN ({marks})""", nums)}
     for r in items:
         if r.get("series_num") in info:
             r["series"] = info[r["series_num"]]
+
+
+def once_per_series(conn: sqlite3.Connection, items: list[dict]) -> list[dict]:
+    """``items`` in their order with each series kept once (its first episode there), shown as the series."""
+    seen, out = set(), []
+    for r in items:
+        if r.get("series_num"):
+            if r["series_num"] in seen:
+                continue
+            seen.add(r["series_num"])
+        out.append(r)
+    attach_series(conn, out)
+    return out
 
 
 def find_series(conn: sqlite3.Connection, query: str, limit: int = 4) -> list[dict]:

@@ -49,7 +49,7 @@ def _popular(db) -> tuple[float, list[dict]]:
     hit = cache.get("popular")
     if hit and time.monotonic() - hit[0] < POPULAR_SECONDS:
         return hit
-    cache["popular"] = hit = (time.monotonic(), stats.popular(db, limit=8))
+    cache["popular"] = hit = (time.monotonic(), sq.once_per_series(db, stats.popular(db, limit=16))[:8])
     return hit
 
 
@@ -60,8 +60,8 @@ def home():
     cache = _cache()
     popular_at, popular = _popular(db)
     live = live_banner(db)  # on now and next, its countdown by the minute: part of the cache key
-    key = (pagecache.page_state(), popular_at, request.cookies.get("lang"), request.cookies.get("display"),
-           repr(live))
+    key = (pagecache.page_state(), sq.series_fingerprint(db), popular_at, request.cookies.get("lang"),
+           request.cookies.get("display"), repr(live))
     hit = cache.get("home")
     if hit and hit[0] == key:
         return _with_continue(db, hit[1])

@@ -10,5 +10,6 @@ AREA = Area(
     hooks={
         "imports.check": ("edgenode.node.tv.published:check_manifest_sections",),
         "imports.commit": ("edgenode.node.tv.published:commit_hook",),
+        "bundle.sections_from_source": ("edgenode.node.tv.published:sections_from_source",),
     },
 )

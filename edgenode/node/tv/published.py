@@ -90,6 +90,21 @@ def check_manifest_sections(data: bytes, channel: str) -> None:
     parse(data, channel)
 
 
+def sections_from_source(src_dir) -> dict:
+    """The publisher's side (``protocol/build.py``): ``SRC/screenings.json`` becomes the manifest's
+    ``screenings``, checked with the node's own rules so the county cannot publish what nodes refuse."""
+    from pathlib import Path
+    path = Path(src_dir) / "screenings.json"
+    if not path.is_file():
+        return {}
+    try:
+        doc = strictjson.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ScreeningsError(f"{path}: not JSON: {str(e)[:80]}") from None
+    parse(strictjson.dumps({"screenings": doc}).encode("utf-8"), "x")
+    return {"screenings": doc}
+
+
 def commit_hook(conn: sqlite3.Connection, manifest, data: bytes, result) -> None:
     """Inside the import's transaction: replace this channel's county schedule."""
     s = parse(data, manifest.channel)
