@@ -16,7 +16,8 @@ from edgenode.hub import heartbeat_queries, publish_queries
 
 STATUS_ZH = {"online": "在线", "late": "迟报", "offline": "离线", "never": "从未上报", "revoked": "已注销"}
 PROBLEM_ZH = {"offline": "离线", "disk": "磁盘将满", "behind": "内容落后", "clock": "时钟不准",
-              "integrity": "完整性检查失败", "conflict": "数据包冲突", "gap": "数据包缺号"}
+              "integrity": "完整性检查失败", "conflict": "数据包冲突", "gap": "数据包缺号",
+              "security": "系统安全更新未安装"}
 
 
 def _num(v):
@@ -98,6 +99,10 @@ def node_row(node: dict, snap: dict | None, received_at: float | None, channels:
         problems.append(("clock", f"时钟偏差 {skew / 60:+.0f} 分钟"))
     if row["integrity_failed"]:
         problems.append(("integrity", "内容完整性检查失败"))
+    pending, since = _num(_get(snap, "software", "security", "count")), _num(_get(snap, "software", "security", "since"))
+    if pending and since is not None and now - since > h.security_update_days * 86400:
+        problems.append(("security", f"{pending:.0f} 个系统安全更新已等待 {(now - since) / 86400:.0f} 天"))
+    row["software"] = snap.get("software") if isinstance(snap.get("software"), dict) else None
     row["problems"] = [{"rule": r, "zh": PROBLEM_ZH[r], "detail": d} for r, d in problems]
     return row
 
