@@ -92,8 +92,11 @@ def _away() -> str:
 class NodeUnderTest:
     """A node as an installed one runs: release venvs, a ``current`` link, nginx + gunicorn + scheduler."""
 
-    def __init__(self, root: Path, port: int, release_key_pub: Path):
+    def __init__(self, root: Path, port: int, release_key_pub: Path, *, hours: str | None = None,
+                 extra: str = "", netns: str | None = None, host: str = "127.0.0.1"):
         self.root, self.port = Path(root), port
+        self.wrap = ["ip", "netns", "exec", netns] if netns else []
+        self.host = host
         self.data = self.root / "data"
         self.sock = self.root / "sup.sock"
         self.config = self.root / "edgenode.toml"
@@ -104,7 +107,7 @@ class NodeUnderTest:
             f'releases_dir = "{self.root / "releases"}"\ncurrent_link = "{self.root / "current"}"\n'
             f'python = "{sys._base_executable}"\nstop_command = "{ctl} stop"\nstart_command = "{ctl} start"\n'
             f'launcher = "detach"\nportal_url = "http://127.0.0.1:{port}/"\ngate_seconds = 25.0\n'
-            f'hours = ["{_away()}"]\n', encoding="utf-8")
+            f'hours = ["{hours or _away()}"]\n{extra}', encoding="utf-8")
         from edgenode.core.config import load_config
         self.cfg = load_config(self.config, env={})
         self.release_key_pub = release_key_pub
@@ -129,18 +132,19 @@ class NodeUnderTest:
         target = releases.build(self.cfg, rel, release_dir)
         releases.switch(self.cfg, target)
         self.edgenode("db", "check")
-        self.edgenode("trust", "add", str(self.release_key_pub), "--channel", "software")
+        if self.release_key_pub is not None:  # else the key arrives in the hub's key list at enrolment
+            self.edgenode("trust", "add", str(self.release_key_pub), "--channel", "software")
         return target
 
     def edgenode(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        res = subprocess.run([str(self.root / "current" / "bin" / "edgenode"), *args], env=self.env,
+        res = subprocess.run([*self.wrap, str(self.root / "current" / "bin" / "edgenode"), *args], env=self.env,
                              capture_output=True, text=True, timeout=timeout)
         if check and res.returncode:
             raise RuntimeError(f"edgenode {' '.join(args)}: {res.stderr or res.stdout}")
         return res
 
     def boot(self, timeout: float = 60) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "node_supervisor.py"), "run",
+        self.proc = subprocess.Popen([*self.wrap, sys.executable, str(REPO / "tests" / "node_supervisor.py"), "run",
                                       str(self.config), str(self.sock), str(self.port)], env=self.env,
                                      cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
@@ -156,7 +160,7 @@ class NodeUnderTest:
 
     def portal_status(self) -> int | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as r:
+            with urllib.request.urlopen(f"http://{self.host}:{self.port}/", timeout=2) as r:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
