@@ -151,3 +151,35 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(n
                                            if p.name.startswith(N + "-")))
             state.set_keys(node.cfg, last=None, failed=None, staged=None)
             node.boot()
+
+
+def test_a_stick_carrying_n1_updates_a_node_that_was_never_online(tmp_path, kit):
+    """The county writes the stick with `hub usb-tree`; the node imports it and its update job installs it."""
+    import subprocess
+    import sys
+
+    hub = tmp_path / "hub"
+    for args in (["hub", "release", "publish", str(kit["N1"])], ["hub", "usb-tree", str(tmp_path / "stick")]):
+        subprocess.run([sys.executable, "-m", "edgenode", "--data-dir", str(hub), *args], check=True,
+                       capture_output=True, cwd=hp.REPO, env={"PATH": "/usr/bin:/bin"})
+    assert (tmp_path / "stick" / "edgenode-bundles" / "software" / f"edgenode-{N1}" / "release.json").is_file()
+    t = time.localtime(time.time() - 3600)
+    node = NodeUnderTest(tmp_path / "n", free_port(), kit["pub"],
+                         hours=f"{t.tm_hour:02d}:00-{(t.tm_hour + 3) % 24:02d}:00")
+    deps = next(iter(sorted(kit["work"].glob("deps-cache/deps-*"))), None)
+    node.install(kit["N"], deps_cache=deps)
+    _usage(node, 25)
+    node.boot()
+    try:
+        before = _counts(node)
+        node.edgenode("import", str(tmp_path / "stick"))  # what the stick watcher runs
+        assert node.state()["staged"]["version"] == N1
+        r = json.loads(node.edgenode("update", "check", "--json").stdout)  # the scheduler's update job
+        assert r["state"] in ("started", "waiting"), r
+        end = time.monotonic() + 240
+        while time.monotonic() < end and (node.state().get("last") or {}).get("state") != "committed":
+            time.sleep(1)
+        assert node.state()["last"]["state"] == "committed" and node.running_version() == N1
+        assert node.portal_status() == 200 and _counts(node) == before
+    finally:
+        node.power_cut()
