@@ -50,6 +50,41 @@ def bump_version(version: str):
     return patch
 
 
+def bumped_wheel(wheel: Path, version: str, dest: Path, edit=None) -> Path:
+    """The same wheel as another version (and ``edit(name, text) -> text`` applied to its .py files):
+    a version bump of the same source without a second ``pip wheel`` (seconds each)."""
+    import base64
+    import zipfile
+
+    old = wheel.name.split("-")[1]
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / wheel.name.replace(f"-{old}-", f"-{version}-")
+    files: dict[str, bytes] = {}
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            name = info.filename.replace(f"edgenode-{old}.dist-info/", f"edgenode-{version}.dist-info/")
+            data = z.read(info)
+            if name == "edgenode/__init__.py":
+                data = re.sub(rb'__version__ = "[^"]+"', f'__version__ = "{version}"'.encode(), data)
+            elif name.endswith("dist-info/METADATA"):
+                data = data.replace(f"Version: {old}\n".encode(), f"Version: {version}\n".encode(), 1)
+            if edit and name.endswith(".py"):
+                data = edit(name, data.decode()).encode()
+            files[name] = data
+    record = next(n for n in files if n.endswith("dist-info/RECORD"))
+    lines = []
+    for name, data in files.items():
+        if name == record:
+            continue
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{name},sha256={digest},{len(data)}")
+    files[record] = ("\n".join(lines + [f"{record},,"]) + "\n").encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return out
+
+
 def copy_release(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     return dest

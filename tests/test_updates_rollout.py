@@ -27,7 +27,7 @@ import pytest
 from edgenode.protocol.release import build_release
 from tests import helpers_provisioning as hp
 from tests.helpers_sync import free_port, wait_port
-from tests.helpers_updates import NodeUnderTest, bump_version, keys
+from tests.helpers_updates import NodeUnderTest, bumped_wheel, keys
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(900),
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2")]
@@ -120,11 +120,16 @@ class County:
 
     def drive(self, rollout_id: int, timeout: float = 420) -> dict:
         """Each node's heartbeat and update check, as its scheduler would run them, until the rollout ends."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def jobs(node):
+            node.edgenode("sync", "now", "--job", "heartbeat", check=False, timeout=120)
+            node.edgenode("update", "check", check=False, timeout=300)
+
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            for node in self.nodes:
-                node.edgenode("sync", "now", "--job", "heartbeat", check=False, timeout=120)
-                node.edgenode("update", "check", check=False, timeout=300)
+            with ThreadPoolExecutor(len(self.nodes)) as pool:  # each node's scheduler runs on its own
+                list(pool.map(jobs, self.nodes))
             r = json.loads(self.hub_cli("hub", "rollout", "show", str(rollout_id), "--json"))
             if r["state"] != "running":
                 return r
@@ -197,15 +202,18 @@ def releases(tmp_path_factory):
     k = keys(work / "keys")
     lock, wheelhouse = hp.REPO / "requirements" / "node.lock", hp.wheelhouse()
 
-    def build(version, patch=None):
-        wheel = hp.build_edgenode_wheel(work / f"w-{version}", patch=patch)
+    wheel_n = hp.build_edgenode_wheel(work / "w-n")  # the one real build; the others are version bumps of it
+
+    def build(version, edit=None):
+        wheel = wheel_n if version == N else bumped_wheel(wheel_n, version, work / f"w-{version}", edit)
         return build_release(work / "out", k["release"], wheel=wheel, lock=lock, wheelhouse=wheelhouse)
 
-    def broken_migration(src):
-        bump_version(BAD)(src)
-        hp.add_migration([(9001, "broken_step", "CREATE TABLE broken (")])(src)
+    def broken_migration(name, text):
+        if name != "edgenode/node/usage/schema.py":
+            return text
+        return text + '\nMIGRATIONS += [(9001, "broken_step", "CREATE TABLE broken (")]\n'
 
-    return {"pub": work / "keys" / "release.pub", "N": build(N), "N1": build(N1, bump_version(N1)),
+    return {"pub": work / "keys" / "release.pub", "N": build(N), "N1": build(N1),
             "BAD": build(BAD, broken_migration), "work": work}
 
 
