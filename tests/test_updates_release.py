@@ -152,3 +152,20 @@ def test_restoring_the_backup_is_one_transaction_and_leaves_the_files_to_the_own
     c.close()
     if os.geteuid() == 0:
         assert {p.stat().st_uid for p in tmp_path.glob("edgenode.db*")} == {4242}
+
+
+def test_a_release_in_the_satellite_spool_or_beside_a_sticks_bundles_is_staged(trusted, tmp_path, cfg, conn, store):
+    """The same release through two more transports: the spool scan and the stick import."""
+    from edgenode.node.imports.pipeline import import_tree
+    from edgenode.node.sources.satellite import scan_spool
+
+    k, _ = trusted
+    spool = tmp_path / "spool"
+    small_release(spool, k["release"], NEXT)
+    out = scan_spool(cfg.replace(spool__dir=str(spool)), conn, store)
+    assert [r["result"] for r in out["releases"]] == ["staged"] and state.load(cfg)["staged"]["version"] == NEXT
+
+    stick = tmp_path / "stick" / "edgenode-bundles" / "software"
+    small_release(stick, k["release"], "0.9.2")
+    assert import_tree(cfg, conn, store, tmp_path / "stick", source="usb") == []  # no content, no error
+    assert state.load(cfg)["staged"]["version"] == "0.9.2"
