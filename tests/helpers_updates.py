@@ -141,7 +141,7 @@ class NodeUnderTest:
             f'data_dir = "{self.data}"\n[discovery]\nenabled = false\n[updates]\n'
             f'releases_dir = "{self.root / "releases"}"\ncurrent_link = "{self.root / "current"}"\n'
             f'python = "{sys._base_executable}"\nstop_command = "{ctl} stop"\nstart_command = "{ctl} start"\n'
-            f'launcher = "detach"\nportal_url = "http://127.0.0.1:{port}/"\ngate_seconds = 25.0\n'
+            f'launcher = "detach"\nportal_url = "http://127.0.0.1:{port}/"\ngate_seconds = 60.0\n'
             f'hours = ["{hours or _away()}"]\n{extra}', encoding="utf-8")
         from edgenode.core.config import load_config
         self.cfg = load_config(self.config, env={})
