@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edgenode.protocol.release import build_release  # noqa: E402
 from tests import helpers_provisioning as hp  # noqa: E402
 from tests.helpers_sync import free_port  # noqa: E402
-from tests.helpers_updates import NodeUnderTest, bump_version, keys  # noqa: E402
+from tests.helpers_updates import NodeUnderTest, bumped_wheel, keys  # noqa: E402
 
 
 def downtime_during(node, action) -> tuple[float, float]:
@@ -63,10 +63,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="i22-bench-"))
     k = keys(work / "keys")
     lock, wheelhouse = hp.REPO / "requirements" / "node.lock", hp.wheelhouse()
-    rel_n = build_release(work / "out", k["release"], wheel=hp.build_edgenode_wheel(work / "wn"), lock=lock,
-                          wheelhouse=wheelhouse)
+    wheel_n = hp.build_edgenode_wheel(work / "wn")
+    rel_n = build_release(work / "out", k["release"], wheel=wheel_n, lock=lock, wheelhouse=wheelhouse)
     rel_n1 = build_release(work / "out", k["release"], lock=lock, wheelhouse=wheelhouse,
-                           wheel=hp.build_edgenode_wheel(work / "wn1", patch=bump_version("0.1.1")))
+                           wheel=bumped_wheel(wheel_n, "0.1.1", work / "wn1"))
     node = NodeUnderTest(work / "node", free_port(), work / "keys" / "release.pub")
     try:
         node.install(rel_n)

@@ -94,3 +94,20 @@ def test_a_pilot_that_rolls_back_halts_the_rollout_before_ring_two(hub, cfg):
     login(client, open_hub(cfg))
     page = client.get(f"/rollouts/{r['id']}").get_data(as_text=True)
     assert "已自动暂停" in page and "portal answers 502" in page and "更新失败，已回退" in page
+
+
+def test_the_hub_flags_security_updates_pending_too_long(hub, cfg):
+    import time
+
+    from edgenode.hub import alerts
+    from edgenode.hub.database import open_hub
+    old, fresh = _nodes(hub, 2)
+    now = time.time()
+    old.heartbeat(software={"version": N, "security": {"count": 3, "since": now - 20 * 86400,
+                                                       "packages": ["openssl", "libc6", "tzdata"]}})
+    fresh.heartbeat(software={"version": N, "security": {"count": 1, "since": now - 86400, "packages": ["tzdata"]}})
+    db = open_hub(cfg)
+    opened = alerts.evaluate(db, cfg, notify=False)["opened"]
+    assert [(a["rule"], a["node_id"]) for a in opened] == [("security", old.node_id)]
+    assert "3 个系统安全更新已等待 20 天" in opened[0]["detail"]
+    db.close()

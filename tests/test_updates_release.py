@@ -120,3 +120,52 @@ def test_a_release_key_signature_is_minisign_compatible(tmp_path):
     rel = small_release(tmp_path, sk, NEXT)
     sig = minisign.verify_bytes((rel / "release.json").read_bytes(), (rel / RELEASE_SIG).read_text(), sk.public)
     assert sig.key_id_hex == sk.key_id_hex
+
+
+def test_restoring_the_backup_is_one_transaction_and_leaves_the_files_to_the_owner(tmp_path):
+    """The rollback's database step: the backup's content comes back whole; run as root, SQLite's side
+    files are handed to the database's owner (the portal runs as that user)."""
+    import os
+    import sqlite3
+
+    from edgenode.core.backup import backup_db
+    from edgenode.node.updates import db_queries
+
+    db = tmp_path / "edgenode.db"
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE t (x)")
+    c.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    c.commit()
+    backup = backup_db(db, tmp_path / "backups")
+    c.execute("CREATE TABLE made_by_a_migration (y)")
+    c.execute("DELETE FROM t WHERE x < 50")
+    c.commit()
+    c.close()
+    if os.geteuid() == 0:
+        os.chown(db, 4242, 4242)
+    db_queries.restore(db, backup)
+    c = sqlite3.connect(db)
+    assert c.execute("SELECT count(*) FROM t").fetchone()[0] == 100
+    assert not c.execute("SELECT 1 FROM sqlite_master WHERE name = 'made_by_a_migration'").fetchone()
+    assert c.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    c.close()
+    if os.geteuid() == 0:
+        assert {p.stat().st_uid for p in tmp_path.glob("edgenode.db*")} == {4242}
+
+
+def test_a_release_in_the_satellite_spool_or_beside_a_sticks_bundles_is_staged(trusted, tmp_path, cfg, conn, store):
+    """The same release through two more transports: the spool scan and the stick import."""
+    from edgenode.node.imports.pipeline import import_tree
+    from edgenode.node.sources.satellite import scan_spool
+
+    k, _ = trusted
+    spool = tmp_path / "spool"
+    small_release(spool, k["release"], NEXT)
+    out = scan_spool(cfg.replace(spool__dir=str(spool)), conn, store)
+    assert [r["result"] for r in out["releases"]] == ["staged"] and state.load(cfg)["staged"]["version"] == NEXT
+
+    stick = tmp_path / "stick" / "edgenode-bundles" / "software"
+    small_release(stick, k["release"], "0.9.2")
+    assert import_tree(cfg, conn, store, tmp_path / "stick", source="usb") == []  # no content, no error
+    assert state.load(cfg)["staged"]["version"] == "0.9.2"

@@ -22,7 +22,7 @@ def open_alerts(conn: sqlite3.Connection, node_id: str | None = None) -> list[di
 
 # Rules evaluated over the fleet; 'conflict' alerts are raised by ingest and stay open
 # until a staff member acknowledges them, because nothing later resolves them by itself.
-FLEET_RULES = ("offline", "late", "never", "disk", "integrity", "clock", "behind", "backlog", "imports")
+FLEET_RULES = ("offline", "late", "never", "disk", "integrity", "clock", "behind", "backlog", "imports", "security")
 
 
 def evaluate(conn: sqlite3.Connection, cfg, *, now: float | None = None, notify: bool = True) -> dict:

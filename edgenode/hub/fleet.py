@@ -20,7 +20,7 @@ STATUS_ZH = {"online": "在线", "late": "迟报", "offline": "离线", "never":
 # The order is the problem list's: most severe first.
 PROBLEM_ZH = {"offline": "离线", "late": "迟报", "never": "从未上报", "disk": "磁盘将满", "integrity": "内容损坏",
               "clock": "时钟不准", "behind": "内容落后", "backlog": "上传积压", "imports": "上传被拒收",
-              "conflict": "数据包冲突", "gap": "数据包缺号"}
+              "security": "安全更新未装", "conflict": "数据包冲突", "gap": "数据包缺号"}
 SEVERITY = {k: i for i, k in enumerate(PROBLEM_ZH)}
 ACTION_ZH = {
     "offline": "电话联系管理员：请检查服务点是否通电开机，网线或卫星接收是否正常。",
@@ -32,6 +32,7 @@ ACTION_ZH = {
     "behind": "请检查服务点能否连上县中心拉取内容，或由志愿者用U盘把最新内容送去导入。",
     "backlog": "请检查服务点的网络；长期断网的，可用U盘导出使用记录，带回县中心导入。",
     "imports": "点开服务点查看最近记录；多次出现请请求诊断包并联系技术支持。",
+    "security": "服务点联网时会在维护时段自动安装；长期不联网的，请志愿者用U盘带去县中心最新的软件发布包。",
     "conflict": "同一编号的数据包内容不同：请请求诊断包并联系技术支持。",
     "gap": "等服务点补传缺少的数据包；长期缺号请用U盘导出记录带回导入。",
 }
@@ -81,13 +82,17 @@ def snapshot_facts(snap: dict | None) -> dict:
         "last_pull": _num(snap.get("last_pull")), "last_uplink": _num(snap.get("last_uplink")),
         "outbox_batches": _num(_get(snap, "outbox", "batches")), "outbox_bytes": _num(_get(snap, "outbox", "bytes")),
         "ntp_synced": _get(snap, "clock", "ntp_synced"), "integrity_failed": integrity_failed(snap),
+        "software": snap.get("software") if isinstance(snap.get("software"), dict) else None,
+        "security_count": _num(_get(snap, "software", "security", "count")),
+        "security_since": _num(_get(snap, "software", "security", "since")),
     }
 
 
 NODE_KEYS = ("node_id", "name", "township", "version", "kind", "contiguous", "max_batch_no", "batches", "events",
              "last_batch_at", "enrolled_at", "revoked_at")
 FACT_KEYS = ("disk_percent", "cpu_percent", "mem_percent", "uptime", "resources", "last_pull", "last_uplink",
-             "outbox_batches", "outbox_bytes", "ntp_synced", "integrity_failed")
+             "outbox_batches", "outbox_bytes", "ntp_synced", "integrity_failed", "software", "security_count",
+             "security_since")
 
 
 def node_row(node: dict, facts: dict, received_at: float | None, channels: dict[str, int], h,
@@ -156,6 +161,9 @@ def _problems(row: dict, node: dict, h, now: float) -> list[dict]:
     if refused:
         out.append(_p("imports", f"最近 {refused['n']} 次上传被县中心拒收（{REFUSAL_ZH.get(refused['code'], '数据包有误')}）",
                       refused["first_at"]))
+    pending, since = row["security_count"], row["security_since"]
+    if pending and since is not None and now - since > h.security_update_days * 86400:
+        out.append(_p("security", f"有 {pending:.0f} 个系统安全更新已等待 {(now - since) / 86400:.0f} 天没有安装", since))
     return out
 
 

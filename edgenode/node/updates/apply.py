@@ -52,8 +52,12 @@ def _phase(cfg, attempt: dict, phase: str, **extra) -> None:
 
 def _migrate(cfg, new: Path) -> None:
     env = {**os.environ, "EDGENODE_DATA_DIR": str(cfg.data_path)}
-    res = subprocess.run([str(new / "bin" / "edgenode"), "db", "check"], capture_output=True, text=True, env=env,
-                         timeout=1800)
+    argv = [str(new / "bin" / "edgenode"), "db", "check"]
+    owner = cfg.db_path.stat().st_uid
+    if os.geteuid() == 0 and owner != 0:  # as upgrade.sh: the migrations run as the service user
+        import pwd
+        argv = ["runuser", "-u", pwd.getpwuid(owner).pw_name, "--", *argv]
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)
     if res.returncode:
         tail = " | ".join((res.stderr or res.stdout).strip().splitlines()[-2:])
         raise EdgenodeError("E_UPDATE_MIGRATION", f"migrations failed: {tail}"[:400], zh="数据库升级失败")

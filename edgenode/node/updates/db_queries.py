@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,3 +17,12 @@ def restore(db_path: Path, backup: Path) -> None:
     finally:
         src.close()
         dst.close()
+    # Run as root (the updater's unit), SQLite may have made -wal/-shm as root: hand them back to the
+    # database's owner, or the portal could not open its own database.
+    st = Path(db_path).stat()
+    for side in (Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        try:
+            if side.stat().st_uid != st.st_uid:
+                os.chown(side, st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            pass

@@ -71,7 +71,7 @@ def run_update(cfg, kind: str, **options) -> dict:
         if go and (doc.get("staged") or {}).get("version") != go and cfg["sync.rsync_url"]:
             allowance = windows.allowance(windows.parse_windows(cfg["sync.windows"]), "pull", datetime.now())
             if allowance.allowed:
-                fetched = stage.fetch(cfg, conn)
+                fetched = stage.fetch(cfg, conn, want=go)
         version, why = decide(cfg, conn)
     finally:
         conn.close()

@@ -31,17 +31,32 @@ def _run(argv: list[str], what: str) -> None:
         raise EdgenodeError("E_UPDATE_BUILD", f"{what} failed: {' | '.join(tail)}", zh="新版本安装失败")
 
 
-def _pip(python: str) -> list[str]:
-    return [python, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
+def _pip(python: str, pip: str | None = None) -> list[str]:
+    """pip for ``python``: its own, or run straight from the interpreter's bundled pip wheel."""
+    return [python, f"{pip}/pip" if pip else "-m", *([] if pip else ["pip"]), "--disable-pip-version-check",
+            "--no-input", "-q"]
 
 
-def deps_dir(cfg, release, release_dir: Path, python: str) -> Path:
+def _bundled_pip(interpreter: str) -> str | None:
+    """The pip wheel the interpreter's ensurepip carries (pyenv, python.org) or Debian's python3-pip-whl: a
+    venv without pip then costs a second instead of several (a release installs with it, offline)."""
+    res = subprocess.run([interpreter, "-c", "import ensurepip, os; print(os.path.dirname(ensurepip.__file__))"],
+                         capture_output=True, text=True)
+    dirs = [Path(res.stdout.strip()) / "_bundled"] if res.returncode == 0 else []
+    for d in [*dirs, Path("/usr/share/python-wheels")]:
+        found = sorted(d.glob("pip-*-py3-none-any.whl"))
+        if found:
+            return str(found[-1])
+    return None
+
+
+def deps_dir(cfg, release, release_dir: Path, python: str, pip: str | None = None) -> Path:
     """The shared dependency tree of this release's lock, installed from the release's own wheels."""
     d = Path(cfg["updates.releases_dir"]) / f"deps-{release.requirements['sha256'][:16]}"
     if (d / ".complete").exists():
         return d
     shutil.rmtree(d, ignore_errors=True)
-    _run(_pip(python) + ["install", "--no-compile", "--no-deps", "--no-index", "--require-hashes",
+    _run(_pip(python, pip) + ["install", "--no-compile", "--no-deps", "--no-index", "--require-hashes",
                                  "--find-links", str(release_dir / "deps"), "--target", str(d),
                                  "-r", str(release_dir / "requirements.lock")], "pip install of the dependencies")
     # The services cannot write byte code under /opt (ProtectSystem=strict): compile once, now.
@@ -59,13 +74,14 @@ def build(cfg, release, release_dir: Path) -> Path:
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
-    _run([cfg["updates.python"], "-m", "venv", str(target)], "python3 -m venv")
+    pip = _bundled_pip(cfg["updates.python"])
+    _run([cfg["updates.python"], "-m", "venv", *(["--without-pip"] if pip else []), str(target)], "python3 -m venv")
     python = str(target / "bin" / "python")
-    deps = deps_dir(cfg, release, release_dir, python)
+    deps = deps_dir(cfg, release, release_dir, python, pip)
     site = target / "lib" / PY / "site-packages"
     (site / "edgenode-deps.pth").write_text(f"{deps}\n", encoding="utf-8")
-    _run(_pip(python) + ["install", "--no-compile", "--no-deps", "--no-index",
-                         str(release_dir / release.wheel["path"])], "pip install of edgenode")
+    _run(_pip(python, pip) + ["install", "--no-compile", "--no-deps", "--no-index",
+                              str(release_dir / release.wheel["path"])], "pip install of edgenode")
     _console_script(target, "gunicorn", "gunicorn.app.wsgiapp", "run")
     subprocess.run([str(target / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(site)],
                    capture_output=True)

@@ -44,7 +44,7 @@ def verify_staged(cfg, staged_dir: Path) -> rel.Release:
     return check(cfg, staged_dir)
 
 
-def stage(cfg, release_dir, *, source: str, conn=None) -> dict:
+def stage(cfg, release_dir, *, source: str, conn=None, replace: bool = False) -> dict:
     """Verify and copy one release; returns ``{"result": staged|unchanged|refused, ...}``."""
     release_dir = Path(release_dir)
     try:
@@ -60,7 +60,7 @@ def stage(cfg, release_dir, *, source: str, conn=None) -> dict:
     staged = doc.get("staged") or {}
     if staged.get("sha256") == release.sha256:
         return {"result": "unchanged", "version": release.version}
-    if staged and rel.version_key(staged["version"]) > rel.version_key(release.version):
+    if staged and not replace and rel.version_key(staged["version"]) > rel.version_key(release.version):
         return {"result": "unchanged", "version": staged["version"], "note": "a newer release is staged"}
     base = state.root(cfg) / "staged"
     dest = base / f"{release.version}-{release.sha256[:12]}"
@@ -85,11 +85,26 @@ def stage_tree(cfg, conn, root, source: str) -> list[dict]:
     return [stage(cfg, d, source=source, conn=conn) for d in rel.find_releases(Path(root))]
 
 
-def fetch(cfg, conn) -> dict:
-    """Pull the hub's ``software`` channel with the content pull's rsync, then stage what it holds."""
+def _folder_version(d: Path) -> tuple:
+    try:
+        return rel.version_key(d.name.removeprefix("edgenode-"))
+    except rel.ReleaseError:
+        return (-1,)
+
+
+def fetch(cfg, conn, want: str | None = None) -> dict:
+    """Pull the hub's ``software`` channel with the content pull's rsync, then stage the release the hub's
+    rollout asks for (``want``; it replaces a newer one staged: the county chose this version), or the
+    newest one."""
     from edgenode.node.sources import pull
     res = pull.rsync_channel(cfg, rel.FOLDER)
     out = {"state": res.state, "error": res.error, "releases": []}
-    if res.state == "done":
-        out["releases"] = stage_tree(cfg, conn, pull.staging_root(cfg) / rel.FOLDER, "rsync")
+    if res.state != "done":
+        return out
+    found = rel.find_releases(pull.staging_root(cfg) / rel.FOLDER)
+    if want:
+        found = [d for d in found if d.name == f"edgenode-{want}"]
+    else:
+        found = sorted(found, key=_folder_version)[-1:]
+    out["releases"] = [stage(cfg, d, source="rsync", conn=conn, replace=bool(want)) for d in found]
     return out
