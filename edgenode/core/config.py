@@ -203,6 +203,9 @@ SETTINGS: list[Setting] = [
             "Empty: staff login only.", secret=True),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",
             secret=True),
+    Setting("hub.web_seed_url", str, "",
+            "The hub's published tree over HTTP, e.g. http://hub.example/edgenode/: the web seed (BEP 19) of the "
+            ".torrent made per bundle. Empty: no torrents."),
     # sync with the county hub (node side: edgenode/node/sync/, docs/sync.md)
     Setting("sync.hub_url", str, "", "The county hub's URL. Empty: the one recorded by `edgenode enroll` (none: no uplink)."),
     Setting("sync.rsync_url", str, "",
@@ -243,6 +246,17 @@ SETTINGS: list[Setting] = [
     Setting("mirror.max_connections", int, 10, "Most nodes the mirror serves at once.", check=_positive),
     Setting("mirror.refresh_minutes", int, 5, "How often the mirror rewrites its access lists (windows, revocations).",
             check=_positive),
+    Setting("swarm.listen_address", str, "0.0.0.0", "Address the BitTorrent swarm listens on (county peers only; no DHT)."),
+    Setting("swarm.listen_port", int, 6881, "Port the BitTorrent swarm listens on.", check=_port),
+    Setting("swarm.download_kbps", int, 0, "Most KiB/s the swarm downloads. 0: no limit.", check=_non_negative),
+    Setting("swarm.upload_kbps", int, 0, "Most KiB/s the swarm uploads to other nodes. 0: no limit.",
+            check=_non_negative),
+    Setting("swarm.web_seed_after_seconds", float, 30.0,
+            "The hub's web seed is used only for pieces no connected node has, after this long without data from "
+            "nodes; a node waits this long once more for each node ahead of it in the hub's peer order.",
+            check=_non_negative),
+    Setting("swarm.seed_minutes", float, 30.0, "How long a node keeps seeding a bundle it has, within its window.",
+            check=_non_negative),
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
             "by housekeeping. 0: keep every event.", check=_non_negative),

@@ -116,7 +116,8 @@ def on_heartbeat(conn: sqlite3.Connection, cfg, node: dict, snap: dict) -> dict:
             q.add_report(conn, time.time(), node["node_id"], r["mirror"][:64], r["code"][:40], detail)
             q.suspend_mirror(conn, r["mirror"][:64], f"{r['code']} reported by {node['node_id']}", time.time())
     for r in reports:
-        log_event(conn, "warning", "E_MIRROR_TAMPERED", r["mirror"][:64],
+        log_event(conn, "warning", "E_PEER_CORRUPT" if r["mirror"].startswith("peer:") else "E_MIRROR_TAMPERED",
+                  r["mirror"][:64],
                   f"reported by {node['node_id']}: {r['code']} {str(r.get('detail', ''))[:200]}")
         raise_alert(conn, "conflict", r["mirror"][:64], "mirror", f"镜像内容校验失败 ({r['code']})")
     answer = {"upstreams": upstreams_for(conn, cfg, node), "published": publish_queries.latest_channels(conn)}

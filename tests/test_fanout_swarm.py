@@ -1,0 +1,173 @@
+"""The swarm, all real: the hub's tree as web seed through nginx (rate-limited, as a county uplink would
+be), libtorrent in every node (`edgenode swarm fetch` processes on loopback), and a peer that serves
+corrupt pieces.  Blobs land through the one import pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgenode.core.db import open_main
+from edgenode.core.store import open_store
+from tests.conftest import make_config
+from tests.helpers_bundles import new_key, trust_key
+from tests.helpers_sync import ROOT, free_port, publish_bundle, wait_port
+
+
+@pytest.fixture
+def county(tmp_path):
+    """A published bundle, its .torrent, and nginx serving the tree as the web seed."""
+    from edgenode.hub.swarm import make_torrent
+    from edgenode.node.stack import nginx_main_conf
+
+    def start(n: int, size: int, rate: str):
+        sk = new_key(tmp_path)
+        tree = tmp_path / "hub" / "rsync"
+        bundle = publish_bundle(tmp_path / "pub", tree / "channels" / "sannong", sk, "sannong", 1, n=n, size=size,
+                                seed=3)
+        port = free_port()
+        work = tmp_path / "nginx"
+        work.mkdir()
+        site = work / "site.conf"
+        site.write_text(f"server {{ listen 127.0.0.1:{port}; location /edgenode/ {{ alias {tree}/; "
+                        f"limit_rate {rate}; }} }}\n")
+        conf = work / "nginx.conf"
+        conf.write_text(nginx_main_conf(work, site, user="root root", access_log=True))
+        proc = subprocess.Popen(["nginx", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        procs.append(proc)
+        wait_port(port, proc=proc)
+        hub = make_config(tmp_path / "hub", hub__web_seed_url=f"http://127.0.0.1:{port}/edgenode/")
+        torrent = make_torrent(hub, "sannong", bundle)
+        size_on_disk = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+        return {"sk": sk, "bundle": bundle, "torrent": torrent, "log": work / "logs" / "access.log",
+                "bytes": size_on_disk}
+
+    procs: list = []
+    yield start
+    for p in procs:
+        os.killpg(p.pid, 9)
+        p.wait(5)
+
+
+def _node(tmp_path, name, sk):
+    cfg = make_config(tmp_path / name, swarm__listen_address="127.0.0.1")
+    conn = open_main(cfg)
+    trust_key(conn, sk, "sannong")
+    conn.close()
+    return cfg
+
+
+def _web_seed_bytes(log: Path) -> int:
+    """What the county's web server sent: the access log's body bytes."""
+    return sum(int(m.group(2)) for m in re.finditer(r'" (\d{3}) (\d+) ', log.read_text()) if m.group(1) in ("200", "206"))
+
+
+def _visible(cfg) -> int:
+    conn = open_main(cfg)
+    try:
+        return conn.execute("SELECT count(*) FROM resources WHERE visible = 1").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_torrent_is_private_with_the_hubs_web_seed(county):
+    import libtorrent as lt
+    c = county(2, 100_000, "0")
+    ti = lt.torrent_info(str(c["torrent"]))
+    assert ti.priv() and ti.name() == c["bundle"].name
+    data = lt.bdecode(c["torrent"].read_bytes())
+    assert data[b"url-list"].decode().endswith("/edgenode/channels/sannong/")
+    assert b"piece layers" in data and b"pieces" in data[b"info"]  # v2 and v1: hybrid
+
+
+def test_four_villages_share_the_bundle_and_the_county_sends_it_about_once(tmp_path, county):
+    c = county(4, 1_000_000, "150k")
+    nodes = {f"v{i}": (_node(tmp_path, f"v{i}", c["sk"]), free_port()) for i in range(4)}
+    env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_SWARM_LISTEN_ADDRESS": "127.0.0.1",
+           "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": "3"}
+    procs = {}
+    for rank, (name, (cfg, port)) in enumerate(nodes.items()):
+        peers = [a for other, (_, p) in nodes.items() if other != name for a in ("--peer", f"127.0.0.1:{p}")]
+        procs[name] = subprocess.Popen([sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "swarm",
+                                        "fetch", str(c["torrent"]), *peers, "--port", str(port), "--seconds", "180",
+                                        "--seed-seconds", "6", "--rank", str(rank), "--json"], cwd=ROOT, env=env,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    results = {}
+    for name, p in procs.items():
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err.decode()[-2000:]
+        results[name] = json.loads(out)
+    for name, (cfg, _) in nodes.items():
+        r = results[name]
+        assert r["state"] == "done" and [i["result"] for i in r["imports"]] == ["imported"], r
+        assert _visible(cfg) == 4 and open_store(cfg).verify()["bad"] == []
+    egress = _web_seed_bytes(c["log"])
+    from_peers = sum(r["from_peers"] for r in results.values())
+    print(f"\nweb seed sent {egress} bytes for a {c['bytes']}-byte bundle to 4 villages "
+          f"({egress / c['bytes']:.2f}x); the villages exchanged {from_peers} bytes")
+    assert egress <= 2 * c["bytes"] and from_peers >= 1.5 * c["bytes"]
+
+
+def test_a_peer_serving_corrupt_pieces_is_banned_and_nothing_corrupt_is_imported(tmp_path, county):
+    import shutil
+
+    import libtorrent as lt
+    from edgenode.node.sources import fanout, swarm
+    c = county(2, 400_000, "200k")
+    # the bad peer: a good copy that libtorrent checks, then every payload byte changed in place under it
+    bad = tmp_path / "bad"
+    shutil.copytree(c["bundle"], bad / c["bundle"].name)
+    bad_port = free_port()
+    ses = swarm.session(make_config(tmp_path / "badcfg", swarm__listen_address="127.0.0.1"), port=bad_port)
+    atp = lt.add_torrent_params()
+    atp.ti, atp.save_path = lt.torrent_info(str(c["torrent"])), str(bad)
+    bh = ses.add_torrent(atp)
+    from tests.helpers_fanout import wait_for
+    wait_for(lambda: bh.status().is_seeding, timeout=30)
+    for f in (bad / c["bundle"].name).rglob("*.pdf"):
+        data = f.read_bytes()
+        with open(f, "r+b") as fh:
+            fh.write(bytes(b ^ 0x5A for b in data))
+    cfg = _node(tmp_path, "v", c["sk"]).replace(swarm__web_seed_after_seconds=2)
+    conn = open_main(cfg)
+    try:
+        r = swarm.fetch(cfg, conn, open_store(cfg), c["torrent"], peers=[("127.0.0.1", bad_port)], seconds=90,
+                        seed_seconds=0, port=free_port())
+        assert r["state"] == "done" and [i["result"] for i in r["imports"]] == ["imported"], r
+        assert r["hash_failures"] >= 1 and f"127.0.0.1:{bad_port}" in r["banned"], r
+        assert _visible(cfg) == 2 and open_store(cfg).verify()["bad"] == []
+        reports = fanout.pending_reports(conn)  # to the hub with the next heartbeat
+        assert [x["mirror"] for x in reports] == [f"peer:127.0.0.1:{bad_port}"]
+        assert reports[0]["code"] == "E_PEER_CORRUPT"
+    finally:
+        conn.close()
+        del ses
+
+
+def test_publishing_with_a_web_seed_writes_the_torrent_beside_the_bundle(tmp_path):
+    import libtorrent as lt
+    from edgenode.hub import publish, swarm
+    from edgenode.hub.database import open_hub
+    from tests.helpers_fanout import make_source
+    hub = make_config(tmp_path / "hub", hub__web_seed_url="http://hub.example/edgenode/")
+    conn = open_hub(hub)
+    try:
+        out = publish.publish(conn, hub, make_source(tmp_path, 1, 2, 50_000), "sannong")
+        t = Path(out["torrent"])
+        assert t == publish.rsync_root(hub) / "torrents" / "sannong" / f"{Path(out['bundle']).name}.torrent"
+        ti = lt.torrent_info(str(t))
+        assert ti.priv() and ti.total_size() >= 100_000
+        t.unlink()
+        assert swarm.make_missing(conn, hub, publish.rsync_root(hub)) == [str(t)] and t.exists()
+        assert swarm.make_missing(conn, hub, publish.rsync_root(hub)) == []
+        with pytest.raises(Exception, match="E_NO_WEB_SEED"):
+            swarm.make_torrent(make_config(tmp_path / "other"), "sannong", Path(out["bundle"]))
+    finally:
+        conn.close()
