@@ -87,32 +87,73 @@ def test_torrent_is_private_with_the_hubs_web_seed(county):
     assert b"piece layers" in data and b"pieces" in data[b"info"]  # v2 and v1: hybrid
 
 
-def test_four_villages_share_the_bundle_and_the_county_sends_it_about_once(tmp_path, county):
-    c = county(4, 1_000_000, "150k")
-    nodes = {f"v{i}": (_node(tmp_path, f"v{i}", c["sk"]), free_port()) for i in range(4)}
-    env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_SWARM_LISTEN_ADDRESS": "127.0.0.1",
-           "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": "3"}
-    procs = {}
-    for rank, (name, (cfg, port)) in enumerate(nodes.items()):
-        peers = [a for other, (_, p) in nodes.items() if other != name for a in ("--peer", f"127.0.0.1:{p}")]
-        procs[name] = subprocess.Popen([sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "swarm",
-                                        "fetch", str(c["torrent"]), *peers, "--port", str(port), "--seconds", "180",
-                                        "--seed-seconds", "6", "--rank", str(rank), "--json"], cwd=ROOT, env=env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    results = {}
-    for name, p in procs.items():
-        out, err = p.communicate(timeout=240)
-        assert p.returncode == 0, err.decode()[-2000:]
-        results[name] = json.loads(out)
-    for name, (cfg, _) in nodes.items():
-        r = results[name]
-        assert r["state"] == "done" and [i["result"] for i in r["imports"]] == ["imported"], r
-        assert _visible(cfg) == 4 and open_store(cfg).verify()["bad"] == []
-    egress = _web_seed_bytes(c["log"])
-    from_peers = sum(r["from_peers"] for r in results.values())
-    print(f"\nweb seed sent {egress} bytes for a {c['bytes']}-byte bundle to 4 villages "
-          f"({egress / c['bytes']:.2f}x); the villages exchanged {from_peers} bytes")
-    assert egress <= 2 * c["bytes"] and from_peers >= 1.5 * c["bytes"]
+def _web_seed(tmp_path, tree: Path, rate: str, procs: list) -> tuple[int, Path]:
+    from edgenode.node.stack import nginx_main_conf
+    port = free_port()
+    work = tmp_path / "nginx-ws"
+    work.mkdir()
+    site = work / "site.conf"
+    site.write_text(f"server {{ listen 127.0.0.1:{port}; location /edgenode/ {{ alias {tree}/; limit_rate {rate}; }} }}\n")
+    conf = work / "nginx.conf"
+    conf.write_text(nginx_main_conf(work, site, user="root root", access_log=True))
+    proc = subprocess.Popen(["nginx", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    procs.append(proc)
+    wait_port(port, proc=proc)
+    return port, work / "logs" / "access.log"
+
+
+def test_four_villages_share_the_bundle_and_the_county_sends_it_about_once(tmp_path):
+    """Enrolled nodes advertise their swarm in the heartbeat; the hub answers each with the others and its
+    rank; `edgenode swarm fetch` uses that list.  The county's web server log is the egress figure."""
+    from edgenode.hub import publish
+    from tests import helpers_fanout as F
+    county, procs = F.County(tmp_path).start(), []
+    try:
+        port, log = _web_seed(tmp_path, county.hub.data_dir / "rsync", "200k", procs)
+        hub_cfg = county.hub.cfg.replace(hub__web_seed_url=f"http://127.0.0.1:{port}/edgenode/")
+        conn = county.hub.db()
+        try:
+            out = publish.publish(conn, hub_cfg, F.make_source(tmp_path / "src", 1, 4, 500_000), F.CHANNEL)
+        finally:
+            conn.close()
+        bundle, torrent = Path(out["bundle"]), Path(out["torrent"])
+        size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+        nodes = {}
+        for i in range(4):
+            p = free_port()
+            nodes[f"v{i}"] = (F.village(tmp_path, county, f"v{i}", "t1", swarm__advertise=f"127.0.0.1:{p}"), p)
+        for cfg, _ in nodes.values():
+            F.heartbeat(cfg, county)
+        answers = {name: F.heartbeat(cfg, county) for name, (cfg, _) in nodes.items()}
+        assert all(a["swarm_peers"] == 3 for a in answers.values())
+        env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_SWARM_LISTEN_ADDRESS": "127.0.0.1",
+               "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": "3"}
+        running = {name: subprocess.Popen([sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "swarm",
+                                           "fetch", str(torrent), "--port", str(p), "--seconds", "180",
+                                           "--seed-seconds", "4", "--json"], cwd=ROOT, env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                   for name, (cfg, p) in nodes.items()}
+        results = {}
+        for name, proc in running.items():
+            stdout, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err.decode()[-2000:]
+            results[name] = json.loads(stdout)
+        for name, (cfg, _) in nodes.items():
+            r = results[name]
+            assert r["state"] == "done" and [i["result"] for i in r["imports"]] == ["imported"], r
+            assert _visible(cfg) == 4 and open_store(cfg).verify()["bad"] == []
+            assert F.traffic(cfg).get("peer", 0) + F.traffic(cfg).get("county", 0) >= size - 10_000
+        egress = _web_seed_bytes(log)
+        from_peers = sum(r["from_peers"] for r in results.values())
+        print(f"\nweb seed sent {egress} bytes for a {size}-byte bundle to 4 villages "
+              f"({egress / size:.2f}x); the villages exchanged {from_peers} bytes")
+        assert egress <= 2 * size and from_peers >= 1.5 * size
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+        county.stop()
 
 
 def test_a_peer_serving_corrupt_pieces_is_banned_and_nothing_corrupt_is_imported(tmp_path, county):

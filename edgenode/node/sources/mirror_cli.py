@@ -73,12 +73,12 @@ def _peer(value: str) -> tuple[str, int]:
 
 @swarm_group.command("fetch")
 @click.argument("torrent", type=click.Path(exists=True, dir_okay=False))
-@click.option("--peer", "peers", multiple=True, help="HOST:PORT of a county node (repeatable).")
+@click.option("--peer", "peers", multiple=True,
+              help="HOST:PORT of a county node (repeatable; default: the hub's list from the last heartbeat).")
 @click.option("--seconds", type=float, default=3600, show_default=True, help="Stop after this long (the window).")
 @click.option("--seed-seconds", type=float, help="Seed this long after finishing (default: swarm.seed_minutes).")
 @click.option("--port", type=int, help="Listen port (default: swarm.listen_port).")
-@click.option("--rank", type=int, default=0, show_default=True,
-              help="This node's place in the hub's peer order (when it may fall back on the web seed).")
+@click.option("--rank", type=int, help="This node's place in the peer order (default: the hub's word).")
 @json_option
 @pass_ctx
 @domain_errors
@@ -86,8 +86,10 @@ def swarm_fetch(ctx, torrent, peers, seconds, seed_seconds, port, rank, as_json)
     """Fetch TORRENT's bundle from the swarm, import it, and seed it for a while."""
     from pathlib import Path
     from edgenode.node.sources import swarm
-    out = swarm.fetch(ctx.cfg, ctx.conn, ctx.store, Path(torrent), peers=[_peer(p) for p in peers], seconds=seconds,
-                      seed_seconds=seed_seconds, port=port, rank=rank)
+    from edgenode.node.sources import fanout
+    listed, hub_rank = fanout.swarm_peers(ctx.conn)  # the hub's list from the last heartbeat
+    out = swarm.fetch(ctx.cfg, ctx.conn, ctx.store, Path(torrent), peers=[_peer(p) for p in peers] or listed,
+                      seconds=seconds, seed_seconds=seed_seconds, port=port, rank=hub_rank if rank is None else rank)
     if as_json:
         echo_json(out)
     else:

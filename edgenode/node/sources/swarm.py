@@ -88,7 +88,8 @@ def fetch(cfg, conn, store, torrent: Path, *, peers: list[tuple[str, int]] = (),
             web.steer(st, tally)
         _reconnect(h, peers)
         time.sleep(0.25)
-    out["uploaded"] = h.status().total_payload_upload
+    final = h.status()
+    out["uploaded"], out["downloaded"] = final.total_payload_upload, final.total_payload_download
     ses.remove_torrent(h)
     out.update(_count(conn, channel, tally, out))
     return out
@@ -112,7 +113,12 @@ def _import(cfg, conn, store, channel: str, bundle: Path) -> list[dict]:
 
 
 def _count(conn, channel: str, tally: _Tally, out: dict) -> dict:
-    web, peer = sum(tally.web.values()), sum(tally.peers.values())
+    # libtorrent's total is exact; the split between web seed and nodes comes from per-connection samples,
+    # which miss the last moments of a closed connection, so only their proportion is used.
+    web_seen, peer_seen = sum(tally.web.values()), sum(tally.peers.values())
+    total = out["downloaded"]
+    web = round(total * web_seen / (web_seen + peer_seen)) if web_seen + peer_seen else 0
+    peer = total - web
     fanout.count(conn, "county", channel, rx=web)
     fanout.count(conn, "peer", channel, rx=peer, tx=out["uploaded"])
     for ep in sorted(set(out["banned"])):
