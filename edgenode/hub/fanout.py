@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import sqlite3
 import time
 
@@ -28,11 +27,11 @@ from edgenode.hub import publish_queries
 from edgenode.hub.alerts import raise_alert
 from edgenode.hub.days import local_day
 from edgenode.hub.registry import find_node, log_event
+from edgenode.protocol.fanout import valid_endpoint
 
 SOURCES = ("county", "mirror", "peer", "satellite", "stick")
 MAX_TRAFFIC_ROWS = 200   # a node has 5 sources x a few channels x 2 months
 MAX_REPORTS = 20
-ENDPOINT = re.compile(r"^[A-Za-z0-9.\-]{1,253}:\d{1,5}$")
 
 
 def mirror_secret(cfg) -> bytes:
@@ -107,7 +106,7 @@ def on_heartbeat(conn: sqlite3.Connection, cfg, node: dict, snap: dict) -> dict:
                and isinstance(r.get("mirror"), str) and isinstance(r.get("code"), str)] \
         if isinstance(snap.get("mirror_reports"), list) else []
     is_mirror = q.is_mirror(conn, node["node_id"])
-    endpoint = snap.get("swarm") if isinstance(snap.get("swarm"), str) and ENDPOINT.match(snap["swarm"]) else None
+    endpoint = snap.get("swarm") if valid_endpoint(snap.get("swarm")) else None
     with transaction(conn):
         if endpoint:
             q.set_swarm_endpoint(conn, node["node_id"], endpoint, time.time())
