@@ -103,6 +103,7 @@ def _web_seed(tmp_path, tree: Path, rate: str, procs: list) -> tuple[int, Path]:
     return port, work / "logs" / "access.log"
 
 
+@pytest.mark.slow  # the pull-job test below and tests/test_fanout_netns.py cover this in the default run
 def test_four_villages_share_the_bundle_and_the_county_sends_it_about_once(tmp_path):
     """Enrolled nodes advertise their swarm in the heartbeat; the hub answers each with the others and its
     rank; `edgenode swarm fetch` uses that list.  The county's web server log is the egress figure."""
@@ -212,3 +213,52 @@ def test_publishing_with_a_web_seed_writes_the_torrent_beside_the_bundle(tmp_pat
             swarm.make_torrent(make_config(tmp_path / "other"), "sannong", Path(out["bundle"]))
     finally:
         conn.close()
+
+
+def test_the_pull_job_takes_a_big_bundle_by_swarm_and_rsync_leaves_it_alone(tmp_path):
+    """swarm.min_bundle_mb: the scheduled pull fetches the channel's torrents, brings the big bundle by
+    swarm (peers and rank from the hub), imports it, and its rsync step moves only the metadata."""
+    from edgenode.hub import publish
+    from tests import helpers_fanout as F
+    county, procs = F.County(tmp_path).start(), []
+    try:
+        port, log = _web_seed(tmp_path, county.hub.data_dir / "rsync", "200k", procs)
+        conn = county.hub.db()
+        try:
+            out = publish.publish(conn, county.hub.cfg.replace(hub__web_seed_url=f"http://127.0.0.1:{port}/edgenode/"),
+                                  F.make_source(tmp_path / "src", 1, 3, 500_000), F.CHANNEL)
+        finally:
+            conn.close()
+        size = sum(p.stat().st_size for p in Path(out["bundle"]).rglob("*") if p.is_file())
+        nodes = {}
+        for i in range(3):
+            p = free_port()
+            nodes[f"v{i}"] = (F.village(tmp_path, county, f"v{i}", "t1", swarm__advertise=f"127.0.0.1:{p}"), p)
+        for _ in range(2):
+            for cfg, _ in nodes.values():
+                F.heartbeat(cfg, county)
+        base = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_SYNC_RSYNC_URL": county.rsyncd.url,
+                "EDGENODE_SYNC_CHANNELS": json.dumps([F.CHANNEL]), "EDGENODE_SWARM_MIN_BUNDLE_MB": "1",
+                "EDGENODE_SWARM_LISTEN_ADDRESS": "127.0.0.1", "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": "3",
+                "EDGENODE_SWARM_SEED_MINUTES": "0.1"}
+        running = {name: subprocess.Popen([sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "sync",
+                                           "now", "--job", "pull", "--json"], cwd=ROOT,
+                                          env={**base, "EDGENODE_SWARM_LISTEN_PORT": str(p)},
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                   for name, (cfg, p) in nodes.items()}
+        for name, proc in running.items():
+            stdout, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err.decode()[-2000:]
+            r = json.loads(stdout)[0]
+            ch = r["result"]["channels"][0]
+            assert r["state"] == "done" and ch["swarm"]["delivered"] == [Path(out["bundle"]).name], r
+            assert ch["swarm"]["results"][0]["imports"][0]["result"] == "imported"
+            assert ch["rx_bytes"] < 0.05 * size, ch  # rsync brought the metadata, not the bundle again
+            cfg = nodes[name][0]
+            assert _visible(cfg) == 3 and open_store(cfg).verify()["bad"] == []
+        assert _web_seed_bytes(log) <= 2 * size
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+        county.stop()

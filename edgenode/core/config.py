@@ -248,6 +248,8 @@ SETTINGS: list[Setting] = [
     Setting("swarm.upload_kbps", int, 0, "KiB/s cap of swarm uploads. 0: none.", check=_non_negative),
     Setting("swarm.web_seed_after_seconds", float, 30.0, "Web seed only for pieces no node has, after this long "
             "without data from nodes (once more per node ahead in the hub's order).", check=_non_negative),
+    Setting("swarm.min_bundle_mb", float, 0.0, "The pull fetches bundles at least this big by swarm, if the hub "
+            "has a .torrent and lists peers. 0: never (rsync only).", check=_non_negative),
     Setting("swarm.seed_minutes", float, 30.0, "How long a node seeds a bundle it has.", check=_non_negative),
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "

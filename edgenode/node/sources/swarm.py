@@ -18,9 +18,11 @@ import logging
 import time
 from pathlib import Path
 
+import sh
+
 from edgenode.core.errors import EdgenodeError
 from edgenode.node.sources import fanout
-from edgenode.node.sources.pull import CHANNEL, import_staged, share_with_store, staging_root
+from edgenode.node.sources.pull import CHANNEL, ensure_marker, import_staged, share_with_store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def fetch(cfg, conn, store, torrent: Path, *, peers: list[tuple[str, int]] = (),
     channel = Path(torrent).parent.name
     if not CHANNEL.match(channel):
         raise EdgenodeError("E_CHANNEL_NAME", f"{channel!r} is not a channel name", zh="频道名称不对。")
-    save = staging_root(cfg) / channel
+    save = ensure_marker(cfg) / channel  # the pull's tree, marker and all, whichever comes first
     save.mkdir(parents=True, exist_ok=True)
     ses = session(cfg, port=port)
     atp = lt.add_torrent_params()
@@ -101,6 +103,47 @@ def _reconnect(h, peers) -> None:
     for ip, p in peers:
         if (ip, int(p)) not in connected:
             h.connect_peer((ip, int(p)))
+
+
+def by_swarm(cfg, conn, store, channel: str, *, deadline: float | None = None) -> dict:
+    """The pull's swarm step for one channel: bundles the hub has a .torrent for, newer than what this node
+    holds and at least ``swarm.min_bundle_mb`` big, fetched from the county's nodes inside the window.
+
+    The rule (docs/fanout.md): a big bundle that many nodes want leaves the county about once through the
+    swarm; everything else goes by rsync from the mirror or the county.  Returns the bundle names delivered,
+    which the rsync step that follows leaves alone.
+    """
+    import libtorrent as lt
+    from edgenode.node.sources.pull import rsync_env
+    floor = cfg["swarm.min_bundle_mb"] * 1_000_000
+    peers, rank = fanout.swarm_peers(conn)
+    if not floor or not peers:
+        return {"delivered": [], "results": []}
+    local = cfg.data_path / "sync" / "torrents" / channel
+    local.mkdir(parents=True, exist_ok=True)
+    src = f"{cfg['sync.rsync_url'].rstrip('/')}/torrents/{channel}/"
+    t = str(cfg["sync.rsync_timeout_seconds"])
+    try:
+        sh.Command("rsync")("-rt", "--delete", f"--timeout={t}", f"--contimeout={t}", "--include=*.torrent",
+                            "--exclude=*", src, str(local) + "/", _env=rsync_env())
+    except sh.ErrorReturnCode as e:
+        log.info("swarm: no torrents for %s (rsync %s)", channel, e.exit_code)
+        return {"delivered": [], "results": []}
+    have = fanout.accepted_seq(conn, channel)
+    out = {"delivered": [], "results": []}
+    for torrent in sorted(local.glob(f"{channel}-*.torrent")):
+        seq = int(torrent.stem.rsplit("-", 1)[1]) if torrent.stem.rsplit("-", 1)[1].isdigit() else 0
+        if seq <= have or lt.torrent_info(str(torrent)).total_size() < floor:
+            continue
+        left = 3600.0 if deadline is None else deadline - time.monotonic()
+        if left <= 10:
+            break
+        r = fetch(cfg, conn, store, torrent, peers=peers, rank=rank, seconds=left,
+                  seed_seconds=min(cfg["swarm.seed_minutes"] * 60, left / 2))
+        out["results"].append(r)
+        if any(i["result"] in ("imported", "unchanged") for i in r["imports"]):
+            out["delivered"].append(r["bundle"])
+    return out
 
 
 def _import(cfg, conn, store, channel: str, bundle: Path) -> list[dict]:
