@@ -28,6 +28,7 @@ def test_mirrors_cut_the_county_egress_small(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_mirrors_cut_the_county_egress_full_size(tmp_path):
     """The acceptance's form: 2 townships x 4 villages, a 200 MB bundle, 4 Mbit/s village links."""
     _check(run_topology(tmp_path, townships=2, per_township=4, files=20, file_size=10_000_000, rate_mbit=4))
@@ -45,6 +46,7 @@ def test_the_swarm_keeps_the_county_egress_under_twice_the_bundle(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_the_swarm_full_size(tmp_path):
     """The acceptance's form: 8 villages on 4 Mbit/s links, a 200 MB bundle, the hub as web seed."""
     from tests.helpers_topology import run_swarm
