@@ -255,3 +255,22 @@ def test_mirror_doors_open_only_to_enrolled_unrevoked_nodes_inside_windows(tmp_p
         assert _rsync_list(m, F.node_id(v2), pw2) == 0 and _http(m, rel, F.node_id(v2), pw2)[0] == 200
     finally:
         mconn.close()
+
+
+def test_the_production_stack_runs_the_mirror_when_the_role_is_on(tmp_path):
+    """`make run` (edgenode stack): the mirror's server block joins nginx's site and its rsync daemon the
+    processes; nginx accepts the whole configuration."""
+    import subprocess
+    from edgenode.node import stack
+    from tests.conftest import make_config
+    from tests.helpers_sync import free_port
+    cfg = make_config(tmp_path / "n", mirror__enabled=True, mirror__http_port=free_port(),
+                      mirror__rsync_port=free_port())
+    open_main(cfg).close()
+    plan = stack.prepare(cfg, host="127.0.0.1", port=free_port())
+    assert "--daemon" in plan["processes"]["mirror-rsyncd"] and "mirror-rsyncd:" in plan["procfile"].read_text()
+    assert "auth_basic_user_file" in (plan["work"] / "site.conf").read_text()
+    check = subprocess.run(["nginx", "-t", "-c", str(plan["nginx_conf"])], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    off = stack.prepare(make_config(tmp_path / "m"), host="127.0.0.1", port=free_port())
+    assert "mirror-rsyncd" not in off["processes"]
