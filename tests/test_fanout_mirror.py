@@ -152,7 +152,6 @@ def test_a_mirror_killed_mid_transfer_leaves_nothing_half_or_twice(tmp_path, cou
         F.heartbeat(m.cfg, county)
         m.start_rsyncd()
         import threading
-        import time
         results = {}
         for v in villages:
             F.heartbeat(v, county)
@@ -160,7 +159,12 @@ def test_a_mirror_killed_mid_transfer_leaves_nothing_half_or_twice(tmp_path, cou
                    for v in villages]
         for t in threads:
             t.start()
-        time.sleep(3)  # at 300 KiB/s each village has about a fifth of the 4 MB
+        from edgenode.node.sources.pull import staging_root
+
+        def arrived(v) -> int:
+            return sum(p.stat().st_size for p in staging_root(v).rglob("*") if p.is_file())
+        # at 300 KiB/s the 4 MB take 13 s: kill once both villages have a part of them
+        F.wait_for(lambda: all(arrived(v) > 300_000 for v in villages), timeout=60, step=0.1)
         assert all(t.is_alive() for t in threads)
         m.kill_rsyncd()
         for t in threads:
