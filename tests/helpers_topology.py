@@ -141,3 +141,65 @@ def run_topology(tmp: Path, *, townships: int, per_township: int, files: int, fi
     finally:
         net.close()
         hub.stop()
+
+
+def run_swarm(tmp: Path, *, villages: int, files: int, file_size: int, rate_mbit: float, after: float = 3.0) -> dict:
+    """The county's nginx as web seed (in the county's namespace), villages on shaped links fetching with
+    `edgenode swarm fetch` from the peers the hub listed; county egress from its interface counters."""
+    from edgenode.hub import publish
+    from edgenode.node.stack import nginx_main_conf
+    net, hub = Net(), Hub(tmp / "county")
+    try:
+        from edgenode.hub.keychain import county_key
+        county_key(hub.cfg)
+        hub.start()
+        county = F.County.__new__(F.County)
+        county.tmp, county.hub = tmp, hub
+        net.host("c", 1)
+        from types import SimpleNamespace
+        county.rsyncd = SimpleNamespace(url=f"rsync://{net.ip('c')}/edgenode")  # (no pull in this run)
+        work = tmp / "county-nginx"
+        work.mkdir()
+        site = work / "site.conf"
+        site.write_text(f"server {{ listen {net.ip('c')}:80; location /edgenode/ {{ alias {hub.data_dir / 'rsync'}/; }} }}\n")
+        (work / "nginx.conf").write_text(nginx_main_conf(work, site, user="root root", access_log=True))
+        net.popen("c", ["nginx", "-c", str(work / "nginx.conf")])
+        wait_tcp(net, "c", net.ip("c"), 80)
+        conn = hub.db()
+        try:
+            out = publish.publish(conn, hub.cfg.replace(hub__web_seed_url=f"http://{net.ip('c')}/edgenode/"),
+                                  F.make_source(tmp / "src", 1, files, file_size), F.CHANNEL)
+        finally:
+            conn.close()
+        bundle, torrent = Path(out["bundle"]), Path(out["torrent"])
+        size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+        nodes = {}
+        for i in range(villages):
+            name = f"s{i}"
+            net.host(name, 100 + i, rate_mbit=rate_mbit)
+            nodes[name] = F.village(tmp, county, name, "t1", swarm__advertise=f"{net.ip(name)}:6881")
+        for _ in range(2):  # the first round makes every endpoint known, the second hands out the lists
+            for cfg in nodes.values():
+                F.heartbeat(cfg, county)
+        env = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_SWARM_LISTEN_ADDRESS": "0.0.0.0",
+               "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": str(after), "PYTHONPATH": str(ROOT)}
+        start_tx, t0 = net.tx_bytes("c"), time.monotonic()
+        procs = {name: net.popen(name, [sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "swarm",
+                                        "fetch", str(torrent), "--port", "6881", "--seconds", "3000",
+                                        "--seed-seconds", str(max(5.0, after * 2)), "--json"],
+                                 cwd=ROOT, env=env, stdout=-1, stderr=-1)
+                 for name, cfg in nodes.items()}
+        results = {}
+        for name, p in procs.items():
+            stdout, stderr = p.communicate(timeout=3600)
+            assert p.returncode == 0, stderr.decode()[-2000:]
+            results[name] = json.loads(stdout)
+        egress, seconds = net.tx_bytes("c") - start_tx, time.monotonic() - t0
+        for name, cfg in nodes.items():
+            assert results[name]["state"] == "done", results[name]
+            _whole(cfg, files)
+        return {"villages": villages, "bundle_bytes": size, "egress": egress, "ratio": egress / size,
+                "seconds": seconds, "from_peers": sum(r["from_peers"] for r in results.values())}
+    finally:
+        net.close()
+        hub.stop()

@@ -152,7 +152,6 @@ def test_a_mirror_killed_mid_transfer_leaves_nothing_half_or_twice(tmp_path, cou
         F.heartbeat(m.cfg, county)
         m.start_rsyncd()
         import threading
-        import time
         results = {}
         for v in villages:
             F.heartbeat(v, county)
@@ -160,7 +159,12 @@ def test_a_mirror_killed_mid_transfer_leaves_nothing_half_or_twice(tmp_path, cou
                    for v in villages]
         for t in threads:
             t.start()
-        time.sleep(3)  # at 300 KiB/s each village has about a fifth of the 4 MB
+        from edgenode.node.sources.pull import staging_root
+
+        def arrived(v) -> int:
+            return sum(p.stat().st_size for p in staging_root(v).rglob("*") if p.is_file())
+        # at 300 KiB/s the 4 MB take 13 s: kill once both villages have a part of them
+        F.wait_for(lambda: all(arrived(v) > 300_000 for v in villages), timeout=60, step=0.1)
         assert all(t.is_alive() for t in threads)
         m.kill_rsyncd()
         for t in threads:
@@ -255,3 +259,22 @@ def test_mirror_doors_open_only_to_enrolled_unrevoked_nodes_inside_windows(tmp_p
         assert _rsync_list(m, F.node_id(v2), pw2) == 0 and _http(m, rel, F.node_id(v2), pw2)[0] == 200
     finally:
         mconn.close()
+
+
+def test_the_production_stack_runs_the_mirror_when_the_role_is_on(tmp_path):
+    """`make run` (edgenode stack): the mirror's server block joins nginx's site and its rsync daemon the
+    processes; nginx accepts the whole configuration."""
+    import subprocess
+    from edgenode.node import stack
+    from tests.conftest import make_config
+    from tests.helpers_sync import free_port
+    cfg = make_config(tmp_path / "n", mirror__enabled=True, mirror__http_port=free_port(),
+                      mirror__rsync_port=free_port())
+    open_main(cfg).close()
+    plan = stack.prepare(cfg, host="127.0.0.1", port=free_port())
+    assert "--daemon" in plan["processes"]["mirror-rsyncd"] and "mirror-rsyncd:" in plan["procfile"].read_text()
+    assert "auth_basic_user_file" in (plan["work"] / "site.conf").read_text()
+    check = subprocess.run(["nginx", "-t", "-c", str(plan["nginx_conf"])], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    off = stack.prepare(make_config(tmp_path / "m"), host="127.0.0.1", port=free_port())
+    assert "mirror-rsyncd" not in off["processes"]

@@ -28,6 +28,26 @@ def test_mirrors_cut_the_county_egress_small(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_mirrors_cut_the_county_egress_full_size(tmp_path):
     """The acceptance's form: 2 townships x 4 villages, a 200 MB bundle, 4 Mbit/s village links."""
     _check(run_topology(tmp_path, townships=2, per_township=4, files=20, file_size=10_000_000, rate_mbit=4))
+
+
+def _check_swarm(fig: dict) -> None:
+    print(f"\nswarm: {fig['villages']} villages, bundle {fig['bundle_bytes']} bytes: county egress {fig['ratio']:.2f}x "
+          f"in {fig['seconds']:.1f} s; {fig['from_peers']} bytes between villages")
+    assert fig["ratio"] <= 2.0
+
+
+def test_the_swarm_keeps_the_county_egress_under_twice_the_bundle(tmp_path):
+    from tests.helpers_topology import run_swarm
+    _check_swarm(run_swarm(tmp_path, villages=4, files=4, file_size=500_000, rate_mbit=20))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_the_swarm_full_size(tmp_path):
+    """The acceptance's form: 8 villages on 4 Mbit/s links, a 200 MB bundle, the hub as web seed."""
+    from tests.helpers_topology import run_swarm
+    _check_swarm(run_swarm(tmp_path, villages=8, files=20, file_size=10_000_000, rate_mbit=4, after=20))

@@ -214,6 +214,8 @@ SETTINGS: list[Setting] = [
             "Empty: staff login only.", secret=True),
     Setting("hub.secret_key", str, "", "Staff session signing key. Empty: generated once into DATA_DIR/hub_secret_key.",
             secret=True),
+    Setting("hub.web_seed_url", str, "", "The published tree over HTTP, e.g. http://hub/edgenode/: each bundle's "
+            ".torrent gets it as web seed (BEP 19). Empty: no torrents."),
     # sync with the county hub (node side: edgenode/node/sync/, docs/sync.md)
     Setting("sync.hub_url", str, "", "The county hub's URL. Empty: the one recorded by `edgenode enroll` (none: no uplink)."),
     Setting("sync.rsync_url", str, "",
@@ -261,20 +263,26 @@ SETTINGS: list[Setting] = [
     Setting("updates.require_hub", bool, True, "An enrolled node installs a release only when the hub's rollout "
             "tells it to; a node never enrolled installs what a stick brings."),
     # content fan-out: township mirrors (node side: edgenode/node/sources/, docs/fanout.md)
-    Setting("mirror.enabled", bool, False,
-            "This node is a township mirror: it serves its pulled channels to the nodes the hub assigns it."),
-    Setting("mirror.rsync_url", str, "",
-            "How the nodes below reach this mirror's rsync daemon, e.g. rsync://10.1.2.3:8731 (module channels)."),
-    Setting("mirror.http_url", str, "", "How the nodes below reach this mirror over HTTP, e.g. http://10.1.2.3:8081/edgenode."),
+    Setting("mirror.enabled", bool, False, "Serve the pulled channels to the nodes the hub assigns (township mirror)."),
+    Setting("mirror.rsync_url", str, "", "Where nodes reach this mirror's rsync daemon, e.g. rsync://10.1.2.3:8731."),
+    Setting("mirror.http_url", str, "", "Where nodes reach this mirror over HTTP, e.g. http://10.1.2.3:8081/edgenode."),
     Setting("mirror.rsync_port", int, 8731, "Port of the mirror's rsync daemon.", check=_port),
     Setting("mirror.http_port", int, 8081, "Port of the mirror's nginx server block.", check=_port),
-    Setting("mirror.windows", list, [],
-            "When the mirror serves (the sync.windows grammar; jobs are ignored). Empty: any time.", check=_windows),
-    Setting("mirror.bwlimit_kbps", int, 0, "Most KiB/s the mirror sends per connection (rsync and HTTP). 0: no limit.",
-            check=_non_negative),
+    Setting("mirror.windows", list, [], "When the mirror serves (sync.windows grammar, jobs ignored). Empty: always.",
+            check=_windows),
+    Setting("mirror.bwlimit_kbps", int, 0, "KiB/s cap per mirror connection (rsync, HTTP). 0: none.", check=_non_negative),
     Setting("mirror.max_connections", int, 10, "Most nodes the mirror serves at once.", check=_positive),
-    Setting("mirror.refresh_minutes", int, 5, "How often the mirror rewrites its access lists (windows, revocations).",
-            check=_positive),
+    Setting("mirror.refresh_minutes", int, 5, "How often the mirror rewrites its access lists.", check=_positive),
+    Setting("swarm.listen_address", str, "0.0.0.0", "Address the BitTorrent swarm listens on (no DHT, county peers)."),
+    Setting("swarm.listen_port", int, 6881, "Port the BitTorrent swarm listens on.", check=_port),
+    Setting("swarm.advertise", str, "", "HOST:PORT other nodes reach this swarm at (in the heartbeat). Empty: unlisted."),
+    Setting("swarm.download_kbps", int, 0, "KiB/s cap of swarm downloads. 0: none.", check=_non_negative),
+    Setting("swarm.upload_kbps", int, 0, "KiB/s cap of swarm uploads. 0: none.", check=_non_negative),
+    Setting("swarm.web_seed_after_seconds", float, 30.0, "Web seed only for pieces no node has, after this long "
+            "without data from nodes (once more per node ahead in the hub's order).", check=_non_negative),
+    Setting("swarm.min_bundle_mb", float, 0.0, "The pull fetches bundles at least this big by swarm, if the hub "
+            "has a .torrent and lists peers. 0: never (rsync only).", check=_non_negative),
+    Setting("swarm.seed_minutes", float, 30.0, "How long a node seeds a bundle it has.", check=_non_negative),
     Setting("usage.keep_days", int, 400,
             "Usage events older than this, once sealed for the hub, are folded into all-time totals and deleted "
             "by housekeeping. 0: keep every event.", check=_non_negative),

@@ -27,6 +27,7 @@ from edgenode.hub import publish_queries
 from edgenode.hub.alerts import raise_alert
 from edgenode.hub.days import local_day
 from edgenode.hub.registry import find_node, log_event
+from edgenode.protocol.fanout import valid_endpoint
 
 SOURCES = ("county", "mirror", "peer", "satellite", "stick")
 MAX_TRAFFIC_ROWS = 200   # a node has 5 sources x a few channels x 2 months
@@ -105,7 +106,10 @@ def on_heartbeat(conn: sqlite3.Connection, cfg, node: dict, snap: dict) -> dict:
                and isinstance(r.get("mirror"), str) and isinstance(r.get("code"), str)] \
         if isinstance(snap.get("mirror_reports"), list) else []
     is_mirror = q.is_mirror(conn, node["node_id"])
+    endpoint = snap.get("swarm") if valid_endpoint(snap.get("swarm")) else None
     with transaction(conn):
+        if endpoint:
+            q.set_swarm_endpoint(conn, node["node_id"], endpoint, time.time())
         if rows:
             q.upsert_traffic(conn, rows)
         if is_mirror and mirror and str(mirror.get("rsync_url", "")).startswith("rsync://"):
@@ -116,13 +120,24 @@ def on_heartbeat(conn: sqlite3.Connection, cfg, node: dict, snap: dict) -> dict:
             q.add_report(conn, time.time(), node["node_id"], r["mirror"][:64], r["code"][:40], detail)
             q.suspend_mirror(conn, r["mirror"][:64], f"{r['code']} reported by {node['node_id']}", time.time())
     for r in reports:
-        log_event(conn, "warning", "E_MIRROR_TAMPERED", r["mirror"][:64],
+        log_event(conn, "warning", "E_PEER_CORRUPT" if r["mirror"].startswith("peer:") else "E_MIRROR_TAMPERED",
+                  r["mirror"][:64],
                   f"reported by {node['node_id']}: {r['code']} {str(r.get('detail', ''))[:200]}")
         raise_alert(conn, "conflict", r["mirror"][:64], "mirror", f"镜像内容校验失败 ({r['code']})")
-    answer = {"upstreams": upstreams_for(conn, cfg, node), "published": publish_queries.latest_channels(conn)}
+    answer = {"upstreams": upstreams_for(conn, cfg, node), "published": publish_queries.latest_channels(conn),
+              **swarm_peers(conn, node["node_id"])}
     if is_mirror:
         answer["mirror_clients"] = clients_for(conn, cfg, node["node_id"])
     return answer
+
+
+def swarm_peers(conn: sqlite3.Connection, node_id: str, *, days: float = 3.0) -> dict:
+    """The county's swarm: the other nodes' endpoints, and this node's rank in the hub's order (the first
+    falls back on the web seed at once, the others later)."""
+    rows = q.swarm_endpoints(conn, time.time() - days * 86400)
+    ids = [r["node_id"] for r in rows]
+    return {"swarm_peers": [r["endpoint"] for r in rows if r["node_id"] != node_id],
+            "swarm_rank": ids.index(node_id) if node_id in ids else len(ids)}
 
 
 def tree(conn: sqlite3.Connection) -> list[dict]:

@@ -73,4 +73,16 @@ def fanout_report(ctx, as_json):
                    f"{r['mirror']:>12} {ratio:>6}")
 
 
-COMMANDS = [mirror_group, fanout_report]  # mounted under `edgenode hub` by edgenode/cli.py
+@click.command("torrents")
+@json_option
+@pass_ctx
+@domain_errors
+def torrents_cmd(ctx, as_json):
+    """Make the .torrent (web seed: hub.web_seed_url) of every published bundle that has none."""
+    from edgenode.hub import swarm
+    from edgenode.hub.publish import rsync_root
+    made = swarm.make_missing(_hub(ctx), ctx.cfg, rsync_root(ctx.cfg))
+    echo_json(made) if as_json else click.echo("\n".join(made) or "every bundle has its torrent")
+
+
+COMMANDS = [mirror_group, fanout_report, torrents_cmd]  # mounted under `edgenode hub` by edgenode/cli.py

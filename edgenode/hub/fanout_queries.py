@@ -67,3 +67,14 @@ def reports(db: sqlite3.Connection, limit: int = 100) -> list[sqlite3.Row]:
 def publications_with_time(db: sqlite3.Connection) -> list[sqlite3.Row]:
     return db.execute("SELECT channel, seq, bundle_dir, published_at FROM hub_publications "
                       "ORDER BY channel, seq").fetchall()
+
+
+def set_swarm_endpoint(db: sqlite3.Connection, node_id: str, endpoint: str, at: float) -> None:
+    db.execute("INSERT INTO hub_swarm (node_id, endpoint, seen_at) VALUES (?, ?, ?) ON CONFLICT (node_id) "
+               "DO UPDATE SET endpoint = excluded.endpoint, seen_at = excluded.seen_at", (node_id, endpoint, at))
+
+
+def swarm_endpoints(db: sqlite3.Connection, since: float) -> list[sqlite3.Row]:
+    """(node_id, endpoint) of unrevoked nodes heard from since ``since``, by node id."""
+    return db.execute("SELECT s.node_id, s.endpoint FROM hub_swarm s JOIN hub_nodes n USING (node_id) "
+                      "WHERE n.revoked_at IS NULL AND s.seen_at >= ? ORDER BY s.node_id", (since,)).fetchall()

@@ -24,6 +24,12 @@ MIGRATIONS = [
         PRIMARY KEY (node_id, month, source, channel)
     ) WITHOUT ROWID;
     CREATE INDEX hub_traffic_month ON hub_traffic (month, channel);
+    -- Where each node's swarm listens (its own word, swarm.advertise), for the other nodes' peer lists.
+    CREATE TABLE hub_swarm (
+        node_id TEXT PRIMARY KEY,
+        endpoint TEXT NOT NULL,            -- host:port
+        seen_at REAL NOT NULL
+    );
     CREATE TABLE hub_mirror_reports (
         id INTEGER PRIMARY KEY,
         at REAL NOT NULL,

@@ -64,7 +64,11 @@ def publish(conn: sqlite3.Connection, cfg, src_dir, channel: str, *, seq: int | 
     # Copies, not hard links: editing a source file later must not change a published bundle.
     built = build_bundle(src_dir, channel, seq, staging, secret_key=county_key(cfg), default_column=default_column,
                          link=False)
-    return _register(conn, channel, seq, _move_into_tree(cfg, built, channel), "county")
+    out = _register(conn, channel, seq, _move_into_tree(cfg, built, channel), "county")
+    if cfg.hub.web_seed_url:  # the swarm's .torrent beside it (docs/fanout.md)
+        from edgenode.hub import swarm
+        out["torrent"] = str(swarm.make_torrent(cfg, channel, Path(out["bundle"])))
+    return out
 
 
 def accept_signed(conn: sqlite3.Connection, cfg, bundle_dir, *, trusted: list[minisign.PublicKey] | None = None) -> dict:

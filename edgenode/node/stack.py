@@ -144,6 +144,8 @@ def prepare(cfg, *, host: str, port: int, advertise: bool = True) -> dict:
         "nginx": f"{_program('nginx')} -c {conf}",
         "scheduler": f"{bin_dir / 'edgenode'} scheduler",
     }
+    if cfg["mirror.enabled"]:
+        processes["mirror-rsyncd"] = _mirror(cfg, site)
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if advertise and cfg.discovery.enabled and not loopback:
         processes["advertise"] = f"{bin_dir / 'edgenode'} advertise"
@@ -154,6 +156,18 @@ def prepare(cfg, *, host: str, port: int, advertise: bool = True) -> dict:
     if Path(cfg.source).is_file():
         env["EDGENODE_CONFIG"] = str(Path(cfg.source).resolve())
     return {"work": work, "procfile": procfile, "processes": processes, "env": env, "nginx_conf": conf}
+
+
+def _mirror(cfg, site: Path) -> str:
+    """The mirror role (docs/fanout.md): its server block joins the site, its rsync daemon the processes."""
+    from edgenode.node.sources import mirror
+    d = mirror.mirror_dir(cfg)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(site, "a", encoding="utf-8") as f:
+        f.write("\n" + mirror.nginx_server(cfg))
+    conf = d / "rsyncd.conf"
+    conf.write_text(mirror.rsyncd_conf(cfg))
+    return " ".join(mirror.rsyncd_command(cfg, conf))
 
 
 def urls(host: str, port: int) -> list[str]:

@@ -8,7 +8,7 @@ import click
 
 from edgenode.node.cli_kit import domain_errors, echo_json, json_option, pass_ctx
 from edgenode.node.imports.cli import ProgressBar, print_results
-from edgenode.node.sources.mirror_cli import mirror_group, traffic_cmd
+from edgenode.node.sources.mirror_cli import mirror_group, swarm_group, traffic_cmd
 
 
 @click.group("spool")
@@ -100,4 +100,4 @@ def usb_watch(ctx, once):
     watch(ctx.cfg, ctx.conn, ctx.store, once=once, on_results=report)
 
 
-COMMANDS = [spool_group, usb_group, mirror_group, traffic_cmd]
+COMMANDS = [spool_group, usb_group, mirror_group, traffic_cmd, swarm_group]

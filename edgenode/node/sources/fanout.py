@@ -20,6 +20,7 @@ import time
 
 from edgenode.core.db import transaction
 from edgenode.node.sources import fanout_queries as q
+from edgenode.protocol.fanout import valid_endpoint
 
 log = logging.getLogger(__name__)
 SOURCES = ("county", "mirror", "peer", "satellite", "stick")
@@ -27,6 +28,7 @@ SOURCES = ("county", "mirror", "peer", "satellite", "stick")
 # Not E_SIG_UNTRUSTED: that is this node's trust store, and the county's copy would fail the same way.
 INTEGRITY_CODES = {"E_HASH_MISMATCH", "E_SIZE_MISMATCH", "E_SIG_INVALID", "E_MANIFEST_INVALID"}
 NODE_ID = re.compile(r"^[0-9a-f]{8,64}$")
+RSYNC_URL = re.compile(r"^rsync://[A-Za-z0-9.\-]{1,253}(:\d{1,5})?(/[A-Za-z0-9._-]{1,64})?$")
 
 
 def month_of(t: float) -> str:
@@ -71,9 +73,12 @@ def traffic(conn: sqlite3.Connection, *, now: float | None = None) -> list[dict]
 
 
 def _valid_upstream(u) -> bool:
+    """A hub's answer is checked like any input: the URL becomes an rsync argument, the user name part of it."""
     return (isinstance(u, dict) and u.get("kind") in ("mirror", "county") and isinstance(u.get("rsync_url"), str)
-            and u["rsync_url"].startswith("rsync://") and all(
-                isinstance(u.get(k, ""), str) for k in ("node_id", "http_url", "username", "password")))
+            and RSYNC_URL.match(u["rsync_url"]) is not None
+            and all(isinstance(u.get(k, ""), str) for k in ("node_id", "http_url", "username", "password"))
+            and all(u.get(k, "") == "" or NODE_ID.match(u[k]) for k in ("node_id", "username"))
+            and len(u.get("password", "")) <= 128 and "\n" not in u.get("password", ""))
 
 
 def apply_answer(conn: sqlite3.Connection, answer: dict, *, now: float | None = None) -> dict:
@@ -81,7 +86,12 @@ def apply_answer(conn: sqlite3.Connection, answer: dict, *, now: float | None = 
     now = time.time() if now is None else now
     out = {}
     ups, clients, latest = answer.get("upstreams"), answer.get("mirror_clients"), answer.get("published")
+    peers, rank = answer.get("swarm_peers"), answer.get("swarm_rank")
     with transaction(conn):
+        if isinstance(peers, list) and isinstance(rank, int) and not isinstance(rank, bool):
+            eps = [e for e in peers[:500] if isinstance(e, str) and valid_endpoint(e)]
+            q.replace_swarm_peers(conn, eps, rank)
+            out["swarm_peers"] = len(eps)
         if isinstance(ups, list) and all(_valid_upstream(u) for u in ups):
             q.replace_upstreams(conn, ups, now)
             out["upstreams"] = len(ups)
@@ -132,3 +142,10 @@ def published(conn: sqlite3.Connection) -> dict[str, int]:
 
 def accepted_seq(conn: sqlite3.Connection, channel: str) -> int:
     return q.accepted_seq(conn, channel)
+
+
+def swarm_peers(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]], int]:
+    """The hub's last list of the county's swarm endpoints, and this node's rank in it."""
+    rows = q.swarm_peers(conn)
+    peers = [(r["endpoint"].rsplit(":", 1)[0], int(r["endpoint"].rsplit(":", 1)[1])) for r in rows]
+    return peers, (rows[0]["rank"] if rows else 0)

@@ -67,3 +67,13 @@ def published(conn: sqlite3.Connection) -> dict[str, int]:
 def accepted_seq(conn: sqlite3.Connection, channel: str) -> int:
     row = conn.execute("SELECT seq FROM channel_state WHERE channel = ?", (channel,)).fetchone()
     return row[0] if row else 0
+
+
+def replace_swarm_peers(conn: sqlite3.Connection, endpoints: list[str], rank: int) -> None:
+    conn.execute("DELETE FROM sources_swarm_peers")
+    conn.executemany("INSERT OR IGNORE INTO sources_swarm_peers (endpoint, rank) VALUES (?, ?)",
+                     [(e, rank) for e in endpoints])
+
+
+def swarm_peers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute("SELECT endpoint, rank FROM sources_swarm_peers ORDER BY endpoint").fetchall()

@@ -59,6 +59,7 @@ class ChannelPull:
     rx_bytes: int = 0       # of wire_bytes, those received (the byte counters' figure)
     via: str = "county"     # the upstream that delivered: "county" or "mirror:<node id>"
     fallbacks: list = field(default_factory=list)  # upstreams passed over, and why
+    swarm: dict = field(default_factory=dict)  # what the swarm step brought first (swarm.min_bundle_mb)
 
 
 def staging_root(cfg) -> Path:
@@ -356,8 +357,16 @@ def _pull_channel(cfg, conn, store, channel, unwanted, **kw) -> ChannelPull:
     return res
 
 
+def _and_swarmed(unwanted, bundles: list[str], root) -> list[str]:
+    return [*unwanted(root), *(f"{b}/" for b in bundles)]
+
+
 def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = None, bwlimit: int = 0,
-         deadline: float | None = None, retries: int | None = None, retry_delay: float = 2.0, report=None) -> dict:
+         deadline: float | None = None, retries: int | None = None, retry_delay: float = 2.0, report=None,
+         first=None) -> dict:
+    """Every channel from its upstreams; ``first(cfg, conn, store, channel, deadline=)`` (the swarm step,
+    :func:`edgenode.node.sources.swarm.by_swarm`) runs before each channel's rsync and names the bundles
+    it delivered."""
     if not cfg["sync.rsync_url"]:
         raise EdgenodeError("E_NO_RSYNC_URL", "sync.rsync_url is not set: nothing to pull from",
                             zh="没有设置内容同步地址。", status=409)
@@ -375,8 +384,12 @@ def pull(cfg, conn: sqlite3.Connection, store, *, channels: list[str] | None = N
             raise EdgenodeError("E_CHANNEL_NAME", f"{channel!r} is not a channel name (a-z, 0-9, _ and -)",
                                 zh="频道名称不对。")
         unwanted = functools.partial(subs.unwanted_paths, conn, cfg, channel)  # paths this node does not keep
+        swarmed = first(cfg, conn, store, channel, deadline=deadline) if first else {"delivered": []}
+        if swarmed["delivered"]:  # the rsync step leaves the bundles the swarm brought alone
+            unwanted = functools.partial(_and_swarmed, unwanted, swarmed["delivered"])
         res = _pull_channel(cfg, conn, store, channel, unwanted, bwlimit=bwlimit, deadline=deadline,
                             retries=retries, retry_delay=retry_delay, report=report)
+        res.swarm = swarmed
         out.append(res)
         if res.state == "partial":
             break

@@ -39,6 +39,11 @@ MIGRATIONS = [
         password TEXT NOT NULL,
         updated_at REAL NOT NULL
     );
+    -- The county's swarm as the hub last listed it: the other nodes' endpoints, and this node's rank.
+    CREATE TABLE sources_swarm_peers (
+        endpoint TEXT PRIMARY KEY,
+        rank INTEGER NOT NULL              -- this node's rank (the same on every row)
+    );
     -- The latest sequence per channel the hub has published (to tell a mirror that is behind).
     CREATE TABLE sources_published (
         channel TEXT PRIMARY KEY,

@@ -70,6 +70,8 @@ def _fanout(cfg, conn: sqlite3.Connection, body: dict) -> None:
         log.exception("W_HEARTBEAT_TRAFFIC: byte counters not read")
     if cfg["mirror.enabled"]:
         body["mirror"] = {"rsync_url": cfg["mirror.rsync_url"], "http_url": cfg["mirror.http_url"]}
+    if cfg["swarm.advertise"]:
+        body["swarm"] = cfg["swarm.advertise"]
 
 
 # Hook points the health area registers on (health sits above sync: it reads the outbox).

@@ -169,9 +169,12 @@ def _work(cfg, conn, kind, allowance, report, options) -> dict:
         deadline = None
         if allowance.until is not None:
             deadline = time.monotonic() + (allowance.until - datetime.now()).total_seconds()
+        first = None
+        if cfg["swarm.min_bundle_mb"]:  # big bundles by swarm first (docs/fanout.md); libtorrent loads only then
+            from edgenode.node.sources.swarm import by_swarm as first
         r = pull.pull(cfg, conn, open_store(cfg), bwlimit=allowance.bwlimit, deadline=options.get("deadline", deadline),
                       report=report, retries=options.get("retries"),
-                      retry_delay=options.get("retry_delay", 2.0))
+                      retry_delay=options.get("retry_delay", 2.0), first=first)
         if cfg.spool.dir and r["state"] != "partial":  # the link is up: what the satellite has not brought yet
             from edgenode.node.sources import carousel, fanout
             r["carousel"] = carousel.fetch_missing(cfg, conn, upstreams=fanout.upstreams(cfg, conn))
