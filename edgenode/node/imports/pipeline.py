@@ -37,11 +37,12 @@ from typing import Callable
 from edgenode.node.imports import extras
 from edgenode.node.imports import queries as iq
 from edgenode.node.imports import trust
+from edgenode.node.imports.stick import apply_stick_extras, apply_stick_keylists, stage_releases
 from edgenode.protocol.bundle import KEYLIST, KEYLIST_SIG, MANIFEST, SIGNATURE, BundleError, Manifest, parse_manifest
 from edgenode.node.imports.history import ImportResult, record
 from edgenode.node.imports.outcome import RETRY_LATER, Job, database_failure, record_outcome
 from edgenode.protocol.minisign import MAX_SIG_FILE, verify_bytes
-from edgenode.node.imports.locate import NotSmallFile, find_bundles, order_key, read_small, stick_keylists
+from edgenode.node.imports.locate import NotSmallFile, find_bundles, order_key, read_small
 from edgenode.node.catalog import media
 from edgenode.node.catalog import queries as q
 from edgenode.core.locks import import_lock
@@ -55,10 +56,8 @@ log = logging.getLogger(__name__)
 # Hook points other areas register on (their area.py); the pipeline imports none of them.
 PLAN = "imports.plan"            # (conn, cfg, manifest) -> manifest: what to copy, list only, or skip
 CHECK = "imports.check"          # (data, channel): refuse a manifest's extra sections before copying
-RELEASES = "imports.releases"    # (cfg, conn, root, source) -> [dict]: software releases beside the bundles
 MAKE_ROOM = "imports.make_room"  # (conn, store, cfg, need, keep): free the space, or raise E_NO_ROOM
 COMMIT = "imports.commit"        # (conn, manifest, data, result): inside the import's one transaction
-STICK = "imports.stick"          # (conn, root): a stick's or tree's extras beside its bundles (live schedules)
 
 
 @dataclass
@@ -148,41 +147,6 @@ def import_each(cfg, conn: sqlite3.Connection, store: Store, bundles, *, source:
         if result.error_code in RETRY_LATER and (result.channel or channel):
             held.add(result.channel or channel)
     return out
-
-
-def stage_releases(cfg, conn: sqlite3.Connection, root: Path, source: str) -> list[dict]:
-    """Hand software releases found under ``root`` to the updates area (docs/updates.md); they are logged,
-    not imported: a release is never content."""
-    out = [r for stage in registry.hooks(RELEASES) for r in stage(cfg, conn, root, source)]
-    for r in out:
-        log.info("%s: software release %s: %s %s", root, r.get("version", ""), r["result"], r.get("code", ""))
-    return out
-
-
-def apply_stick_keylists(conn: sqlite3.Connection, root: Path) -> dict:
-    """Follow the county's key lists on a stick before its bundles, for points never online."""
-    lists = stick_keylists(root)
-    if not lists:
-        return {"applied": [], "skipped": [], "refused": None}
-    try:
-        out = trust.apply_chain(conn, lists)
-    except sqlite3.Error as e:
-        log.warning("key lists on %s not applied: %s", root, e)
-        return {"applied": [], "skipped": [], "refused": {"code": database_failure(e)[0]}}
-    if out["applied"]:
-        log.info("%s: key lists %s applied", root, out["applied"])
-    if out["refused"]:
-        log.warning("W_KEYLIST_REFUSED: %s: key list #%s: %s", root, out["refused"]["seq"], out["refused"]["code"])
-    return out
-
-
-def apply_stick_extras(conn: sqlite3.Connection, root: Path) -> None:
-    """What else a stick carries beside bundles, after its key lists (live: the signed schedules)."""
-    for hook in registry.hooks(STICK):
-        try:
-            hook(conn, Path(root))
-        except Exception:  # a stick's extras must never stop its bundles
-            log.exception("W_STICK_EXTRAS: %s", root)
 
 
 def _fail(result: ImportResult, code: str, message: str, zh: str) -> None:

@@ -25,7 +25,8 @@ from edgenode.protocol.bundle import MANIFEST, SIGNATURE, check_path
 from edgenode.node.imports.history import ImportResult, record, stale_reported
 from edgenode.protocol.bundle import is_junk
 from edgenode.node.imports.outcome import RETRY_LATER
-from edgenode.node.imports.pipeline import import_bundle, stage_releases
+from edgenode.node.imports.pipeline import import_bundle
+from edgenode.node.imports.stick import stage_releases
 from edgenode.protocol.release import RELEASE
 from edgenode.node.imports.locate import NotSmallFile, order_key, read_small
 from edgenode.protocol import strictjson

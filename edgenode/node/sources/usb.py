@@ -28,7 +28,8 @@ from pathlib import Path
 from edgenode.protocol.bundle import BundleError
 from edgenode.node.imports.history import ImportResult
 from edgenode.node.imports.locate import find_bundles, stick_folder
-from edgenode.node.imports.pipeline import apply_stick_extras, apply_stick_keylists, import_each, stage_releases
+from edgenode.node.imports.pipeline import import_each
+from edgenode.node.imports.stick import apply_stick_extras, apply_stick_keylists, stage_releases
 from edgenode.node.sources.hook import run_hook
 
 log = logging.getLogger(__name__)
