@@ -72,7 +72,8 @@ def test_a_viewer_can_change_nothing_walking_the_url_map(hub):
         assert "只能浏览，不能修改" in r.get_data(as_text=True) and "县级管理员" in r.get_data(as_text=True)
         walked.append(endpoint)
     assert {"hub_pages.enrol", "hub_pages.enrol_revoke", "hub_pages.node_revoke", "hub_pages.node_edit",
-            "hub_pages.alert_ack", "hub_pages.alerts_evaluate", "hub_pages.node_diagnostics_request"} <= set(walked)
+            "hub_pages.problem_note", "hub_pages.alerts_evaluate", "hub_pages.node_diagnostics_request",
+            "hub_contrib.adopt", "hub_contrib.publish", "hub_rollout.start"} <= set(walked)
     assert _state(conn) == before
     refused = [r for r in audit.recent(conn) if r["outcome"] == "refused"]
     assert sorted(r["action"] for r in refused) == sorted(walked)
@@ -98,21 +99,22 @@ def test_the_audit_log_records_each_admin_action(hub):
     post("/enrol/revoke", hint=code[-4:])
     post(f"/nodes/{node}/edit", name="东村新名", township="河口镇")
     post(f"/nodes/{node}/diagnostics/request")
-    post(f"/alerts/{alerts.open_alerts(conn)[0]['id']}/ack")
+    post("/problems/note", node_id=fleet["offline"].node_id, kind="offline", subject="", action="ack",
+         reason="已电话联系管理员")
     post("/alerts/evaluate")
     post(f"/nodes/{node}/revoke", confirm=node[:6])
     assert registry.get_node(conn, node)["revoked_at"] and registry.get_node(conn, node)["name"] == "东村新名"
     rows = [r for r in reversed(audit.recent(conn)) if r["username"] == "老王"]
     assert [r["action"] for r in rows] == [
         "hub_auth.login", "hub_pages.enrol", "hub_pages.enrol_revoke", "hub_pages.node_edit",
-        "hub_pages.node_diagnostics_request", "hub_pages.alert_ack", "hub_pages.alerts_evaluate",
+        "hub_pages.node_diagnostics_request", "hub_pages.problem_note", "hub_pages.alerts_evaluate",
         "hub_pages.node_revoke"]
     assert all(r["role"] == "admin" and r["outcome"] in ("ok", "200", "302") for r in rows)
     assert rows[3]["target"] == f"node_id={node}" and "name=东村新名" in rows[3]["detail"]
     assert code not in json.dumps(rows, ensure_ascii=False)  # the code itself is a secret
     assert all("csrf" not in r["detail"] for r in rows)
     page = client.get("/audit").get_data(as_text=True)
-    for zh in ("登录", "生成注册码", "作废注册码", "修改服务点名称或乡镇", "请求诊断包", "确认告警", "注销服务点", "县级管理员"):
+    for zh in ("登录", "生成注册码", "作废注册码", "修改服务点名称或乡镇", "请求诊断包", "确认或暂缓问题", "注销服务点", "县级管理员"):
         assert zh in page, zh
     assert "服务点：东村新名" in page and "名称：东村新名" in page
     run_cli = CliRunner().invoke(__import__("edgenode.cli", fromlist=["cli"]).cli,

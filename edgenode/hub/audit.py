@@ -17,6 +17,7 @@ import click
 from edgenode.core.context import Context
 from edgenode.core.db import transaction
 from edgenode.hub import audit_queries as q
+from edgenode.hub.fleet import PROBLEM_ZH
 
 SECRET_FIELDS = {"csrf_token", "password", "code", "new_password"}
 MAX_DETAIL = 300
@@ -27,7 +28,10 @@ ACTIONS_ZH = {  # what the audit page shows for each action
     "hub_auth.login": "登录", "hub_auth.logout": "退出", "login_failed": "登录失败", "login_locked": "登录被锁定",
     "hub_pages.enrol": "生成注册码", "hub_pages.enrol_revoke": "作废注册码", "hub_pages.node_edit": "修改服务点名称或乡镇",
     "hub_pages.node_revoke": "注销服务点", "hub_pages.node_diagnostics_request": "请求诊断包",
-    "hub_pages.alert_ack": "确认告警", "hub_pages.alerts_evaluate": "重新检查告警",
+    "hub_pages.problem_note": "确认或暂缓问题", "hub_pages.problem_reopen": "重新列为待处理",
+    "hub_pages.alerts_evaluate": "重新检查告警",
+    "hub_contrib.adopt": "采用群众作品", "hub_contrib.decline": "不采用群众作品", "hub_contrib.forward": "转送上级",
+    "hub_contrib.publish": "发布本县群众作品", "hub_rollout.start": "开始软件更新", "hub_rollout.cancel": "停止软件更新",
 }
 OUTCOMES_ZH = {"refused": "已拒绝（账户只能查看）", "ok": "完成"}
 CLI_ZH = {  # `edgenode hub` commands, as the audit page names them
@@ -36,10 +40,17 @@ CLI_ZH = {  # `edgenode hub` commands, as the audit page names them
     "staff add": "添加账户", "staff role": "修改账户角色", "request-diagnostics": "请求诊断包",
     "keys rotate": "更换县中心密钥", "keys add": "添加信任的密钥", "keys revoke": "撤销密钥",
     "upstream enroll": "向上级平台注册", "upstream forward": "向上级平台报送", "upstream pull": "从上级平台同步内容",
-    "housekeeping": "定时维护",
+    "housekeeping": "定时维护", "problems ack": "确认问题", "problems snooze": "暂缓问题",
+    "mirror set": "指定乡镇镜像", "mirror remove": "取消乡镇镜像", "live schedule": "发布直播预告",
+    "live cancel": "取消直播", "live run": "开始直播", "live publish-recording": "发布直播回看",
+    "contrib adopt": "采用群众作品", "contrib decline": "不采用群众作品", "contrib publish": "发布本县群众作品",
+    "contrib import-stick": "导入U盘上的群众作品", "rollout start": "开始软件更新", "rollout cancel": "停止软件更新",
+    "release publish": "发布软件版本",
 }
+VALUES_ZH = {"kind": PROBLEM_ZH, "action": {"ack": "确认", "snooze": "暂缓"}}
 FIELDS_ZH = {"name": "名称", "township": "乡镇", "confirm": "确认", "hint": "注册码尾号", "reason": "原因",
-             "node_id": "服务点", "alert_id": "告警", "until": "暂缓到", "kind": "问题类型"}
+             "node_id": "服务点", "alert_id": "告警", "until": "暂缓到", "kind": "问题类型",
+             "action": "处理方式", "subject": "频道", "hours": "暂缓小时数"}
 
 
 def record(conn: sqlite3.Connection, username: str, role: str, action: str, *, target: str = "",
@@ -71,6 +82,8 @@ def _field_zh(part: str, names: dict[str, str]) -> str:
     key, _, value = part.partition("=")
     if key == "node_id":
         return f"服务点：{names.get(value) or '未命名服务点'}"
+    if key in VALUES_ZH:  # coded values (a problem's kind, ack or snooze) read as words, not codes
+        value = VALUES_ZH[key].get(value, "其他")
     return f"{FIELDS_ZH.get(key, '其他')}：{value}"
 
 
