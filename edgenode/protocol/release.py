@@ -6,7 +6,8 @@ edgenode-<version>/
   release.json.minisig  minisign signature by a release key (channel ``software`` only)
   wheel/edgenode-<version>-py3-none-any.whl
   requirements.lock     the pinned, hashed dependencies (requirements/node.lock)
-  deps/*.whl            one wheel per pin, the very file the lock's hash names
+  deps/*                one file per pin, the very file the lock's hash names: a wheel, or the
+                        sdist where the project publishes no wheel (jieba), which pip builds offline
   debs/*.deb            Debian packages the version newly needs (points with no apt source)
 ```
 
@@ -88,13 +89,15 @@ def _entry(path: Path, rel: str) -> dict:
 
 
 def _pick_dep_files(lock_text: str, wheelhouse: Path) -> list[Path]:
-    """For each pin, the wheel in ``wheelhouse`` whose hash the lock names (a missing one is an error)."""
-    by_hash = {file_sha256(p): p for p in sorted(wheelhouse.iterdir()) if p.is_file() and p.suffix == ".whl"}
+    """For each pin, the file in ``wheelhouse`` whose hash the lock names (a missing one is an error): a wheel,
+    or an sdist where the project publishes none; the lock carries the build tools pip needs for it."""
+    by_hash = {file_sha256(p): p for p in sorted(wheelhouse.iterdir())
+               if p.is_file() and p.name.endswith((".whl", ".tar.gz", ".zip"))}
     picked = []
     for name, version, hashes in lock_pins(lock_text):
         found = [by_hash[h] for h in sorted(hashes) if h in by_hash]
         if not found:
-            raise ReleaseError("E_RELEASE_DEPS", f"{name}=={version}: no wheel in {wheelhouse} matches the lock's "
+            raise ReleaseError("E_RELEASE_DEPS", f"{name}=={version}: no file in {wheelhouse} matches the lock's "
                                "hashes (pip download --require-hashes -r requirements/node.lock)",
                                zh="缺少依赖包")
         picked.append(found[0])
