@@ -4,10 +4,10 @@ ffmpeg plays a file at real-time pace into ``edgenode hub live run``; the hub's 
 HLS; a TCP link (counting its bytes, cut for 20 s in the middle) joins it to a node running as
 an appliance does (nginx, gunicorn, ``edgenode scheduler`` whose child relays).  Two chromium
 pages play through hls.js and ten more viewers pull the room's playlist and segments from the
-node's nginx.  Afterwards the scheduler backfills what the cut missed and imports the replay.
+node's nginx, and the reading room's TV page (``/tv/screen``), which switches to the relay by itself.
+Afterwards the scheduler backfills what the cut missed and imports the replay.
 
-The default form's broadcast lasts 42 s; the slow form's three minutes.  The TV page of the
-portal issue (19) is not in this branch: two pages are tested.
+The default form's broadcast lasts 42 s; the slow form's three minutes.
 """
 
 from __future__ import annotations
@@ -112,10 +112,13 @@ def run_scenario(work, monkeypatch, seconds: int, cut_at: float, cut_for: float 
         _wait(lambda: (data / "live" / key / "index.m3u8").exists(), 30, "the node's first playlist")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            pages = [browser.new_page() for _ in range(2)]
+            pages = [browser.new_page() for _ in range(3)]
             for page in pages:
                 _instrument(page)
+            for page in pages[:2]:
                 page.goto(f"{prod.url}/live/{key}")
+            pages[2].goto(f"{prod.url}/tv/screen")  # the TV's screening page: the broadcast takes it over
+            obs["tv_url"] = pages[2].url
             for v in viewers:
                 v.start()
             first = _wait(lambda: all(t > 2 for t in _times(pages)) and _times(pages), 30, "both pages playing")
@@ -158,7 +161,8 @@ def run_scenario(work, monkeypatch, seconds: int, cut_at: float, cut_for: float 
 
 
 def check_pages_play(obs):
-    assert obs["players"] == ["hlsjs", "hlsjs"]  # chromium: hls.js, vendored and served by the node
+    assert obs["players"] == ["hlsjs"] * 3  # chromium: hls.js, vendored and served by the node; the TV too
+    assert "/tv/live/" in obs["tv_url"], obs["tv_url"]
     assert all(a > 1 for a in obs["advanced"]), obs["advanced"]
 
 

@@ -244,3 +244,25 @@ def test_the_live_commands(setup, tmp_path):
     assert [b["key"] for b in json.loads(run("live", "list", "--json").output)] == ["shequ.lecture-1"]
     r = run("live", "replay", "shequ.nothing")
     assert r.exit_code == 1 and "E_NOT_FOUND" in r.output
+
+
+def test_the_tv_switches_to_a_broadcast_on_now_and_back_when_none_is(setup):
+    """The reading room's TV: its screening page gives way to the relay while a broadcast is on."""
+    node, hub, conn = setup
+    from edgenode.node.app import create_app
+    client = create_app(node).test_client()
+    assert client.get("/tv/screen").status_code == 200  # nothing on: the screening plays
+    assert client.get("/tv/api/now").get_json()["live"] is None
+    assert client.get("/tv/live/shequ.on-now").headers["Location"].endswith("/tv/screen")
+    now = time.time()
+    hub_live.add(hub, "shequ", entry("on-now", start=now - 60, hours=1))
+    for item in hub_live.answers(hub):
+        schedule.apply_document(node, conn, item["schedule"].encode(), item["signature"])
+    r = client.get("/tv/screen")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/tv/live/shequ.on-now")  # no script needed
+    live_now = client.get("/tv/api/now").get_json()["live"]
+    assert live_now == {"key": "shequ.on-now", "title": "图书馆公开课直播", "url": "/tv/live/shequ.on-now"}
+    page = client.get("/tv/live/shequ.on-now").get_data(as_text=True)
+    assert 'id="live-video"' in page and "/live-hls/shequ.on-now/index.m3u8" in page and "图书馆公开课直播" in page
+    tiles = client.get("/tv/").get_data(as_text=True)
+    assert tiles.index('id="live-tile"') < tiles.index('class="tile screening"')  # the broadcast comes first

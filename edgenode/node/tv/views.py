@@ -3,6 +3,8 @@
 * ``/tv``: big tiles, moved between with the arrow keys, chosen with Enter;
 * ``/tv/play/<id>``: full-screen playback with subtitles; Escape or Backspace goes back to the tiles,
   the end of an episode goes on to the next;
+* ``/tv/live/<key>``: the live relay (共享直播), full screen, which the screen switches to while a
+  broadcast is on and leaves when it ends;
 * ``/tv/screen``: the screening (展播) of the moment, looping its playlist and switching when the
   schedule says so (it asks ``/tv/api/now`` every ``tv.poll_seconds``); what the kiosk opens.
 """
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, jsonify, render_template
+from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
 
 from edgenode.node.catalog import queries as cq
 from edgenode.node.catalog import series_queries as sq
+from edgenode.node.live.views import banner as live_banner
 from edgenode.node.tv import screenings
 from edgenode.node.usage import resume
 from edgenode.node.usage.beacons import known_terminal, note
@@ -25,7 +28,16 @@ TILES = 24
 
 
 def _now() -> dict:
-    return screenings.now_playing(get_db(), screenings.clock(node().cfg))
+    db = get_db()
+    now = screenings.now_playing(db, screenings.clock(node().cfg))
+    now["live"] = _live(db)
+    return now
+
+
+def _live(db) -> dict | None:
+    """The broadcast on now, which takes over the screen: the room gathered for it (docs/live.md)."""
+    on = live_banner(db)["on"]
+    return on and {"key": on["key"], "title": on["title"], "url": url_for("tv.live", key=on["key"])}
 
 
 def _tiles(db) -> list[dict]:
@@ -66,9 +78,22 @@ def play(resource_id: str):
 @bp.get("/screen")
 def screen():
     now = _now()
+    if now["live"]:  # without JavaScript too: a broadcast on now is what the screen shows
+        return redirect(now["live"]["url"])
     note("view", data={"page": "tv-screen", "playlist": now["playlist"]})
     return render_template("tv/screen.html", now=now, now_json=json.dumps(now, ensure_ascii=False),
                            poll=node().cfg["tv.poll_seconds"], tracks_on=node().cfg.web.subtitles_default)
+
+
+@bp.get("/live/<key>")
+def live(key: str):
+    """The relay, full screen; back to the screening when it ends (tv.js polls ``/tv/api/now``)."""
+    on = _live(get_db())
+    if not on or on["key"] != key:
+        return redirect(url_for("tv.screen"))
+    note("view", data={"page": "tv-live", "broadcast": key})
+    return render_template("tv/live.html", b=on, poll=node().cfg["tv.poll_seconds"],
+                           beacon_seconds=node().cfg.web.beacon_interval_seconds)
 
 
 @bp.get("/api/now")

@@ -1,6 +1,7 @@
 /* The TV mode's keys: arrows move between tiles, Enter opens one (links do that themselves);
    while playing, Escape/Backspace go back to the tiles, Enter pauses, left/right seek 10 s.
-   The screening page plays its playlist in a loop and switches when /tv/api/now says so. */
+   The screening page plays its playlist in a loop and switches when /tv/api/now says so, to the
+   live relay while a broadcast is on. */
 (function () {
   var body = document.body;
   var DIRS = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
@@ -60,6 +61,19 @@
     });
   }
   if (body.classList.contains('tv-screen')) { screen(); }
+  if (body.classList.contains('tv-live')) { live(); }
+
+  // While a broadcast is on, the screen shows it; when it ends, the screening comes back.
+  function live() {
+    window.setInterval(function () {
+      window.fetch(body.getAttribute('data-api'), {credentials: 'same-origin'}).then(function (r) { return r.json(); })
+        .then(function (now) {
+          if (!now.live || now.live.key !== body.getAttribute('data-live')) {
+            window.location.href = body.getAttribute('data-screen');
+          }
+        })['catch'](function () {});
+    }, (parseInt(body.getAttribute('data-poll'), 10) || 30) * 1000);
+  }
 
   function screen() {
     var video = document.getElementById('screen');
@@ -91,6 +105,7 @@
     function poll() {
       window.fetch(body.getAttribute('data-api'), {credentials: 'same-origin'}).then(function (r) { return r.json(); })
         .then(function (now) {
+          if (now.live) { window.location.href = now.live.url; return; }
           if (now.playlist !== state.playlist) { state = now; play(0); } else { state = now; }
         })['catch'](function () {});
     }
