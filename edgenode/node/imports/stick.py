@@ -24,7 +24,12 @@ STICK = "imports.stick"          # (conn, root): a stick's or tree's extras besi
 def stage_releases(cfg, conn: sqlite3.Connection, root: Path, source: str) -> list[dict]:
     """Hand software releases found under ``root`` to the updates area (docs/updates.md); they are logged,
     not imported: a release is never content."""
-    out = [r for stage in registry.hooks(RELEASES) for r in stage(cfg, conn, root, source)]
+    out = []
+    for stage in registry.hooks(RELEASES):
+        try:
+            out.extend(stage(cfg, conn, root, source))
+        except Exception:  # a release that cannot be staged (disk full, I/O) never stops the content import
+            log.exception("%s: staging the software release failed", root)
     for r in out:
         log.info("%s: software release %s: %s %s", root, r.get("version", ""), r["result"], r.get("code", ""))
     return out
