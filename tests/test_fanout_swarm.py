@@ -239,7 +239,7 @@ def test_the_pull_job_takes_a_big_bundle_by_swarm_and_rsync_leaves_it_alone(tmp_
                 F.heartbeat(cfg, county)
         base = {**os.environ, "EDGENODE_CONFIG": "", "EDGENODE_SYNC_RSYNC_URL": county.rsyncd.url,
                 "EDGENODE_SYNC_CHANNELS": json.dumps([F.CHANNEL]), "EDGENODE_SWARM_MIN_BUNDLE_MB": "1",
-                "EDGENODE_SWARM_LISTEN_ADDRESS": "127.0.0.1", "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": "3",
+                "EDGENODE_SWARM_LISTEN_ADDRESS": "127.0.0.1", "EDGENODE_SWARM_WEB_SEED_AFTER_SECONDS": "10",
                 "EDGENODE_SWARM_SEED_MINUTES": "0.1"}
         running = {name: subprocess.Popen([sys.executable, "-m", "edgenode", "--data-dir", str(cfg.data_path), "sync",
                                            "now", "--job", "pull", "--json"], cwd=ROOT,

@@ -65,8 +65,9 @@ def test_request_goes_upstream_and_the_next_bundle_restores(node):
     page = client.get("/r/old.o0")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "可预约下载" in html and 'id="request-download"' in html
-    assert f"/media/{sha}" not in html
+    assert f"/media/{sha}" not in html and "/r/old.o0/file/" not in html
     assert client.get(f"/media/{sha}.pdf").status_code == 404
+    assert client.get("/r/old.o0/file/资料.pdf").status_code == 404  # nor under its title
     assert "资料 old o0" in client.get("/column/sannong").get_data(as_text=True)
 
     # The form needs its CSRF token.
@@ -100,7 +101,8 @@ def test_request_goes_upstream_and_the_next_bundle_restores(node):
     assert state.reconcile(conn) == {"restored": 1, "fulfilled": 1}
     assert requests.listing(conn) == []
     html = client.get("/r/old.o0").get_data(as_text=True)
-    assert 'id="request-download"' not in html and f"/media/{sha}.pdf" in html
+    # The viewer and the download name the file by its title (/r/<id>/file/<title>.pdf, issue 19).
+    assert 'id="request-download"' not in html and "/r/old.o0/file/" in html
     assert client.get(f"/media/{sha}.pdf").status_code == 200
     # Making room for it took o1 (the only evictable file: 'new' is pinned by its channel); the file a
     # villager just got back counts as fresh, so it is not a candidate for the next squeeze.
