@@ -1,5 +1,5 @@
-"""Small helpers shared by the ``edgenode hub`` command modules that hub/cli.py adds
-(``cli_staff.py``, ``cli_reports.py``)."""
+"""Small helpers shared by every ``edgenode hub`` command module (cli.py and the groups it mounts):
+here, not in cli.py, so that those groups can import them without a cycle."""
 
 from __future__ import annotations
 
@@ -34,9 +34,12 @@ def domain_errors(fn):
 
 
 def _hub(ctx):
-    from edgenode.hub.database import open_hub
-    conn = open_hub(ctx.cfg, check=True)
-    click.get_current_context().call_on_close(conn.close)
+    """The hub database, opened once per command and closed with it."""
+    conn = getattr(ctx, "_hub_conn", None)
+    if conn is None:
+        from edgenode.hub.database import open_hub
+        conn = ctx._hub_conn = open_hub(ctx.cfg, check=True)
+        click.get_current_context().call_on_close(conn.close)
     return conn
 
 

@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import time
 from pathlib import Path
 
 import click
 
-from edgenode.core.context import Context
-from edgenode.core.errors import EdgenodeError
 
-# The same small helpers as hub/cli.py, which mounts this group (importing them back would be a cycle).
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def json_option(fn):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
-
-
-def echo_json(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def domain_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except EdgenodeError as e:
-            raise click.ClickException(e.cli_message()) from None
-    return wrapper
-
-
-def _hub(ctx):
-    from edgenode.hub.database import open_hub
-    conn = open_hub(ctx.cfg, check=True)
-    click.get_current_context().call_on_close(conn.close)
-    return conn
-
+from edgenode.hub.cli_kit import _hub, domain_errors, echo_json, json_option, pass_ctx
 
 @click.group("live")
 def live_group():
