@@ -7,6 +7,7 @@ comment, so one area's settings read as one table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -42,6 +43,11 @@ def _port(v):
 
 def _str_list(v):
     return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
+
+
+def _rings(v):
+    ok = v and all(isinstance(x, str) and re.fullmatch(r"all|[0-9]+%?", x.strip().lower()) for x in v)
+    return None if ok else 'must be a list of ring sizes: a count, a percentage or "all", e.g. ["1", "10%", "all"]'
 
 
 def _sections(v):
@@ -206,6 +212,9 @@ SETTINGS: list[Setting] = [
     Setting("hub.channels", list, ["sannong", "pushi", "xinchengshi", "shequ"],
             "Channels the county key signs for. Nodes trust it for these when they enrol (docs/hub.md, "
             "\"Trust that arrives with enrolment\").", check=_str_list),
+    Setting("hub.rollout_default_rings", list, ["1", "10%", "all"],
+            "The rings a county hub rolls a release out in when its province's rollout asks for it "
+            "(docs/updates.md, \"A province's rollout\").", check=_rings),
     Setting("hub.rollout_max_fail_share", float, 0.1, "A rollout halts by itself when more than this share of "
             "the nodes told to update have rolled back.", check=_non_negative),
     Setting("hub.security_update_days", float, 14.0, "Nodes with Debian security updates pending longer than this "

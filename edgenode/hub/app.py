@@ -65,6 +65,8 @@ def create_hub_app(cfg: Config | None = None, test_config: dict | None = None) -
     app.register_blueprint(staff_pages.bp)
     from edgenode.hub.web import province_pages  # a provincial hub's counties
     app.register_blueprint(province_pages.bp)
+    from edgenode.hub.web import province_rollout_pages  # a province's rollout to its counties
+    app.register_blueprint(province_rollout_pages.bp)
     from edgenode.hub.web import contrib_pages  # villagers' works: the nodes' uploads, the review queue
     contrib_pages.init_app(app)
     from edgenode.hub.web import rollout_pages  # software rollouts (docs/updates.md)

@@ -32,6 +32,7 @@ ACTIONS_ZH = {  # what the audit page shows for each action
     "hub_pages.alerts_evaluate": "重新检查告警",
     "hub_contrib.adopt": "采用群众作品", "hub_contrib.decline": "不采用群众作品", "hub_contrib.forward": "转送上级",
     "hub_contrib.publish": "发布本县群众作品", "hub_rollout.start": "开始软件更新", "hub_rollout.cancel": "停止软件更新",
+    "hub_province_rollout.start": "开始向各县分批更新", "hub_province_rollout.cancel": "停止向各县更新",
 }
 OUTCOMES_ZH = {"refused": "已拒绝（账户只能查看）", "ok": "完成"}
 CLI_ZH = {  # `edgenode hub` commands, as the audit page names them

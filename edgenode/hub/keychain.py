@@ -121,6 +121,26 @@ def revoke(cfg, key_id: str) -> dict:
     return {"seq": seq, "revoked": key_id}
 
 
+def software_trust(cfg) -> tuple[dict, object]:
+    """What this county's nodes trust, from the county key and the chain it hands them: ``(keys by raw id,
+    channels_of(key_id_hex))`` for protocol/release.verify, so the hub accepts a release exactly when its
+    nodes would (a key list here was written by this hub; the nodes check its signatures)."""
+    current = county_key(cfg).public
+    keys = {current.key_id: current}
+    rights = {current.key_id_hex: set(channels(cfg))}
+    for item in chain(cfg):
+        doc = json.loads(item["keylist"])
+        for k in doc.get("keys") or []:
+            pk = minisign.parse_public_key(k["public_key"])
+            keys[pk.key_id] = pk
+            rights[pk.key_id_hex] = set(k.get("channels") or [])
+        for key_id in doc.get("revoke") or []:
+            key_id = key_id.upper().zfill(16)
+            rights.pop(key_id, None)
+            keys = {raw: pk for raw, pk in keys.items() if pk.key_id_hex != key_id}
+    return keys, (lambda key_id: rights.get(key_id, set()))
+
+
 def write_to_stick(cfg, dest_root: Path) -> int:
     """The chain beside the bundles on a stick (``edgenode-bundles/keylists/``); returns how many."""
     out = dest_root / CHAIN_DIR

@@ -79,44 +79,63 @@ def hub_rollout():
 @hub_rollout.command("start")
 @click.argument("version")
 @click.option("--ring", "rings", multiple=True, required=True, help="A ring: a count, a percentage or 'all'.")
-@click.option("--pilot", "pilots", multiple=True, help="A node for the first ring (repeatable).")
+@click.option("--pilot", "pilots", multiple=True, help="A node (with --counties: a county hub, by id or name) for "
+              "the first ring (repeatable).")
 @click.option("--max-fail", type=float, default=None, help="Halt when more than this share fails (default: "
               "hub.rollout_max_fail_share).")
-@click.option("--hubs", is_flag=True, help="Roll out to downstream hubs (a province to its counties).")
+@click.option("--counties", "--hubs", "hubs", is_flag=True,
+              help="A province's rollout to its county hubs; each rolls it out to its own nodes.")
 @json_option
 @pass_ctx
 @domain_errors
 def rollout_start(ctx, version, rings, pilots, max_fail, hubs, as_json):
-    """Begin a rollout of VERSION; the first ring's nodes are told at their next heartbeat."""
-    from edgenode.hub import rollout
+    """Begin a rollout of VERSION; the first ring's nodes are told at their next heartbeat (counties: report)."""
+    from edgenode.core.errors import EdgenodeError
+    from edgenode.hub import releases, rollout, tier_software
     share = ctx.cfg["hub.rollout_max_fail_share"] if max_fail is None else max_fail
-    r = rollout.start(_hub(ctx), version, list(rings), max_fail_share=share, pilots=list(pilots),
+    conn = _hub(ctx)
+    if hubs:  # the counties fetch it from here: it must be published here
+        if version not in releases.published(ctx.cfg):
+            raise EdgenodeError("E_RELEASE_UNKNOWN", f"release {version} is not published here "
+                                "(edgenode hub release publish DIR)", zh="这个软件版本还没有在本平台发布")
+        pilots = tier_software.resolve_counties(conn, list(pilots))
+    r = rollout.start(conn, version, list(rings), max_fail_share=share, pilots=list(pilots),
                       kind="hub" if hubs else "node", by="cli")
-    echo_json(r) if as_json else click.echo(f"rollout {r['id']} of {version}: {len(r['nodes'])} nodes")
+    what = "county hubs" if hubs else "nodes"
+    echo_json(r) if as_json else click.echo(f"rollout {r['id']} of {version}: {len(r['nodes'])} {what}")
 
 
 @hub_rollout.command("show")
 @click.argument("rollout_id", type=int, required=False)
+@click.option("--counties", "--hubs", "hubs", is_flag=True, help="List only rollouts to county hubs.")
 @json_option
 @pass_ctx
 @domain_errors
-def rollout_show(ctx, rollout_id, as_json):
-    """The rollouts, or one with its nodes and log."""
-    from edgenode.hub import rollout
+def rollout_show(ctx, rollout_id, hubs, as_json):
+    """The rollouts, or one with its nodes (or counties, with what each reported) and log."""
+    from edgenode.hub import rollout, tier_software
     if rollout_id is None:
-        rows = rollout.listing(_hub(ctx))
+        rows = rollout.listing(_hub(ctx), kind="hub" if hubs else None)
         if as_json:
             echo_json(rows)
         for r in [] if as_json else rows:
-            click.echo(f"{r['id']:4} {r['version']:10} {r['state']:9} {_when(r['created_at'])} {r['reason']}")
+            click.echo(f"{r['id']:4} {r['kind']:4} {r['version']:10} {r['state']:9} {_when(r['created_at'])} "
+                       f"{r['reason']}")
         return
     r = rollout.describe(_hub(ctx), rollout_id)
+    if r["kind"] == "hub":
+        r["counties"] = tier_software.counties_of(_hub(ctx), r)
     if as_json:
         echo_json(r)
         return
-    click.echo(f"rollout {r['id']} of {r['version']}: {r['state']} {r['reason']}")
-    for m in r["nodes"]:
-        click.echo(f"  ring {m['ring'] + 1} {m['node_id']} {m['state']:8} {m['code']} {m['detail']}")
+    click.echo(f"rollout {r['id']} of {r['version']} to {'county hubs' if r['kind'] == 'hub' else 'nodes'}: "
+               f"{r['state']} {r['reason']}")
+    for m in r.get("counties") or r["nodes"]:
+        extra = f" county: {m['county_state'] or '-'} hub {m['hub_version'] or '?'}" if "county_state" in m else ""
+        click.echo(f"  ring {m['ring'] + 1} {m['node_id']} {m['state']:8}{extra} {m['code']} {m['detail']}")
+    for x in r["log"]:
+        click.echo(f"  {_when(x['at'])} {x['event']:12} ring {'' if x['ring'] is None else x['ring'] + 1} "
+                   f"{x['node_id'] or ''}")
 
 
 @hub_rollout.command("cancel")

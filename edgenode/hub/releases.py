@@ -16,6 +16,7 @@ from pathlib import Path
 from edgenode.core.errors import EdgenodeError
 from edgenode.protocol import minisign
 from edgenode.protocol import release as rel
+from edgenode.protocol.bundle import check_path
 
 
 def software_root(cfg) -> Path:
@@ -55,6 +56,23 @@ def published(cfg) -> list[str]:
     root = software_root(cfg)
     found = [p.name.removeprefix("edgenode-") for p in rel.find_releases(root.parent)] if root.exists() else []
     return sorted(found, key=rel.version_key)
+
+
+def release_file(cfg, version: str, name: str) -> Path:
+    """A file of a published release, for a county hub's signed fetch (hub/tier_release.py).
+
+    Only a file inside the release's folder, named by a clean relative path, never a link."""
+    rel.version_key(version)
+    root = software_root(cfg) / f"edgenode-{version}"
+    try:
+        check_path(name)
+    except EdgenodeError:
+        raise EdgenodeError("E_RELEASE_PATH", "not a file of a release", zh="没有这个文件", status=404) from None
+    p = root / name
+    if not root.is_dir() or p.is_symlink() or not p.is_file() or root.resolve() not in p.resolve().parents:
+        raise EdgenodeError("E_RELEASE_UNKNOWN", f"release {version} has no {name} here", zh="没有这个软件版本",
+                            status=404)
+    return p
 
 
 def to_stick(cfg, dest_root: Path, version: str | None = None) -> list[str]:

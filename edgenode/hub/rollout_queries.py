@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 
-def insert_rollout(db: sqlite3.Connection, version: str, max_fail: float, at: float, by: str) -> int:
-    return db.execute("INSERT INTO hub_rollouts (version, state, ring, max_fail_share, created_at, created_by) "
-                      "VALUES (?, 'running', 0, ?, ?, ?)", (version, max_fail, at, by)).lastrowid
+def insert_rollout(db: sqlite3.Connection, version: str, max_fail: float, at: float, by: str, kind: str = "node",
+                   upstream_id: int | None = None) -> int:
+    return db.execute("INSERT INTO hub_rollouts (version, state, ring, max_fail_share, created_at, created_by, kind, "
+                      "upstream_id) VALUES (?, 'running', 0, ?, ?, ?, ?, ?)",
+                      (version, max_fail, at, by, kind, upstream_id)).lastrowid
 
 
 def insert_member(db: sqlite3.Connection, rollout_id: int, node_id: str, ring: int) -> None:
@@ -24,12 +26,14 @@ def rollout(db: sqlite3.Connection, rollout_id: int) -> sqlite3.Row | None:
     return db.execute("SELECT * FROM hub_rollouts WHERE id = ?", (rollout_id,)).fetchone()
 
 
-def rollouts(db: sqlite3.Connection, limit: int = 50) -> list[sqlite3.Row]:
-    return db.execute("SELECT * FROM hub_rollouts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+def rollouts(db: sqlite3.Connection, limit: int = 50, kind: str | None = None) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM hub_rollouts WHERE ? IS NULL OR kind = ? ORDER BY id DESC LIMIT ?",
+                      (kind, kind, limit)).fetchall()
 
 
-def running_ids(db: sqlite3.Connection) -> list[int]:
-    return [r[0] for r in db.execute("SELECT id FROM hub_rollouts WHERE state = 'running'")]
+def running_ids(db: sqlite3.Connection, kind: str = "node") -> list[int]:
+    """Running rollouts of one kind: a province may roll out to its counties while it updates its own nodes."""
+    return [r[0] for r in db.execute("SELECT id FROM hub_rollouts WHERE state = 'running' AND kind = ?", (kind,))]
 
 
 def members(db: sqlite3.Connection, rollout_id: int) -> list[sqlite3.Row]:

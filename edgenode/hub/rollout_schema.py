@@ -5,6 +5,13 @@ node's row moves waiting → go (its ring is open: the heartbeat answer tells it
 install) → updated (it reports the version, health gate passed) or failed (it rolled
 back, with the node's code and reason).  ``hub_rollout_log`` is the timestamped
 record staff read, and the acceptance test reads for ring order.
+
+Migration 2 (a province's rollout to its counties, docs/updates.md): a rollout's ``kind``
+says whether its members are village nodes or county hubs; ``upstream_id`` marks, at a
+county, the rollout the province asked for.  ``hub_tier_software`` is, at a province, each
+county's latest software section (hub version, its nodes' versions, its rollout);
+``hub_upstream_rollouts`` is, at a county, what each province rollout asked and how far it
+got here.
 """
 
 AREA = "hub_rollout"
@@ -43,6 +50,27 @@ MIGRATIONS = [
         ring INTEGER,
         node_id TEXT,
         detail TEXT NOT NULL DEFAULT ''
+    );
+    """),
+    (2, "province rollouts", """
+    ALTER TABLE hub_rollouts ADD COLUMN kind TEXT NOT NULL DEFAULT 'node';   -- node, or hub (county hubs)
+    ALTER TABLE hub_rollouts ADD COLUMN upstream_id INTEGER;                 -- at a county: the province's rollout
+    CREATE TABLE hub_tier_software (
+        via TEXT PRIMARY KEY,                -- the county hub
+        report_no INTEGER NOT NULL,          -- an older report never overwrites a newer one
+        version TEXT NOT NULL,               -- the county hub's own version
+        body TEXT NOT NULL,                  -- the cleaned section (JSON)
+        at REAL NOT NULL
+    );
+    CREATE TABLE hub_upstream_rollouts (
+        upstream_id INTEGER PRIMARY KEY,     -- the province's rollout id
+        version TEXT NOT NULL,
+        state TEXT NOT NULL,                 -- waiting, failed, started, done
+        code TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        reason_zh TEXT NOT NULL DEFAULT '',
+        local_id INTEGER,                    -- this hub's rollout to its nodes, once started
+        at REAL NOT NULL
     );
     """),
 ]

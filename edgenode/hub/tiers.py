@@ -24,7 +24,7 @@ import urllib.request
 from edgenode import __version__
 from edgenode.core.db import transaction
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import tiers_queries as q
+from edgenode.hub import tier_software, tiers_queries as q
 from edgenode.hub.province import fleet_brief, store_brief
 from edgenode.hub.registry import log_event
 
@@ -64,7 +64,7 @@ def enroll_upstream(conn: sqlite3.Connection, cfg, url: str, code: str) -> dict:
 
 
 def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no: int, since: float,
-                 fleet: dict | None = None) -> dict:
+                 fleet: dict | None = None, software: dict | None = None) -> dict:
     """Absolute aggregates for every (node, day) touched after ``since``, plus forwarded tier rows."""
     daily = [[hub_id, *r] for r in q.touched_daily(conn, since)]
     months = {(r[1], r[2][:7]) for r in daily}
@@ -88,6 +88,8 @@ def build_report(conn: sqlite3.Connection, hub_id: str, hub_name: str, report_no
               "nodes": nodes, "daily": daily, "terminals": terminals}
     if fleet is not None:
         report["fleet"] = fleet  # optional: the province view's node counts (hub/province.py)
+    if software is not None:
+        report["software"] = software  # optional: versions and the rollout here (hub/tier_software.py)
     return report
 
 
@@ -103,10 +105,11 @@ def forward(conn: sqlite3.Connection, cfg) -> dict:
     ident = load_or_create(cfg)
     if up["pending_body"] is None:
         cutoff = time.time() - OVERLAP_SECONDS
+        software = tier_software.brief(conn, cfg)
         report = build_report(conn, ident.node_id, cfg.hub.name, up["last_report_no"] + 1, up["cutoff"],
-                              fleet=fleet_brief(conn, cfg))
-        if not report["daily"] and not report["terminals"]:
-            return {"status": "nothing to send", "report_no": up["last_report_no"]}
+                              fleet=fleet_brief(conn, cfg), software=software)
+        # Sent even with no new figures: the report is also how a county hears its province's rollout
+        # (the answer's ``update``) and says how its own is going; a quiet county must not go deaf.
         body = gzip.compress(json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode(), 6, mtime=0)
         with transaction(conn):
             q.set_pending_report(conn, report["report_no"], body, cutoff)
@@ -123,7 +126,11 @@ def forward(conn: sqlite3.Connection, cfg) -> dict:
                             f"{err.get('message', f'HTTP {status}')}", zh="上级平台拒收统计报告。", status=502)
     with transaction(conn):
         q.acknowledge_pending_report(conn, time.time())
-    return {"status": answer.get("status", "stored"), "report_no": no, "bytes": len(body)}
+    out = {"status": answer.get("status", "stored"), "report_no": no, "bytes": len(body)}
+    if answer.get("update") is not None:  # our ring of the province's rollout is open (hub/tier_release.py)
+        from edgenode.hub import tier_release
+        out["update"] = tier_release.on_offer(conn, cfg, up["url"], ident, answer["update"])
+    return out
 
 
 def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
@@ -145,6 +152,11 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
     except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
         log_event(conn, "warning", "E_REPORT_FORMAT", via, f"unreadable report: {e}")
         raise EdgenodeError("E_REPORT_FORMAT", "the aggregate report is not readable", zh="汇总报告格式错误。") from None
+    try:
+        software = tier_software.clean(report.get("software"))
+    except EdgenodeError as e:  # the whole report is refused: nothing of it is stored
+        log_event(conn, "warning", e.code, via, f"report {no}: {e.message}"[:300])
+        raise
     sha = hashlib.sha256(body).hexdigest()
     now = time.time()
     # The duplicate check and the insert share one BEGIN IMMEDIATE: two copies of a report
@@ -158,12 +170,15 @@ def receive_report(conn: sqlite3.Connection, node: dict, body: bytes) -> dict:
             q.replace_tier_terminals(conn, [(*t, no, now) for t in terminals])
             q.count_report_on_hub(conn, via, now)
             store_brief(conn, via, no, report.get("fleet"), now)
+            tier_software.store(conn, via, no, software, now)
+    update = tier_software.advance(conn, via)  # a duplicate too: its answer may have been the one lost
+    extra = {"update": update} if update else {}
     if old is not None:
         if old == sha:
-            return {"ok": True, "status": "duplicate", "report_no": no}
+            return {"ok": True, "status": "duplicate", "report_no": no, **extra}
         from edgenode.hub.alerts import raise_alert
         raise_alert(conn, "conflict", via, f"report {no}", "same report number, different content")
         log_event(conn, "warning", "E_REPORT_CONFLICT", via, f"report {no}")
         raise EdgenodeError("E_REPORT_CONFLICT", f"report {no} was stored before with different content",
                             zh="同一编号的汇总报告内容不同，已拒收。", status=409)
-    return {"ok": True, "status": "stored", "report_no": no, "rows": len(daily)}
+    return {"ok": True, "status": "stored", "report_no": no, "rows": len(daily), **extra}

@@ -6,16 +6,18 @@ signed request from an enrolled, unrevoked node (docs/protocol.md).
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, send_file
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import diagnostics as diag, fanout, heartbeat, ingest, keychain, live, registry, rollout, tiers
+from edgenode.hub import (diagnostics as diag, fanout, heartbeat, ingest, keychain, live, registry, releases, rollout,
+                          tiers)
 from edgenode.hub.signing import verify_request
 from edgenode.hub.web.context import cfg, get_db, settings
 
 bp = Blueprint("hub_api", __name__, url_prefix="/api/v1")
 
 NODE_FACING = {"hub_api.enroll", "hub_api.batches", "hub_api.heartbeat", "hub_api.aggregates", "hub_api.diagnostics",
+               "hub_api.release_file",
                "hub_tally.rankings",  # signed: hub/web/tally_pages.py
                "hub_contrib_api.offer", "hub_contrib_api.chunk", "hub_contrib_api.status"}  # hub/web/contrib_pages.py
 
@@ -67,6 +69,18 @@ def heartbeat_():
 def aggregates():
     node, _ts, body = _signed()
     return jsonify(tiers.receive_report(get_db(), node, body))
+
+
+@bp.get("/releases/<version>/<path:name>")
+def release_file(version: str, name: str):
+    """A published release's file for a county hub below (its province's rollout, hub/tier_release.py)."""
+    node, _ts, _body = _signed()
+    if node.get("kind") != "hub":
+        registry.log_event(get_db(), "warning", "E_NOT_A_HUB", node["node_id"], f"release {version}")
+        raise EdgenodeError("E_NOT_A_HUB", "only a hub enrolled with kind 'hub' fetches releases here",
+                            zh="只有下级平台可以从这里下载软件更新包。", status=403)
+    return send_file(releases.release_file(cfg(), version, name), mimetype="application/octet-stream",
+                     conditional=False, max_age=0)
 
 
 @bp.post("/diagnostics")
