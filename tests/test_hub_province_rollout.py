@@ -349,3 +349,58 @@ def test_only_a_county_hub_fetches_release_files_and_only_inside_a_release(world
                          ("/api/v1/releases/9.9.9/release.json", None), ("/api/v1/releases/abc/release.json", None)):
         status, body = get(county, path, signed)
         assert status in (400, 404) and not body.startswith(b"SQLite"), (path, status)
+
+
+def test_a_crash_between_storing_a_report_and_moving_the_rollout_is_made_up_by_the_resend(world, monkeypatch):
+    """The province stores a county's report, then dies before moving its rollout: the county gets no
+    answer, resends the same bytes, and the duplicate moves the rollout from what was stored."""
+    from edgenode.hub import tier_software
+    province, counties, k, tmp_path = world
+    _publish(province, k, tmp_path)
+    a, b = counties["甲县"], counties["乙县"]
+    r = rollout.start(province.conn, N1, ["1", "all"], kind="hub", pilots=[a.hub_id])
+    assert tiers.forward(a.conn, a.cfg)["update"]["state"] == "started"
+    a.update_nodes()
+    real = tier_software.advance
+
+    def crash(conn, via, now=None):
+        raise RuntimeError("power cut after the report's commit")
+
+    monkeypatch.setattr(tier_software, "advance", crash)  # the province runs in this process (LoopbackHub)
+    with pytest.raises(EdgenodeError):
+        tiers.forward(a.conn, a.cfg)
+    assert tier_software.latest(province.conn, a.hub_id)["rollout"]["state"] == "done"  # stored, committed
+    assert rollout.describe(province.conn, r["id"])["ring"] == 0  # but not acted on
+    monkeypatch.setattr(tier_software, "advance", real)
+    assert tiers.forward(a.conn, a.cfg)["status"] == "duplicate"
+    d = rollout.describe(province.conn, r["id"])
+    assert d["ring"] == 1 and {m["node_id"]: m["state"] for m in d["nodes"]}[a.hub_id] == "updated"
+    assert tiers.forward(b.conn, b.cfg)["update"]["state"] == "started"  # ring 2 is told
+
+
+def test_a_broken_link_during_the_fetch_is_retried_and_resumes(world, monkeypatch):
+    from edgenode.hub import tier_release, tier_software
+    province, counties, k, tmp_path = world
+    _publish(province, k, tmp_path)
+    a = counties["甲县"]
+    r = rollout.start(province.conn, N1, ["1", "all"], kind="hub", pilots=[a.hub_id])
+    real, fetched = tier_release._get, []
+
+    def flaky(url, ident, path, dest, max_bytes, timeout=60.0):
+        if path.endswith(".whl") and "deps/" in path and not any("deps/" in p for p in fetched):
+            fetched.append(path)
+            raise EdgenodeError("E_UPSTREAM_UNREACHABLE", "connection reset", status=502)
+        fetched.append(path)
+        return real(url, ident, path, dest, max_bytes, timeout)
+
+    monkeypatch.setattr(tier_release, "_get", flaky)
+    out = tiers.forward(a.conn, a.cfg)["update"]
+    assert (out["state"], out["code"]) == ("waiting", "E_UPSTREAM_UNREACHABLE") and a.local_rollouts() == []
+    # The next report says "waiting" and its answer offers again: the fetch resumes.
+    assert tiers.forward(a.conn, a.cfg)["update"]["state"] == "started"
+    assert tier_software.latest(province.conn, a.hub_id)["rollout"]["state"] == "waiting"
+    assert rollout.describe(province.conn, r["id"])["state"] == "running"
+    wheels = [p for p in fetched if "/wheel/" in p]
+    deps = [p for p in fetched if "/deps/" in p]
+    assert len(wheels) == 1 and len(deps) == 2  # the intact wheel was not fetched twice; the broken one was
+    assert N1 in releases.published(a.cfg) and len(a.local_rollouts()) == 1
