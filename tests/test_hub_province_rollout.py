@@ -36,6 +36,7 @@ class County:
         self.cfg = make_config(tmp_path / name, hub__name=name, hub__rollout_default_rings=["1", "all"])
         self.conn = open_hub(self.cfg)
         keychain.add(self.cfg, release_pub, ["software"])  # its nodes (and so the hub) trust the release key
+        keychain.add(self.cfg, release_pub.with_name("content.pub"), ["sannong"])  # and a content key, for content
         self.app = create_hub_app(self.cfg)
         self.app.config["TESTING"] = True
         self.nodes = []
@@ -136,6 +137,9 @@ def test_rings_of_counties_open_in_order_as_each_county_finishes(world):
     for county in counties.values():
         sw = tier_software.latest(province.conn, county.hub_id)
         assert sw["version"] and sw["fleet"] == {N1: 2} and sw["rollout"]["state"] == "done"
+    client = login(province.app.test_client(), province.conn, username="省平台")
+    html = client.get("/province/").get_data(as_text=True)
+    assert html.count(f'<td class="county-version">{sw["version"]}</td>') == 3
     r2 = CliRunner().invoke(cli, ["--data-dir", str(province.cfg.data_path), "hub", "rollout", "show", str(r["id"])],
                             env={"EDGENODE_CONFIG": ""})
     assert r2.exit_code == 0 and r2.output.count("county: done") == 3, r2.output
@@ -169,7 +173,8 @@ def test_a_pilot_county_that_halts_halts_the_province_before_ring_two(world):
 
 
 def test_a_release_the_county_nodes_would_refuse_is_refused_by_the_county_and_halts(world):
-    """Signed by a content key: the county checks it as its nodes would, reports E_RELEASE_KEY, fetches nothing more."""
+    """Signed by a content key its nodes trust for content: the county checks it as its nodes would, reports
+    E_RELEASE_KEY, fetches nothing more."""
     province, counties, k, tmp_path = world
     _publish(province, k, tmp_path, signer="content")
     a = counties["甲县"]
@@ -181,6 +186,28 @@ def test_a_release_the_county_nodes_would_refuse_is_refused_by_the_county_and_ha
     tiers.forward(a.conn, a.cfg)
     d = rollout.describe(province.conn, r["id"])
     assert d["state"] == "halted" and "E_RELEASE_KEY" in d["reason_zh"]
+    # The county's staff see it too: on their 软件更新 page and with `hub rollout upstream`.
+    page = login(a.app.test_client(), a.conn).get("/rollouts/").get_data(as_text=True)
+    assert "上级平台要求的更新" in page and "已拒收" in page and "软件发布密钥" in page
+    shown = _cli(a.cfg, "upstream")
+    assert shown.exit_code == 0 and f"{r['id']} {N1}" in " ".join(shown.output.split()) and "E_RELEASE_KEY" in shown.output
+
+
+@pytest.mark.parametrize("offer", [
+    "0.1.1", {"version": "../../etc", "rollout": 1}, {"version": N1, "rollout": "1"}, {"version": N1, "rollout": True},
+    {"version": N1}, {"version": ["0.1.1"], "rollout": 1}, {"version": N1, "rollout": -3},
+])
+def test_a_hostile_offer_in_an_answer_is_ignored_and_logged(tmp_path, offer):
+    from edgenode.hub import tier_release
+    cfg = make_config(tmp_path / "county")
+    conn = open_hub(cfg)
+    try:
+        assert tier_release.on_offer(conn, cfg, "http://127.0.0.1:9", None, offer) == {"state": "ignored",
+                                                                                        "code": "E_UPDATE_OFFER"}
+        assert tier_release.upstream_requests(conn) == [] and rollout.listing(conn) == []
+        assert conn.execute("SELECT count(*) FROM hub_log WHERE code = 'E_UPDATE_OFFER'").fetchone()[0] == 1
+    finally:
+        conn.close()
 
 
 def test_province_staff_start_a_county_rollout_on_the_page_with_csrf(world):

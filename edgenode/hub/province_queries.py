@@ -13,10 +13,10 @@ def has_counties(db: sqlite3.Connection) -> bool:
 
 
 def counties(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """The county hubs enrolled here: ``node_id, name, enrolled_at, revoked_at, last_batch_at`` (last report),
-    ``batches`` (reports stored)."""
-    return db.execute("SELECT node_id, name, township, enrolled_at, revoked_at, last_batch_at, batches FROM hub_nodes "
-                      "WHERE kind = 'hub' ORDER BY name, node_id").fetchall()
+    """The county hubs enrolled here: ``node_id, name, version`` (its last report's), ``enrolled_at, revoked_at,
+    last_batch_at`` (last report), ``batches`` (reports stored)."""
+    return db.execute("SELECT node_id, name, township, version, enrolled_at, revoked_at, last_batch_at, batches "
+                      "FROM hub_nodes WHERE kind = 'hub' ORDER BY name, node_id").fetchall()
 
 
 def fleet_summaries(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:

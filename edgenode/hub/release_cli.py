@@ -138,6 +138,21 @@ def rollout_show(ctx, rollout_id, hubs, as_json):
                    f"{x['node_id'] or ''}")
 
 
+@hub_rollout.command("upstream")
+@json_option
+@pass_ctx
+@domain_errors
+def rollout_upstream(ctx, as_json):
+    """At a county: what the province's rollouts asked here and how far each got."""
+    from edgenode.hub import tier_release
+    rows = tier_release.upstream_requests(_hub(ctx))
+    if as_json:
+        echo_json(rows)
+    for u in [] if as_json else rows:
+        click.echo(f"{u['upstream_id']:4} {u['version']:10} {u['state']:8} local {u['local_id'] or '-'} "
+                   f"{_when(u['at'])} {u['code']} {u['reason']}")
+
+
 @hub_rollout.command("cancel")
 @click.argument("rollout_id", type=int)
 @pass_ctx

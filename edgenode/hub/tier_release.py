@@ -141,3 +141,12 @@ def on_offer(conn: sqlite3.Connection, cfg, url: str, ident, offer) -> dict:
         q.set_upstream_rollout(conn, rid, version, state, now, code=code, reason=reason, reason_zh=zh,
                                local_id=local_id)
     return dict(q.upstream_rollout(conn, rid))
+
+
+STATE_ZH = {"waiting": "等待开始（正在下载，或本县另一次更新尚未结束）", "failed": "已拒收", "started": "已在本县分批更新",
+            "done": "本县没有服务点，无需更新"}
+
+
+def upstream_requests(conn: sqlite3.Connection) -> list[dict]:
+    """What the province's rollouts asked of this county, newest first (the 软件更新 page, ``rollout upstream``)."""
+    return [{**dict(r), "state_zh": STATE_ZH.get(r["state"], r["state"])} for r in q.upstream_rollouts(conn)]

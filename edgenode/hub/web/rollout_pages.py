@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from edgenode.core.errors import EdgenodeError
-from edgenode.hub import releases, rollout
+from edgenode.hub import releases, rollout, tier_release
 from edgenode.hub.web.context import cfg, get_db
 
 bp = Blueprint("hub_rollout", __name__, url_prefix="/rollouts")
@@ -13,8 +13,9 @@ bp = Blueprint("hub_rollout", __name__, url_prefix="/rollouts")
 
 @bp.get("/")
 def index():
-    return render_template("hub/rollouts.html", rollouts=rollout.listing(get_db()), versions=releases.published(cfg()),
-                           default_share=cfg()["hub.rollout_max_fail_share"], error=None)
+    return render_template("hub/rollouts.html", rollouts=rollout.listing(get_db(), kind="node"),
+                           versions=releases.published(cfg()), default_share=cfg()["hub.rollout_max_fail_share"],
+                           error=None, upstream=tier_release.upstream_requests(get_db()))
 
 
 @bp.post("/")
@@ -26,9 +27,10 @@ def start():
         r = rollout.start(get_db(), request.form.get("version", "").strip(), rings, max_fail_share=share,
                           pilots=pilots, by="web")
     except (EdgenodeError, ValueError) as e:
-        return render_template("hub/rollouts.html", rollouts=rollout.listing(get_db()),
+        return render_template("hub/rollouts.html", rollouts=rollout.listing(get_db(), kind="node"),
                                versions=releases.published(cfg()), default_share=cfg()["hub.rollout_max_fail_share"],
-                               error=getattr(e, "zh", "失败比例格式不正确")), 400
+                               error=getattr(e, "zh", "失败比例格式不正确"),
+                               upstream=tier_release.upstream_requests(get_db())), 400
     return redirect(url_for("hub_rollout.detail", rollout_id=r["id"]))
 
 
