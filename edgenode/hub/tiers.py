@@ -9,6 +9,10 @@ acknowledged report.  The upstream replaces rather than adds, so a resent or
 rebuilt report can never count twice; an older report never overwrites a
 newer value (``report_no``).  A built report is kept and resent byte for byte
 until acknowledged, so a lost answer is a "duplicate", not a conflict.
+
+A report also carries the county's ``software`` section (hub/tier_software.py) and is sent every
+hour even with no new figures: its answer is how a county hears its province's rollout
+(``update``, acted on by hub/tier_release.py).
 """
 
 from __future__ import annotations
