@@ -95,6 +95,7 @@ class Config:
     def __init__(self, values: dict[str, Any], source: str):
         self._values = values
         self.source = source
+        self._sections: dict[str, _Section] = {}  # cfg.web is read on every request: built once
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
@@ -104,10 +105,13 @@ class Config:
             raise AttributeError(section)
         if section in self._values:
             return self._values[section]
-        keys = {n.split(".", 1)[1]: v for n, v in self._values.items() if n.startswith(section + ".")}
-        if not keys:
-            raise AttributeError(section)
-        return _Section(keys)
+        hit = self._sections.get(section)
+        if hit is None:
+            keys = {n.split(".", 1)[1]: v for n, v in self._values.items() if n.startswith(section + ".")}
+            if not keys:
+                raise AttributeError(section)
+            hit = self._sections[section] = _Section(keys)
+        return hit
 
     def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -50,9 +50,10 @@ def create_app(cfg: Config | None = None, test_config: dict | None = None) -> Fl
     app.json.ensure_ascii = False
     app.extensions["edgenode"] = Node(cfg)
 
-    from edgenode.node.web import auth, context, errors, i18n
+    from edgenode.node.web import auth, context, errors, hotpath, i18n
 
     context.init_app(app)
+    hotpath.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)  # CSRFProtect for every form, login at /admin/login

@@ -117,4 +117,25 @@ MIGRATIONS = [
     );
     """),
     (4, "search by words", _search_by_words),
+    (5, "catalogue version", """
+    -- One counter that moves whenever what the portal shows moves, kept by triggers, so the page
+    -- caches (portal/pagecache.py) read one row per request instead of scanning every resource.
+    CREATE TABLE catalog_version (one INTEGER PRIMARY KEY CHECK (one = 1), n INTEGER NOT NULL);
+    INSERT INTO catalog_version VALUES (1, 0);
+    CREATE TRIGGER catalog_version_resource_add AFTER INSERT ON resources
+        BEGIN UPDATE catalog_version SET n = n + 1; END;
+    CREATE TRIGGER catalog_version_resource_drop AFTER DELETE ON resources
+        BEGIN UPDATE catalog_version SET n = n + 1; END;
+    -- Only changes a visitor can see: refresh_visibility rewrites every row and must not bump it 100,000 times.
+    CREATE TRIGGER catalog_version_resource_change AFTER UPDATE ON resources
+        WHEN OLD.visible IS NOT NEW.visible OR OLD.updated_at IS NOT NEW.updated_at
+          OR OLD.withdrawn_at IS NOT NEW.withdrawn_at
+        BEGIN UPDATE catalog_version SET n = n + 1; END;
+    CREATE TRIGGER catalog_version_series_add AFTER INSERT ON series
+        BEGIN UPDATE catalog_version SET n = n + 1; END;
+    CREATE TRIGGER catalog_version_series_drop AFTER DELETE ON series
+        BEGIN UPDATE catalog_version SET n = n + 1; END;
+    CREATE TRIGGER catalog_version_series_change AFTER UPDATE ON series
+        BEGIN UPDATE catalog_version SET n = n + 1; END;
+    """),
 ]

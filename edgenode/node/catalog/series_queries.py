@@ -45,11 +45,6 @@ def reindex_episodes(conn: sqlite3.Connection, series_num: int) -> None:
                                                      (series_num,))])
 
 
-def series_fingerprint(conn: sqlite3.Connection) -> tuple:
-    """Changes when a series is added or renamed (episodes changing move ``queries.fingerprint``)."""
-    return tuple(conn.execute("SELECT count(*), max(updated_at) FROM series").fetchone())
-
-
 def get_series(conn: sqlite3.Connection, series_id: str) -> dict | None:
     row = conn.execute("SELECT * FROM series WHERE id = ?", (series_id,)).fetchone()
     return dict(row) if row else None

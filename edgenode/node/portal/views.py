@@ -60,7 +60,7 @@ def home():
     cache = _cache()
     popular_at, popular = _popular(db)
     live = live_banner(db)  # on now and next, its countdown by the minute: part of the cache key
-    key = (pagecache.page_state(), sq.series_fingerprint(db), popular_at, request.cookies.get("lang"),
+    key = (pagecache.page_state(), popular_at, request.cookies.get("lang"),
            request.cookies.get("display"), repr(live))
     hit = cache.get("home")
     if hit and hit[0] == key:
@@ -143,22 +143,21 @@ def resource(resource_id: str):
 
 @bp.route("/series/<series_id>")
 def series(series_id: str):
-    """A series' episodes in order.  Rendered once per catalogue state and cached like home; this
+    """A series' episodes in order.  Rendered once per catalogue state and cached like search; this
     terminal's 继续观看 button is spliced in per request."""
     db = get_db()
-    cache = _cache().setdefault("series", {})
-    key = (q.fingerprint(db), sq.series_fingerprint(db), request.cookies.get("lang"))
-    hit = cache.get(series_id)
-    if not hit or hit[0] != key:
+
+    def render():
         s = sq.get_series(db, series_id)
         items = sq.episodes(db, s["num"]) if s else []
         if not items:
-            abort(404)
+            return None
         html = render_template("portal/series.html", s=s, items=items, total=sum(r["duration"] or 0 for r in items))
-        if len(cache) > SERIES_CACHE:
-            cache.clear()
-        cache[series_id] = hit = (key, html, s["num"], s["column_key"], s["id"])
-    _key, html, num, column_key, sid = hit
+        return html, s["num"], s["column_key"], s["id"]
+    hit = pagecache.cached("series", (series_id,), render)
+    if hit is None:
+        abort(404)
+    html, num, column_key, sid = hit
     note("view", column_key=column_key, data={"page": "series", "series": sid})
     going = next((r for r in resume.continue_watching(db, known_terminal(), 20) if r["series_num"] == num), None)
     if going:
@@ -166,7 +165,6 @@ def series(series_id: str):
     return html
 
 
-SERIES_CACHE = 200
 SERIES_MARK = "<!--series-continue-->"
 
 

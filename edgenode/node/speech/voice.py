@@ -122,6 +122,7 @@ def generate(cfg, texts: list[str], *, workers: int = 2) -> int:
 def stamp(cfg) -> int:
     """When files were last made (0: never): part of the portal's page-cache keys."""
     try:
-        return (speech_dir(cfg) / STAMP).stat().st_mtime_ns
+        # every page view asks: a plain string path, no Path objects
+        return os.stat(os.path.join(cfg["data_dir"], "speech", STAMP)).st_mtime_ns
     except OSError:
         return 0

@@ -1,0 +1,77 @@
+"""The per-request shortcuts of issue 19's speed work (web/hotpath.py, catalog migration 5):
+each must change nothing a visitor sees."""
+
+from __future__ import annotations
+
+from edgenode.node.catalog import queries as q
+
+
+def _version(conn) -> int:
+    return q.fingerprint(conn)
+
+
+def test_the_catalogue_version_moves_with_what_visitors_see_and_only_then(demo_conn):
+    conn = demo_conn
+    v0 = _version(conn)
+    q.refresh_visibility(conn)  # rewrites every row, changes nothing visible
+    conn.commit()
+    assert _version(conn) == v0
+    rid = conn.execute("SELECT id FROM resources WHERE visible = 1 LIMIT 1").fetchone()[0]
+    assert q.withdraw(conn, rid)
+    conn.commit()
+    v1 = _version(conn)
+    assert v1 > v0
+    conn.execute("UPDATE series SET title = title || '（修订）'")
+    conn.commit()
+    assert _version(conn) > v1
+
+
+def test_a_withdrawal_drops_the_cached_search_page_at_once(client, demo_conn):
+    first = client.get("/search?q=水稻").get_data(as_text=True)
+    row = demo_conn.execute("SELECT id, title FROM resources WHERE visible = 1 AND title LIKE '%水稻%' "
+                            "LIMIT 1").fetchone()
+    assert row and row[1] in first
+    assert q.withdraw(demo_conn, row[0])
+    demo_conn.commit()
+    after = client.get("/search?q=水稻").get_data(as_text=True)
+    assert f"/r/{row[0]}\"" not in after and f"/r/{row[0]}\"" in first
+
+
+def test_the_page_chrome_follows_the_language_of_each_request(client):
+    zh = client.get("/").get_data(as_text=True)
+    client.set_cookie("lang", "en")
+    en = client.get("/").get_data(as_text=True)
+    client.delete_cookie("lang")
+    zh_again = client.get("/").get_data(as_text=True)
+    assert "管理" in zh and ">Administration<" in en and ">Administration<" not in zh_again
+    assert 'lang="en"' in en and 'lang="en"' not in zh_again
+    client.set_cookie("lang", "../../etc/passwd")  # an unknown language is the default one, not a new cache entry
+    assert ">Administration<" not in client.get("/").get_data(as_text=True)
+
+
+def test_links_follow_the_script_root_of_each_request(client, demo_conn):
+    """Remembered URLs and chrome are keyed by the prefix the portal is mounted under (a resource
+    page: it is rendered for every request)."""
+    rid = demo_conn.execute("SELECT id FROM resources WHERE visible = 1 LIMIT 1").fetchone()[0]
+    plain = client.get(f"/r/{rid}").get_data(as_text=True)
+    mounted = client.get(f"/r/{rid}", base_url="http://localhost/portal/").get_data(as_text=True)
+    assert 'href="/portal/static/portal.css"' in mounted and 'href="/portal/search"' not in plain
+    assert 'href="/static/portal.css"' in plain and 'action="/portal/search"' in mounted
+
+
+def test_the_url_memo_is_bounded_and_still_right_after_it_fills(app, monkeypatch):
+    from edgenode.node.web import hotpath
+    monkeypatch.setattr(hotpath, "URL_MEMO_SIZE", 8)
+    url_for = hotpath.memo_url_for(app)
+    with app.test_request_context("/"):
+        urls = [url_for("portal.resource", resource_id=f"demo.r{i}") for i in range(50)]
+        assert urls == [f"/r/demo.r{i}" for i in range(50)]
+        assert url_for("portal.search", q=["a", "b"]) == "/search?q=a&q=b"  # unhashable: built each time
+
+
+def test_a_villager_page_sets_no_session_cookie_but_a_form_still_gets_its_csrf(client):
+    r = client.get("/")
+    assert not any(h.startswith("session=") for h in r.headers.getlist("Set-Cookie"))
+    login = client.get("/admin/login")
+    assert 'name="csrf_token"' in login.get_data(as_text=True)
+    assert any(h.startswith("session=") for h in login.headers.getlist("Set-Cookie"))
