@@ -8,7 +8,7 @@ DATA_DIR/speech can be served.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, send_file, url_for
+from flask import Blueprint, abort, current_app, g, send_file, url_for
 
 from edgenode.node.catalog import queries as q
 from edgenode.node.speech import voice
@@ -36,9 +36,31 @@ def audio(resource_id: str, part: str):
     return resp
 
 
+MEMO_SIZE = 8192
+
+
+def _made(res: dict, part: str) -> bool:
+    """Whether the file exists, remembered: a page of cards asked the disk (and hashed the text)
+    once per card per request.  A "no" is asked again once voice.made() has made files (its
+    stamp moved); files are not removed while their resource is shown."""
+    stamp = g.get("_speech_stamp")
+    if stamp is None:
+        stamp = g._speech_stamp = voice.stamp(node().cfg)
+    memo = current_app.extensions.setdefault("speech_made", {})
+    key = (res["title"], res["description"], part)
+    hit = memo.get(key)
+    if hit is not None and (hit[1] or hit[0] == stamp):
+        return hit[1]
+    made = _file(res, part) is not None
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = (stamp, made)
+    return made
+
+
 def speech_url(res: dict, part: str = "title") -> str | None:
     """The speech file's URL for a template, or None while it is not made yet."""
-    if part not in PARTS or not res.get("id") or _file(res, part) is None:
+    if part not in PARTS or not res.get("id") or not _made(res, part):
         return None
     return url_for("speech.audio", resource_id=res["id"], part=part)
 
