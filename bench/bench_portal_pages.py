@@ -7,7 +7,11 @@ relevance set in turn (a village's searches repeat, so most are answered from
 the per-process page cache), and 2,000 distinct two-word queries (mostly
 misses: every request segments, searches and renders).
 
-    .venv/bin/python bench/bench_portal_pages.py [--seconds 8]
+    .venv/bin/python bench/bench_portal_pages.py [--seconds 8] [--library DB]
+
+``--library`` serves a copy of another catalogue instead of the demo's, e.g. the 100,000
+resources ``bench/bench_search.py --keep /tmp/b100k`` leaves in /tmp/b100k/edgenode.db:
+the pages must not slow down as the library grows.
 
 Target: home and search >= 1,000 req/s with p95 <= 50 ms.
 """
@@ -18,6 +22,7 @@ import argparse
 import itertools
 import os
 import random
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -45,12 +50,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--target-rps", type=float, default=1000)
     ap.add_argument("--target-p95-ms", type=float, default=50)
+    ap.add_argument("--library", type=Path, help="serve a copy of this edgenode.db instead of the demo library")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     data = work / "data"
     cfg = load_config(env={}, overrides={"data_dir": str(data)})
-    conn = open_main(cfg, check=True)
-    build_demo(conn, open_store(cfg), cfg)
+    if args.library:
+        data.mkdir(parents=True)
+        shutil.copyfile(args.library, cfg.db_path)
+        open_main(cfg, check=True).close()
+        open_store(cfg)
+    else:
+        conn = open_main(cfg, check=True)
+        build_demo(conn, open_store(cfg), cfg)
+        conn.close()
+    conn = open_main(cfg)
+    resources = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
     conn.close()
     prod = Production(work / "prod", data)
     bare, bare_port = bare_nginx(work / "bare", data / "store")
@@ -78,7 +93,8 @@ def main() -> int:
         prod.stop()
     base = results["static css, bare nginx"]["rps"]
     home = results["home"]["rps"]
-    print(f"pages through nginx, 32 connections, {args.seconds} s each (baseline: bare nginx, static css):")
+    print(f"pages through nginx, 32 connections, {args.seconds} s each, {resources:,} resources "
+          "(baseline: bare nginx, static css):")
     for name, r in results.items():
         ok = r["rps"] >= args.target_rps and r["p95_ms"] <= args.target_p95_ms
         print(f"  {name:24s} {r['rps']:8.1f} req/s ({r['rps'] / base:.2f}x nginx, {r['rps'] / home:.2f}x home)  "

@@ -75,3 +75,35 @@ def test_a_villager_page_sets_no_session_cookie_but_a_form_still_gets_its_csrf(c
     login = client.get("/admin/login")
     assert 'name="csrf_token"' in login.get_data(as_text=True)
     assert any(h.startswith("session=") for h in login.headers.getlist("Set-Cookie"))
+
+
+def test_thirty_terminals_asking_for_a_missing_page_at_once_cause_one_render(app):
+    import threading
+    import time
+
+    from edgenode.node.portal import pagecache
+    renders, pages = [], []
+
+    def render():
+        renders.append(1)
+        time.sleep(0.3)  # a cold section page on a big library
+        return ("<p>页</p>",)
+
+    def visitor():
+        with app.test_request_context("/s/shaoer"):
+            pages.append(pagecache.cached("test", ("shaoer",), render))
+    threads = [threading.Thread(target=visitor) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(renders) == 1 and pages == [("<p>页</p>",)] * 30
+
+
+def test_a_page_that_is_not_there_is_asked_for_by_each_and_never_kept(app):
+    from edgenode.node.portal import pagecache
+    calls = []
+    with app.test_request_context("/series/nosuch"):
+        for _ in range(3):
+            assert pagecache.cached("test", ("nosuch",), lambda: calls.append(1)) is None
+    assert len(calls) == 3

@@ -127,9 +127,14 @@ def once_per_series(conn: sqlite3.Connection, items: list[dict]) -> list[dict]:
 def find_series(conn: sqlite3.Connection, query: str, limit: int = 4) -> list[dict]:
     """Series whose title or tags contain the query (few rows: a series stands for many episodes)."""
     like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = conn.execute("""SELECT r.* FROM resources r JOIN series s ON s.num = r.series_num
-        WHERE (s.title LIKE :q ESCAPE '\\' OR s.tags LIKE :q ESCAPE '\\') AND r.visible = 1 AND """ + _REPRESENTS +
-                        " ORDER BY r.added_at DESC LIMIT :lim", {"q": like, "lim": limit}).fetchall()
+    # From the series (a few hundred rows) to each one's newest visible episode: joined the other
+    # way round, SQLite walked every visible resource newest first (43 ms at 100,000 resources).
+    # CROSS JOIN keeps that order (SQLite never reorders it).
+    rows = conn.execute("""SELECT r.* FROM series s CROSS JOIN resources r ON r.num = (
+            SELECT r2.num FROM resources r2 WHERE r2.series_num = s.num AND r2.visible = 1
+            ORDER BY r2.added_at DESC, r2.num DESC LIMIT 1)
+        WHERE s.title LIKE :q ESCAPE '\\' OR s.tags LIKE :q ESCAPE '\\'
+        ORDER BY r.added_at DESC LIMIT :lim""", {"q": like, "lim": limit}).fetchall()
     items = [dict(r) for r in rows]
     attach_series(conn, items)
     return items

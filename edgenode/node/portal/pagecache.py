@@ -6,6 +6,11 @@ catalogue's fingerprint (``catalog/queries.py::fingerprint``: an import or a
 withdrawal changes it), the time 朗读 files were last made, and everything else the page depends on, including
 the language and display (大字) cookies.  Page views are still recorded by the
 caller for every request.
+
+One render per page at a time: when a page is missing (after an import, or in a fresh
+worker) and thirty terminals ask for it at once, one thread renders it and the others wait
+for that page instead of all rendering it side by side; on a big library a cold section
+page is tens of milliseconds, and thirty of them queued behind one another were seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from edgenode.node.speech import voice
 from edgenode.node.web.context import get_db, node
 
 SIZE = 256
+WAIT_SECONDS = 30  # as gunicorn's worker timeout: after that, render it yourself
 _lock = threading.Lock()
+_rendering: dict = {}  # key -> threading.Event set when that render ends
 
 
 def page_state() -> tuple:
@@ -33,14 +40,32 @@ def cached(kind: str, key: tuple, render: Callable[[], tuple]) -> tuple:
     """``render()``'s result for this page, from the cache when the catalogue has not changed."""
     key = (page_state(), request.cookies.get("lang"), request.cookies.get("display"), *key)
     cache = current_app.extensions.setdefault("portal_cache", {}).setdefault("pages:" + kind, OrderedDict())
+    flight = (kind, key)
     with _lock:
         hit = cache.get(key)
         if hit is not None:
             cache.move_to_end(key)
             return hit
-    hit = render()
-    with _lock:
-        cache[key] = hit
-        while len(cache) > SIZE:
-            cache.popitem(last=False)
+        done = _rendering.get(flight)
+        if done is None:
+            done = _rendering[flight] = threading.Event()
+            leader = True
+        else:
+            leader = False
+    if not leader:
+        done.wait(WAIT_SECONDS)
+        with _lock:
+            hit = cache.get(key)
+        return hit if hit is not None else render()  # not cached (a 404): each asks for itself
+    try:
+        hit = render()
+        if hit is not None:
+            with _lock:
+                cache[key] = hit
+                while len(cache) > SIZE:
+                    cache.popitem(last=False)
+    finally:
+        with _lock:
+            _rendering.pop(flight, None)
+        done.set()
     return hit
