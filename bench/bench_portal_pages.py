@@ -67,6 +67,11 @@ def main() -> int:
     conn = open_main(cfg)
     resources = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
     conn.close()
+    # Steady state: the shipped worker is recycled every ~20,000 requests, days of a reading
+    # room's traffic but ~15 s of this benchmark, and each recycle is a worker start (~1 s on
+    # 100,000 resources: app 0.55 s of which quick_check 0.35 s, first pages 0.3 s; docs/portal.md)
+    # that would land in some set's p95 at random.
+    os.environ["EDGENODE_GUNICORN_MAX_REQUESTS"] = "0"
     prod = Production(work / "prod", data)
     bare, bare_port = bare_nginx(work / "bare", data / "store")
     rng = random.Random(3)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -70,6 +71,11 @@ def main() -> None:
                       source="bench")
     assert r.result == "imported", r.error
     conn.close()
+    # Steady state: the shipped worker is recycled every ~20,000 requests, days of a reading
+    # room's traffic but ~15 s of this benchmark, and each recycle is a worker start (~1 s on
+    # 100,000 resources: app 0.55 s of which quick_check 0.35 s, first pages 0.3 s; docs/portal.md)
+    # that would land in some set's p95 at random.
+    os.environ["EDGENODE_GUNICORN_MAX_REQUESTS"] = "0"
     prod = Production(work / "prod", data)
     bare, bare_port = bare_nginx(work / "bare", data / "store")
     try:
