@@ -5,7 +5,7 @@ A hub database is seeded with a year of rollups as ingest writes them (``hub_mon
 ``hub_monthly_col``, ``hub_monthly_res``, ``hub_terminals*``, ``hub_titles``) for ``--nodes`` service points;
 then, while a second process ingests signed batches into the same database as fast as
 it can (``ingest_batch``, the network path minus HTTP), the report is built
-(``reports.build``) and written (``reports.to_xlsx``), ``--runs`` times.  Figures are
+(``reports.build``) and written (``reports_write.to_xlsx``), ``--runs`` times.  Figures are
 printed against a baseline measured in the same run: one plain scan of the year's rows
 (``SELECT count(*), sum(n), sum(seconds)`` over ``hub_monthly``).  Also the PDF and CSV.
 
@@ -117,7 +117,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from edgenode.core.config import load_config
-    from edgenode.hub import reports
+    from edgenode.hub import reports, reports_write
     from edgenode.hub.database import open_hub
 
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench-reports-")
@@ -149,14 +149,14 @@ def main(argv=None) -> dict:
         report = reports.build(conn, YEAR, county="基准县")
         build.append(time.perf_counter() - t)
         t = time.perf_counter()
-        sizes["xlsx"] = len(reports.to_xlsx(report))
+        sizes["xlsx"] = len(reports_write.to_xlsx(report))
         xlsx.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     t, c = time.perf_counter(), time.process_time()
-    sizes["pdf"] = len(reports.to_pdf(report))
+    sizes["pdf"] = len(reports_write.to_pdf(report))
     pdf_s, pdf_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
-    sizes["csv"] = len(reports.to_csv(report).encode())
+    sizes["csv"] = len(reports_write.to_csv(report).encode())
     csv_s = time.perf_counter() - t
     ingest_rate = (counter.value - events0) / (time.monotonic() - started)
     if ingest:

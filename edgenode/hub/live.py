@@ -280,18 +280,43 @@ def titles(cfg) -> dict[str, str]:
     return out
 
 
-def report_sections(conn: sqlite3.Connection, month: str, titles: dict | None = None) -> list[dict]:
-    """The hub report's live sections, in the reports' shape ``{"key", "title", "headers", "rows"}``: the
-    once-a-month duty per point, and the views per point and broadcast."""
-    views_rows, seconds = q.live_views(conn, month), {}
-    for r in views_rows:
-        seconds[r["node_id"]] = seconds.get(r["node_id"], 0.0) + r["seconds"]
-    duty_rows = [[d["name"] or d["node_id"], d["township"] or "-", d["broadcasts"],
-                  round(seconds.get(d["node_id"], 0.0) / 3600, 2), "是" if d["met"] else "否"]
-                 for d in duty(conn, month)]
-    per_broadcast = [[r["name"] or r["node_id"], r["township"] or "-", (titles or {}).get(r["broadcast"], r["broadcast"]),
-                      r["views"], round(r["seconds"] / 60, 1)] for r in views_rows]
-    return [{"key": "live_duty", "title": "直播收看（每月至少一次）",
-             "headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"], "rows": duty_rows},
-            {"key": "live_views", "title": "直播收看（按服务点和直播）",
-             "headers": ["服务点", "乡镇", "直播", "收看记录数", "收看时长（分钟）"], "rows": per_broadcast}]
+def report_sections(conn: sqlite3.Connection, period: str, titles: dict | None = None, *,
+                    months_due: int = 12) -> list[dict]:
+    """The hub report's live sections, in the reports' shape ``{"key", "title", "headers", "labels", "formats",
+    "rows"}`` (``labels``: how many leading columns name the row; ``formats``: the .xlsx number format of each
+    other column, ``@`` for text).  A month (``YYYY-MM``): the once-a-month duty per point, and the views per
+    point and broadcast.  A year (``YYYY``): per point the months among the first ``months_due`` in which it
+    showed a broadcast, and the views per point and broadcast over the year."""
+    rows = q.live_rows(conn, period) if q.any_live(conn, period) else []
+    per_broadcast: dict[tuple, list] = {}
+    seconds: dict[str, float] = {}
+    months: dict[str, set[int]] = {}
+    shown: dict[str, set[str]] = {}
+    for r in rows:
+        n = r["node_id"]
+        seconds[n] = seconds.get(n, 0.0) + r["seconds"]
+        months.setdefault(n, set()).add(int(r["month"][5:7]))
+        shown.setdefault(n, set()).add(r["broadcast"])
+        row = per_broadcast.setdefault((n, r["broadcast"]), [r["name"] or n, r["township"] or "-",
+                                                            (titles or {}).get(r["broadcast"], r["broadcast"]), 0, 0.0])
+        row[3] += r["views"]
+        row[4] += r["seconds"]
+    points = [(p["node_id"], p["name"] or p["node_id"], p["township"] or "-") for p in q.nodes(conn)]
+    hours = {n: round(s / 3600, 2) for n, s in seconds.items()}
+    if len(period) == 4:
+        due = range(1, months_due + 1)
+        duty_section = {
+            "headers": ["服务点", "乡镇", "达标月数", "应达标月数", "收看直播场次", "收看时长（小时）", "未达标月份"],
+            "formats": ["#,##0", "#,##0", "#,##0", "#,##0.00", "@"],
+            "rows": [[name, township, len(months.get(n, set()) & set(due)), months_due, len(shown.get(n, ())),
+                      hours.get(n, 0.0), "、".join(f"{m}月" for m in due if m not in months.get(n, ())) or "无"]
+                     for n, name, township in points]}
+    else:
+        duty_section = {"headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"],
+                        "formats": ["#,##0", "#,##0.00", "@"],
+                        "rows": [[name, township, len(shown.get(n, ())), hours.get(n, 0.0), "是" if n in shown else "否"]
+                                 for n, name, township in points]}
+    return [{"key": "live_duty", "title": "直播收看（每月至少一次）", "labels": 2, **duty_section},
+            {"key": "live_views", "title": "直播收看（按服务点和直播）", "labels": 3,
+             "headers": ["服务点", "乡镇", "直播", "收看记录数", "收看时长（分钟）"], "formats": ["#,##0", "#,##0.0"],
+             "rows": [[*row[:4], round(row[4] / 60, 1)] for row in per_broadcast.values()]}]
