@@ -280,6 +280,17 @@ def titles(cfg) -> dict[str, str]:
     return out
 
 
+def months_text(months: list[int]) -> str:
+    """Months of a year in few characters, runs as ranges: ``[1, 2, 3, 5, 7, 8]`` → ``1-3、5、7-8月``; ``无`` for none."""
+    runs: list[list[int]] = []
+    for m in sorted(months):
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return "、".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs) + "月" if runs else "无"
+
+
 def report_sections(conn: sqlite3.Connection, period: str, titles: dict | None = None, *,
                     months_due: int = 12) -> list[dict]:
     """The hub report's live sections, in the reports' shape ``{"key", "title", "headers", "labels", "formats",
@@ -309,7 +320,7 @@ def report_sections(conn: sqlite3.Connection, period: str, titles: dict | None =
             "headers": ["服务点", "乡镇", "达标月数", "应达标月数", "收看直播场次", "收看时长（小时）", "未达标月份"],
             "formats": ["#,##0", "#,##0", "#,##0", "#,##0.00", "@"],
             "rows": [[name, township, len(months.get(n, set()) & set(due)), months_due, len(shown.get(n, ())),
-                      hours.get(n, 0.0), "、".join(f"{m}月" for m in due if m not in months.get(n, ())) or "无"]
+                      hours.get(n, 0.0), months_text([m for m in due if m not in months.get(n, ())])]
                      for n, name, township in points]}
     else:
         duty_section = {"headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"],
