@@ -25,12 +25,13 @@ BROADCASTS = {"lecture-11": ("冬季果树管理公开课", datetime(2025, 11, 2
               "lecture-12": ("防诈骗讲座", datetime(2025, 12, 18, 19, 30, tzinfo=CST))}
 TITLES = {f"shequ.{b}": t for b, (t, _) in BROADCASTS.items()}
 # point -> [(month, broadcast key, terminal, seconds)], one entry per player beacon (30 s at most each);
-# 西村 shows nothing in November and, in December, a broadcast the county never scheduled (a province's):
-# it counts, named by its key.
+# 西村 shows nothing in November and, in December, the county's broadcast and one the county never
+# scheduled (a province's): it counts, named by its key.
 LIVE = {
     "东村服务点": [(11, "shequ.lecture-11", "a", 30.0)] * 100 + [(11, "shequ.lecture-11", "b", 25.0)] * 40
     + [(11, "shequ.lecture-11", "b", 12.0), (12, "shequ.lecture-12", "c", 24.5)] + [(12, "shequ.lecture-12", "a", 30.0)] * 60,
-    "西村服务点": [(12, "shequ.gala", "d", 30.0)] * 45 + [(12, "shequ.gala", "d", 18.0)],
+    "西村服务点": [(12, "shequ.gala", "d", 30.0)] * 45 + [(12, "shequ.gala", "d", 18.0)]
+    + [(12, "shequ.lecture-12", "e", 30.0)] * 20,
 }
 POINTS = (("东村服务点", "河口镇"), ("西村服务点", "山前镇"))
 
@@ -98,7 +99,14 @@ def _expected(period: str, due: int = 12) -> dict[str, list[tuple]]:
         for key in sorted(shown):
             rows = [e for e in mine if e[1] == key]
             views.append((name, township, TITLES.get(key, key), len(rows), round(sum(e[3] for e in rows) / 60, 1)))
-    return {"live_duty": duty, "live_views": views}
+    if len(period) == 7:
+        return {"live_duty": duty, "live_views": views}
+    # A year: one row per broadcast, in the order they were broadcast, over every point.
+    every = sorted(((e[0], e[1], name, e[3]) for name in LIVE for e in LIVE[name]))
+    keys = list(dict.fromkeys(k for _, k, _, _ in every))
+    return {"live_duty": duty, "live_broadcasts": [
+        (TITLES.get(k, k), len({p for _, kk, p, _ in every if kk == k}), sum(1 for e in every if e[1] == k),
+         round(sum(e[3] for e in every if e[1] == k) / 3600, 2)) for k in keys]}
 
 
 def _pdf_lines(data: bytes, tmp_path) -> list[str]:
@@ -136,7 +144,7 @@ def test_live_sections_in_page_csv_xlsx_and_pdf(seeded, period, tmp_path):
         assert {r[0]: r[2] for r in want["live_duty"]} == {"东村服务点": 2, "西村服务点": 1}
     r = reports.build(conn, period, county="清河县文化馆", live_titles=live.titles(cfg))
     got = {s["key"]: [tuple(row) for row in s["rows"]] for s in r["sections"]}
-    assert [s["key"] for s in r["sections"]][-2:] == ["live_duty", "live_views"]
+    assert [s["key"] for s in r["sections"]][-2:] == list(want)
     assert {k: got[k] for k in want} == want
     titles = {s["key"]: s["title"] for s in r["sections"]}
     headers = {s["key"]: s["headers"] for s in r["sections"]}
@@ -154,7 +162,7 @@ def test_live_sections_in_page_csv_xlsx_and_pdf(seeded, period, tmp_path):
 
     from openpyxl import load_workbook
     wb = load_workbook(io.BytesIO(client.get(f"/stats/report/{period}/xlsx").data))
-    assert wb.sheetnames == ["合计", "按乡镇", "按服务点", "按栏目", "按资源", titles["live_duty"], titles["live_views"]]
+    assert wb.sheetnames == ["合计", "按乡镇", "按服务点", "按栏目", "按资源", *(titles[k] for k in want)]
     for key, rows in want.items():
         ws = wb[titles[key]]
         assert [c.value for c in ws[2]] == headers[key]
@@ -162,10 +170,12 @@ def test_live_sections_in_page_csv_xlsx_and_pdf(seeded, period, tmp_path):
     hours_col = headers["live_duty"].index("收看时长（小时）") + 1
     assert wb[titles["live_duty"]].cell(3, hours_col).number_format == "#,##0.00"
     assert wb[titles["live_duty"]].cell(3, len(headers["live_duty"])).number_format == "@"
-    assert wb[titles["live_views"]].cell(3, 5).number_format == "#,##0.0"
+    second = list(want)[1]
+    assert wb[titles[second]].cell(3, len(headers[second])).number_format == (
+        "#,##0.0" if second == "live_views" else "#,##0.00")  # minutes per point, hours per broadcast
 
     lines = _pdf_lines(client.get(f"/stats/report/{period}/pdf").data, tmp_path)
-    assert titles["live_duty"] in lines and titles["live_views"] in lines
+    assert all(titles[k] in lines for k in want)
     for rows in want.values():
         for row in rows:
             assert " ".join(str(c) for c in row) in lines, row

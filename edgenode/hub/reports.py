@@ -82,7 +82,7 @@ def build(conn: sqlite3.Connection, period: str, *, county: str, offset_hours: f
     totals["unique_terminals"] = node_terminals
     due = months_due(period, offset_hours, now) if "year" in filters else 12
     live_sections = live.report_sections(conn, period, live_titles, months_due=due)
-    if live_titles or any(s["rows"] for s in live_sections if s["key"] == "live_views"):
+    if live_titles or any(s["rows"] for s in live_sections if s["key"] != "live_duty"):
         sections += live_sections
     kind = "月报" if "month" in filters else "年报"
     return {"county": county, "period": period, "period_zh": period_zh(period),
