@@ -5,7 +5,7 @@ A hub database is seeded with a year of rollups as ingest writes them (``hub_mon
 ``hub_monthly_col``, ``hub_monthly_res``, ``hub_terminals*``, ``hub_titles``) for ``--nodes`` service points;
 then, while a second process ingests signed batches into the same database as fast as
 it can (``ingest_batch``, the network path minus HTTP), the report is built
-(``reports.build``) and written (``reports.to_xlsx``), ``--runs`` times.  Figures are
+(``reports.build``) and written (``reports_write.to_xlsx``), ``--runs`` times.  Figures are
 printed against a baseline measured in the same run: one plain scan of the year's rows
 (``SELECT count(*), sum(n), sum(seconds)`` over ``hub_monthly``).  Also the PDF and CSV.
 
@@ -36,10 +36,11 @@ COLUMNS = ["sannong", "pushi", "xinchengshi", "shequ"]
 YEAR = "2026"
 
 
-def seed(conn, nodes: int, *, resources_per_column: int, watched: int, terminals: int) -> int:
-    """A year of a county's rollups, inserted directly; returns the hub_monthly rows."""
+def seed(conn, nodes: int, *, resources_per_column: int, watched: int, terminals: int, live_share: float = 0.0) -> int:
+    """A year of a county's rollups, inserted directly; returns the hub_monthly rows.  ``live_share`` of the
+    points watch one or two of the month's two live broadcasts (``live_view`` rows) each month."""
     from edgenode.core.db import transaction
-    rnd = random.Random(7)
+    rnd, live_rnd = random.Random(7), random.Random(11)  # the live rows leave the other figures as they were
     catalogue = [(c, f"{c}-{r:04d}") for c in COLUMNS for r in range(resources_per_column)]
     rows = 0
     with transaction(conn):
@@ -60,6 +61,13 @@ def seed(conn, nodes: int, *, resources_per_column: int, watched: int, terminals
                         acc[0] += n
                         acc[1] += secs
                     terms += [(nid, month, c, rid, f"t{rnd.randrange(terminals)}") for _ in range(2)]
+                if live_rnd.random() < live_share:
+                    for b in live_rnd.sample(["a", "b"], live_rnd.choice([1, 2])):
+                        n, secs = live_rnd.randrange(20, 400), live_rnd.random() * 7200
+                        monthly.append((nid, month, "", f"shequ.live-{m:02d}{b}", "live_view", n, secs))
+                        acc = col.setdefault((month, nid, "", "live_view"), [0, 0.0])
+                        acc[0] += n
+                        acc[1] += secs
                 monthly += [(nid, month, "", "", "view", rnd.randrange(20, 200), 0.0)]  # home and column pages
                 conn.executemany("INSERT INTO hub_monthly VALUES (?, ?, ?, ?, ?, ?, ?)", monthly)
                 conn.executemany("INSERT INTO hub_monthly_col VALUES (?, ?, ?, ?, ?, ?)",
@@ -112,12 +120,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--watched", type=int, default=30, help="Resources a node's users watch in a month.")
     ap.add_argument("--terminals", type=int, default=25, help="Terminals per node.")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--live-share", type=float, default=0.8,
+                    help="Share of points watching a live broadcast each month (0: a county without live).")
     ap.add_argument("--no-ingest", action="store_true", help="Measure without the ingest beside it.")
     ap.add_argument("--data-dir", help="Reuse a hub data directory a previous run seeded (it is kept).")
     args = ap.parse_args(argv)
 
     from edgenode.core.config import load_config
-    from edgenode.hub import reports
+    from edgenode.hub import live, reports, reports_write
     from edgenode.hub.database import open_hub
 
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench-reports-")
@@ -127,7 +137,7 @@ def main(argv=None) -> dict:
     rows = conn.execute("SELECT count(*) FROM hub_monthly WHERE month LIKE ?", (YEAR + "%",)).fetchone()[0]
     if not rows:
         rows = seed(conn, args.nodes, resources_per_column=args.resources, watched=args.watched,
-                    terminals=args.terminals)
+                    terminals=args.terminals, live_share=args.live_share)
     seed_s = time.perf_counter() - t
     db_mb = (cfg.data_path / "hub.db").stat().st_size / 2 ** 20
 
@@ -138,7 +148,7 @@ def main(argv=None) -> dict:
         ingest.start()
         time.sleep(3)  # let it reach its pace
     started, events0 = time.monotonic(), counter.value
-    baseline, build, xlsx, sizes, cpu = [], [], [], {}, []
+    baseline, build, xlsx, sizes, cpu, live_s = [], [], [], {}, [], []
     for _ in range(args.runs):
         c = time.process_time()
         t = time.perf_counter()
@@ -149,14 +159,17 @@ def main(argv=None) -> dict:
         report = reports.build(conn, YEAR, county="基准县")
         build.append(time.perf_counter() - t)
         t = time.perf_counter()
-        sizes["xlsx"] = len(reports.to_xlsx(report))
+        live.report_sections(conn, YEAR)  # the live sections' share of the figures, measured alone
+        live_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        sizes["xlsx"] = len(reports_write.to_xlsx(report))
         xlsx.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     t, c = time.perf_counter(), time.process_time()
-    sizes["pdf"] = len(reports.to_pdf(report))
+    sizes["pdf"] = len(reports_write.to_pdf(report))
     pdf_s, pdf_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
-    sizes["csv"] = len(reports.to_csv(report).encode())
+    sizes["csv"] = len(reports_write.to_csv(report).encode())
     csv_s = time.perf_counter() - t
     ingest_rate = (counter.value - events0) / (time.monotonic() - started)
     if ingest:
@@ -168,7 +181,8 @@ def main(argv=None) -> dict:
     out = {"nodes": args.nodes, "hub_monthly_rows": rows, "db_mb": db_mb, "seed_s": seed_s,
            "rows": {s["key"]: len(s["rows"]) for s in report["sections"]},
            "baseline_scan_s": statistics.median(baseline), "build_s": statistics.median(build),
-           "xlsx_write_s": statistics.median(xlsx), "annual_xlsx_s": statistics.median(total),
+           "xlsx_write_s": statistics.median(xlsx),
+           "live_sections_s": statistics.median(live_s), "live_share": args.live_share, "annual_xlsx_s": statistics.median(total),
            "annual_xlsx_max_s": max(total), "annual_xlsx_cpu_s": statistics.median(cpu), "pdf_s": pdf_s,
            "pdf_cpu_s": pdf_cpu, "csv_s": csv_s, "bytes": sizes, "ingest_events_per_s_beside": ingest_rate,
            "loadavg": os.getloadavg(), "data_dir": data_dir}
@@ -178,6 +192,8 @@ def main(argv=None) -> dict:
     print(f"annual .xlsx: {out['annual_xlsx_s']:.2f} s median, {out['annual_xlsx_max_s']:.2f} s worst of {args.runs} "
           f"(figures {out['build_s']:.2f} s + writing {out['xlsx_write_s']:.2f} s; "
           f"×{out['annual_xlsx_s'] / out['baseline_scan_s']:.1f} of the baseline scan; issue 18 asks ≤ 10 s)")
+    print(f"  of the figures, the live-broadcast duty ({args.live_share:.0%} of points watching each month): "
+          f"{out['live_sections_s']:.2f} s, ×{out['live_sections_s'] / out['baseline_scan_s']:.2f} of the baseline scan")
     print(f"  CPU time of this process for it: {out['annual_xlsx_cpu_s']:.2f} s (wall time above includes waiting "
           f"for a core; load average {out['loadavg'][0]:.1f} on {os.cpu_count()} cores)")
     print(f"same report as PDF {pdf_s:.2f} s ({pdf_cpu:.2f} s CPU, {sizes['pdf'] / 2 ** 20:.1f} MB), "

@@ -20,10 +20,12 @@ from edgenode.hub.cli_kit import _hub, domain_errors, pass_ctx
 @pass_ctx
 @domain_errors
 def report_cmd(ctx, period, fmt, output):
-    """Write the report of PERIOD (YYYY-MM or YYYY) per township, service point, column and resource."""
-    from edgenode.hub import reports
-    r = reports.build(_hub(ctx), period, county=ctx.cfg.hub.name, offset_hours=ctx.cfg.hub.utc_offset_hours)
-    body = {"xlsx": reports.to_xlsx, "pdf": reports.to_pdf, "csv": lambda x: reports.to_csv(x).encode()}[fmt](r)
+    """Write the report of PERIOD (YYYY-MM or YYYY) per township, service point, column and resource,
+    and the live-broadcast duty per service point."""
+    from edgenode.hub import live, reports, reports_write as w
+    r = reports.build(_hub(ctx), period, county=ctx.cfg.hub.name, offset_hours=ctx.cfg.hub.utc_offset_hours,
+                      live_titles=live.titles(ctx.cfg))
+    body = {"xlsx": w.to_xlsx, "pdf": w.to_pdf, "csv": lambda x: w.to_csv(x).encode()}[fmt](r)
     path = Path(output or f"report-{period}.{fmt}")
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(body)

@@ -36,6 +36,7 @@ from edgenode.protocol import live, minisign
 log = logging.getLogger(__name__)
 WINDOW = 6
 STICK_DIR = "edgenode-live"
+DUTY_TITLE = "直播收看（每月至少一次）"
 
 
 def live_dir(cfg) -> Path:
@@ -280,18 +281,64 @@ def titles(cfg) -> dict[str, str]:
     return out
 
 
-def report_sections(conn: sqlite3.Connection, month: str, titles: dict | None = None) -> list[dict]:
-    """The hub report's live sections, in the reports' shape ``{"key", "title", "headers", "rows"}``: the
-    once-a-month duty per point, and the views per point and broadcast."""
-    views_rows, seconds = q.live_views(conn, month), {}
-    for r in views_rows:
-        seconds[r["node_id"]] = seconds.get(r["node_id"], 0.0) + r["seconds"]
-    duty_rows = [[d["name"] or d["node_id"], d["township"] or "-", d["broadcasts"],
-                  round(seconds.get(d["node_id"], 0.0) / 3600, 2), "是" if d["met"] else "否"]
-                 for d in duty(conn, month)]
-    per_broadcast = [[r["name"] or r["node_id"], r["township"] or "-", (titles or {}).get(r["broadcast"], r["broadcast"]),
-                      r["views"], round(r["seconds"] / 60, 1)] for r in views_rows]
-    return [{"key": "live_duty", "title": "直播收看（每月至少一次）",
-             "headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"], "rows": duty_rows},
-            {"key": "live_views", "title": "直播收看（按服务点和直播）",
-             "headers": ["服务点", "乡镇", "直播", "收看记录数", "收看时长（分钟）"], "rows": per_broadcast}]
+def months_text(months: list[int]) -> str:
+    """Months of a year in few characters, runs as ranges: ``[1, 2, 3, 5, 7, 8]`` → ``1-3、5、7-8月``; ``无`` for none."""
+    runs: list[list[int]] = []
+    for m in sorted(months):
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return "、".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs) + "月" if runs else "无"
+
+
+def report_sections(conn: sqlite3.Connection, period: str, titles: dict | None = None, *,
+                    months_due: int = 12) -> list[dict]:
+    """The hub report's live sections, in the reports' shape ``{"key", "title", "headers", "labels", "formats",
+    "rows"}`` (``labels``: how many leading columns name the row; ``formats``: the .xlsx number format of each
+    other column, ``@`` for text).  A month (``YYYY-MM``): the once-a-month duty per point (``live_duty``), and
+    the views per point and broadcast (``live_views``).  A year (``YYYY``): per point the months among the first
+    ``months_due`` in which it showed a broadcast (``live_duty``), and per broadcast the points that showed it
+    and its views (``live_broadcasts``: a year per point and broadcast would be tens of thousands of rows)."""
+    rows = q.live_rows(conn, period) if q.any_live(conn, period) else []
+    points = [(p["node_id"], p["name"] or p["node_id"], p["township"] or "-") for p in q.nodes(conn)]
+    name = (titles or {}).get
+    seconds: dict[str, float] = {}
+    months: dict[str, set[int]] = {}
+    shown: dict[str, set[str]] = {}
+    for r in rows:
+        n = r["node_id"]
+        seconds[n] = seconds.get(n, 0.0) + r["seconds"]
+        months.setdefault(n, set()).add(int(r["month"][5:7]))
+        shown.setdefault(n, set()).add(r["broadcast"])
+    hours = {n: round(s / 3600, 2) for n, s in seconds.items()}
+    if len(period) == 7:
+        duty_rows = [[label, township, len(shown.get(n, ())), hours.get(n, 0.0), "是" if n in shown else "否"]
+                     for n, label, township in points]
+        per_point: dict[tuple, list] = {}
+        for r in rows:
+            row = per_point.setdefault((r["node_id"], r["broadcast"]), [
+                r["name"] or r["node_id"], r["township"] or "-", name(r["broadcast"], r["broadcast"]), 0, 0.0])
+            row[3] += r["views"]
+            row[4] += r["seconds"]
+        return [{"key": "live_duty", "title": DUTY_TITLE, "labels": 2, "rows": duty_rows,
+                 "headers": ["服务点", "乡镇", "收看直播场次", "收看时长（小时）", "达标"], "formats": ["#,##0", "#,##0.00", "@"]},
+                {"key": "live_views", "title": "直播收看（按服务点和直播）", "labels": 3,
+                 "headers": ["服务点", "乡镇", "直播", "收看记录数", "收看时长（分钟）"], "formats": ["#,##0", "#,##0.0"],
+                 "rows": [[*row[:4], round(row[4] / 60, 1)] for row in per_point.values()]}]
+    due = range(1, months_due + 1)
+    duty_rows = [[label, township, len(months.get(n, set()) & set(due)), months_due, len(shown.get(n, ())),
+                  hours.get(n, 0.0), months_text([m for m in due if m not in months.get(n, ())])]
+                 for n, label, township in points]
+    per_broadcast: dict[str, list] = {}
+    for r in sorted(rows, key=lambda r: (r["month"], r["broadcast"])):  # in the order they were broadcast
+        row = per_broadcast.setdefault(r["broadcast"], [name(r["broadcast"], r["broadcast"]), set(), 0, 0.0])
+        row[1].add(r["node_id"])
+        row[2] += r["views"]
+        row[3] += r["seconds"]
+    return [{"key": "live_duty", "title": DUTY_TITLE, "labels": 2, "rows": duty_rows,
+             "headers": ["服务点", "乡镇", "达标月数", "应达标月数", "收看直播场次", "收看时长（小时）", "未达标月份"],
+             "formats": ["#,##0", "#,##0", "#,##0", "#,##0.00", "@"]},
+            {"key": "live_broadcasts", "title": "直播收看（按直播）", "labels": 1,
+             "headers": ["直播", "收看服务点数", "收看记录数", "收看时长（小时）"], "formats": ["#,##0", "#,##0", "#,##0.00"],
+             "rows": [[t, len(ns), v, round(secs / 3600, 2)] for t, ns, v, secs in per_broadcast.values()]}]

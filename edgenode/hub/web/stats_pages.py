@@ -7,8 +7,8 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, render_template, request
 
 from edgenode.protocol.metadata import COLUMNS
-from edgenode.hub import charts, reports, stats
-from edgenode.hub.web.context import get_db, settings
+from edgenode.hub import charts, live, reports, reports_write, stats
+from edgenode.hub.web.context import cfg, get_db, settings
 
 bp = Blueprint("hub_stats", __name__, url_prefix="/stats")
 
@@ -43,7 +43,8 @@ def export_csv():
 
 
 def _report(period: str) -> dict:
-    return reports.build(get_db(), period, county=settings().name, offset_hours=settings().utc_offset_hours)
+    return reports.build(get_db(), period, county=settings().name, offset_hours=settings().utc_offset_hours,
+                         live_titles=live.titles(cfg()))
 
 
 @bp.get("/report/<period>")
@@ -62,7 +63,7 @@ def report_file(period: str, fmt: str):
     if fmt not in EXPORTS:
         abort(404)
     r = _report(period)
-    body = {"csv": reports.to_csv, "xlsx": reports.to_xlsx, "pdf": reports.to_pdf}[fmt](r)
+    body = {"csv": reports_write.to_csv, "xlsx": reports_write.to_xlsx, "pdf": reports_write.to_pdf}[fmt](r)
     name = f"{r['county']}-{r['period']}-服务统计.{fmt}"
     return Response(body, mimetype=EXPORTS[fmt],
                     headers={"Content-Disposition": f"attachment; filename=\"report-{r['period']}.{fmt}\"; "
