@@ -229,3 +229,14 @@ def test_a_hub_without_live_broadcasts_gets_the_report_without_live_sections(tmp
         assert re.search(r'id="report-live_views">.*?本期没有数据', page)
     finally:
         conn.close()
+
+
+def test_the_resource_tables_name_a_scheduled_broadcast_not_title_unknown(seeded):
+    """Live viewing counts in 按资源 too: a broadcast the county scheduled is named there as 直播：<title>;
+    one it never scheduled (a province's) keeps its key."""
+    cfg, conn, _client = seeded
+    report = reports.build(conn, "2025", county="清河县", live_titles=live.titles(cfg))
+    titles = {row[0] for s in report["sections"] if s["key"] == "resource" for row in s["rows"]}
+    assert {"直播：冬季果树管理公开课", "直播：防诈骗讲座"} <= titles
+    assert not any("shequ.lecture" in t for t in titles)
+    assert "标题未知（shequ.gala）" in titles

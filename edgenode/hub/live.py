@@ -84,7 +84,24 @@ def publish(cfg, channel: str, broadcasts: list[dict]) -> dict:
 def add(cfg, channel: str, entry: dict) -> dict:
     """Add or replace one broadcast (by id) in the channel's schedule."""
     entries = [b for b in schedule(cfg, channel)["broadcasts"] if b["id"] != entry["id"]] + [entry]
-    return publish(cfg, channel, sorted(entries, key=lambda b: str(b["start"])))
+    out = publish(cfg, channel, sorted(entries, key=lambda b: str(b["start"])))
+    _remember_title(cfg, f"{channel}.{entry['id']}", entry["title"])
+    return out
+
+
+def _remember_title(cfg, key: str, title: str) -> None:
+    """Points count live viewing as time spent on a resource named ``<channel>.<id>``, so the
+    statistics' 按资源 tables name it from ``hub_titles`` like any published resource (it read
+    标题未知（shequ.x） before)."""
+    from edgenode.core.db import transaction
+    from edgenode.hub import titles_queries
+    from edgenode.hub.database import open_hub
+    conn = open_hub(cfg)
+    try:
+        with transaction(conn):
+            titles_queries.set_titles(conn, {key: f"直播：{title}"}, time.time())
+    finally:
+        conn.close()
 
 
 def cancel(cfg, channel: str, bid: str) -> dict:
