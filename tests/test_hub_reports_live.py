@@ -240,3 +240,19 @@ def test_the_resource_tables_name_a_scheduled_broadcast_not_title_unknown(seeded
     assert {"直播：冬季果树管理公开课", "直播：防诈骗讲座"} <= titles
     assert not any("shequ.lecture" in t for t in titles)
     assert "标题未知（shequ.gala）" in titles
+
+
+@pytest.mark.parametrize("period, code", [("2025", 0), ("2025-12", 0), ("2025-13", 1), ("../x", 1), ("", 1)])
+def test_hub_live_report_takes_a_month_or_a_year_and_refuses_the_rest(seeded, period, code):
+    cfg, _, _ = seeded
+    from click.testing import CliRunner
+    from edgenode.cli import cli
+    r = CliRunner().invoke(cli, ["--data-dir", str(cfg.data_path), "hub", "live", "report", "--month", period, "--json"],
+                           env={"EDGENODE_CONFIG": ""})
+    if code:
+        assert r.exit_code != 0 and "E_REPORT_PERIOD" in r.output
+    else:
+        import json
+        assert r.exit_code == 0, r.output
+        keys = [s["key"] for s in json.loads(r.output)]
+        assert keys == (["live_duty", "live_broadcasts"] if len(period) == 4 else ["live_duty", "live_views"])

@@ -139,14 +139,18 @@ def duty_cmd(ctx, month, as_json):
 
 
 @live_group.command("report")
-@click.option("--month", default=lambda: time.strftime("%Y-%m"), help="YYYY-MM (default: this month).")
+@click.option("--month", default=lambda: time.strftime("%Y-%m"),
+              help="YYYY-MM, or YYYY for a year (default: this month).")
 @json_option
 @pass_ctx
 @domain_errors
 def report_cmd(ctx, month, as_json):
     """The live sections of the hub report: the duty per point, the views per point and broadcast."""
-    from edgenode.hub import live
-    sections = live.report_sections(_hub(ctx), month, live.titles(ctx.cfg))
+    from edgenode.hub import live, reports
+    due = 12
+    if "year" in reports.check_period(month):  # E_REPORT_PERIOD for anything else
+        due = reports.months_due(month, ctx.cfg.hub.utc_offset_hours)
+    sections = live.report_sections(_hub(ctx), month, live.titles(ctx.cfg), months_due=due)
     if as_json:
         return echo_json(sections)
     for s in sections:
