@@ -102,19 +102,36 @@ import urllib.request  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _sid(pid: int) -> int | None:
+    """The session of ``pid`` (``/proc/PID/stat`` after the command's ")": state ppid pgrp session ...)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def node_pids(marker: str) -> list[int]:
-    """Every process whose command line or environment names this node's directory (its whole tree)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
+    """Every process whose command line or environment names this node's directory, and every process of
+    their sessions (nginx's workers carry neither: nginx clears their environment): the node's whole tree."""
+    found, sids, ours = [], set(), os.getsid(0)
+    procs = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and int(d.name) != os.getpid()]
+    for pid in procs:
         try:
-            blob = (d / "cmdline").read_bytes() + (d / "environ").read_bytes()
+            blob = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
         if marker.encode() in blob:
-            out.append(int(d.name))
-    return out
+            found.append(pid)
+            sids.add(_sid(pid))
+    # Only sessions a node process leads (nginx's master starts one): never the test's own, where its
+    # `edgenode` calls run, nor any other.
+    sids = {sid for sid in sids if sid in found and sid != ours}
+    return sorted(set(found) | {pid for pid in procs if pid not in found and _sid(pid) in sids})
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    """Hard links only within one filesystem (a node on its own disk image gets a copy)."""
+    return a.stat().st_dev == b.stat().st_dev
 
 
 def _away() -> str:
@@ -163,7 +180,8 @@ class NodeUnderTest:
         if deps_cache is not None and deps_cache.exists():
             dest = Path(self.cfg["updates.releases_dir"]) / deps_cache.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["cp", "-al", str(deps_cache), str(dest)], check=True)
+            subprocess.run(["cp", "-al" if _same_fs(deps_cache, dest.parent) else "-a", str(deps_cache), str(dest)],
+                           check=True)
         target = releases.build(self.cfg, rel, release_dir)
         releases.switch(self.cfg, target)
         self.edgenode("db", "check")
