@@ -169,3 +169,21 @@ def test_a_release_in_the_satellite_spool_or_beside_a_sticks_bundles_is_staged(t
     small_release(stick, k["release"], "0.9.2")
     assert import_tree(cfg, conn, store, tmp_path / "stick", source="usb") == []  # no content, no error
     assert state.load(cfg)["staged"]["version"] == "0.9.2"
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root: the boot recovery unit runs as root")
+def test_recovery_as_root_leaves_the_journal_to_the_service_user(tmp_path):
+    """edgenode-update-recover.service runs as root before the scheduler, which runs as the service user
+    and must still take the journal's locks and rewrite it."""
+    import os
+
+    from edgenode.node.updates import apply
+    cfg = make_config(tmp_path / "node")
+    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    os.chown(cfg.data_path, 65534, 65534)  # the service user's data directory
+    assert apply.recover(cfg) == {"state": "clean"}
+    state.set_keys(cfg, go={"version": NEXT})
+    for p in (cfg.data_path / "updates").iterdir():
+        assert p.stat().st_uid == 65534, p
+    assert (cfg.data_path / "updates").stat().st_uid == 65534
+    assert {p.name for p in (cfg.data_path / "updates").iterdir()} >= {".updater.lock", ".state.lock", "state.json"}
