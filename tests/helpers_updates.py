@@ -42,6 +42,41 @@ def small_release(out: Path, sk, version: str) -> Path:
     return build_release(out, sk, wheel=wheel, lock=lock, wheelhouse=work / "wh")
 
 
+def tiny_deb(out: Path, package: str, version: str, depends: str | None = None) -> Path:
+    """A real Debian package of one small file, built with ``dpkg-deb --build``."""
+    import subprocess
+    src = out / f".deb-{package}-{version}"
+    (src / "DEBIAN").mkdir(parents=True, exist_ok=True)
+    (src / "usr" / "share" / package).mkdir(parents=True, exist_ok=True)
+    (src / "usr" / "share" / package / "version").write_text(version + "\n")
+    control = (f"Package: {package}\nVersion: {version}\nArchitecture: all\nMaintainer: edgenode tests "
+               f"<tests@edgenode.invalid>\nDescription: a test package of one file\n")
+    (src / "DEBIAN" / "control").write_text(control + (f"Depends: {depends}\n" if depends else ""))
+    deb = out / f"{package}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(src), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def scratch_dpkg_root(root: Path) -> Path:
+    """An empty dpkg database for ``updates.dpkg_root`` (``dpkg --root``): the tests never touch the
+    machine's own."""
+    admin = root / "var" / "lib" / "dpkg"
+    for d in ("info", "updates", "triggers"):
+        (admin / d).mkdir(parents=True, exist_ok=True)
+    for f in ("status", "available"):
+        (admin / f).touch()
+    return root
+
+
+def dpkg_status(root: Path, package: str) -> str:
+    """``<status>\t<version>`` of a package in a dpkg root, or "" when dpkg does not know it."""
+    import subprocess
+    res = subprocess.run(["dpkg-query", f"--root={root}", "--show", "--showformat=${Status}\t${Version}", package],
+                         capture_output=True, text=True)
+    return res.stdout if res.returncode == 0 else ""
+
+
 def bump_version(version: str):
     """A patch for helpers_provisioning.build_edgenode_wheel: the same source as another version."""
     def patch(src: Path) -> None:
@@ -153,13 +188,14 @@ class NodeUnderTest:
         self.sock = self.root / "sup.sock"
         self.config = self.root / "edgenode.toml"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.dpkg_root = scratch_dpkg_root(self.root / "dpkg")  # a release's packages go here, not into the host
         ctl = f"{sys.executable} {REPO / 'tests' / 'node_supervisor.py'} ctl {self.sock}"
         self.config.write_text(
             f'data_dir = "{self.data}"\n[discovery]\nenabled = false\n[updates]\n'
             f'releases_dir = "{self.root / "releases"}"\ncurrent_link = "{self.root / "current"}"\n'
             f'python = "{sys._base_executable}"\nstop_command = "{ctl} stop"\nstart_command = "{ctl} start"\n'
             f'launcher = "detach"\nportal_url = "http://127.0.0.1:{port}/"\ngate_seconds = 60.0\n'
-            f'hours = ["{hours or _away()}"]\n{extra}', encoding="utf-8")
+            f'hours = ["{hours or _away()}"]\ndpkg_root = "{self.dpkg_root}"\n{extra}', encoding="utf-8")
         from edgenode.core.config import load_config
         self.cfg = load_config(self.config, env={})
         self.release_key_pub = release_key_pub

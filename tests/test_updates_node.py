@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import sqlite3
 import time
@@ -24,10 +25,11 @@ from edgenode.protocol.release import build_release
 from tests import helpers_disk
 from tests import helpers_provisioning as hp
 from tests.helpers_sync import free_port
-from tests.helpers_updates import NodeUnderTest, bumped_wheel, keys
+from tests.helpers_updates import NodeUnderTest, bumped_wheel, dpkg_status, keys, tiny_deb
 
 pytestmark = pytest.mark.timeout(600)
 N, N1 = "0.1.0", "0.1.1"
+PKG = f"u22node-tiny-{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +44,13 @@ def kit(tmp_path_factory):
 
     wheel_n = hp.build_edgenode_wheel(work / "w-n")  # the one real build; the others are version bumps of it
 
-    def release(version, edit=None):
+    def release(version, edit=None, debs=()):
         wheel = wheel_n if version == N else bumped_wheel(wheel_n, version, work / f"w-{version}", edit)
-        return build_release(work / "out", k["release"], wheel=wheel, lock=lock, wheelhouse=wheelhouse)
+        return build_release(work / "out", k["release"], wheel=wheel, lock=lock, wheelhouse=wheelhouse, debs=debs)
 
+    # N+1 carries a Debian package (into each node's scratch dpkg root: helpers_updates.NodeUnderTest)
     return {"keys": k, "pub": work / "keys" / "release.pub", "release": release, "work": work,
-            "N": release(N), "N1": release(N1)}
+            "N": release(N), "N1": release(N1, debs=[tiny_deb(work / "debs", PKG, "1.0")])}
 
 
 def _installed(root, kit) -> NodeUnderTest:
@@ -129,6 +132,24 @@ def test_a_staged_release_installs_passes_the_gate_and_keeps_data_and_config(nod
     assert _counts(node) == before and node.config.read_bytes() == config
     status = json.loads(node.edgenode("update", "status", "--json").stdout)
     assert status["version"] == N1 and status["last_update"]["state"] == "committed"
+    # the Debian package N+1 carries, installed before the switch (into the node's scratch dpkg root)
+    assert last["debs"] == [f"{PKG}_1.0_all.deb"] and dpkg_status(node.dpkg_root, PKG) == "install ok installed\t1.0"
+
+
+def test_a_release_whose_debian_package_cannot_install_is_not_started(node, kit):
+    """A package that dpkg refuses (here: a dependency the point lacks, and no network) stops the update
+    before anything stops: E_UPDATE_ROLLED_BACK with E_UPDATE_DEB, N still serving, not tried again."""
+    bad = kit["release"]("0.1.2", debs=[tiny_deb(kit["work"] / "bad-debs", PKG + "-bad", "1.0",
+                                                 depends=PKG + "-absent")])
+    before = _counts(node)
+    node.edgenode("update", "stage", str(bad))
+    r = node.edgenode("update", "apply", "--json", check=False)
+    last = json.loads(r.stdout)
+    assert r.returncode == 1 and last["state"] == "rolled_back" and last["code"] == "E_UPDATE_ROLLED_BACK"
+    assert last["reason"].startswith("E_UPDATE_DEB: dpkg --install failed") and "dependency" in last["reason"]
+    assert "seconds_down" not in last  # the services never stopped
+    assert node.running_version() == N and node.portal_status() == 200 and _counts(node) == before
+    assert "0.1.2" in json.loads(node.edgenode("update", "status", "--json").stdout)["failed"]
 
 
 @pytest.mark.slow  # the default run shows a rollback by a failed migration (test_updates_rollout.py)
@@ -149,7 +170,7 @@ def test_a_release_whose_portal_refuses_to_start_rolls_back_by_itself(node, kit)
     assert section["last_update"]["code"] == "E_UPDATE_ROLLED_BACK" and "0.1.2" in section["failed"]
 
 
-PHASES = ["start", "building", "stopping", "switched", "migrating", "gate", "done"]
+PHASES = ["start", "building", "packages", "stopping", "switched", "migrating", "gate", "done"]
 
 
 def _at_phase(node, upd, target: str, timeout: float = 300) -> None:
@@ -180,7 +201,7 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(d
     node SIGKILLed and its disk cut and remounted (tests/helpers_disk.py: only what had reached the
     disk survives).  The node must come back on N or N+1, serving, its usage and config intact; after
     all the cuts an update left alone still commits (nothing the cuts left behind blocks it)."""
-    import os
+    import shutil
     import signal
     import subprocess
     from collections import Counter
@@ -215,11 +236,16 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(d
         assert node.running_version() in (N, N1), f"round {i}"
         assert _counts(node) == before and before[1] == "ok", f"round {i}"
         assert node.config.read_bytes() == config and "attempt" not in node.state()
+        hits["came back on " + node.running_version()] += 1
         if node.running_version() == N1:  # back to N for the next round, as a fresh install of N would be
             node.power_cut()
             releases.switch(node.cfg, next(p for p in (node.root / "releases").iterdir()
                                            if p.name.startswith(N + "-")))
             node.boot()
+        # and without N+1's release directory and package, so each round builds and installs for real
+        for d in (node.root / "releases").glob(N1 + "-*"):
+            shutil.rmtree(d)
+        subprocess.run(["dpkg", f"--root={node.dpkg_root}", "--purge", PKG], capture_output=True, check=True)
         # a rollback (a gate too slow on a loaded machine is a real one) or three interruptions mark N+1
         # failed; forget it, as the county would by publishing a fresh N+1
         state.set_keys(node.cfg, last=None, failed=None)
@@ -228,6 +254,7 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(d
     r = node.edgenode("update", "apply", "--json", check=False)
     assert json.loads(r.stdout or "{}").get("state") == "committed", r.stdout + r.stderr
     assert node.running_version() == N1 and _counts(node)[0] == 25 + 5 * rounds
+    assert dpkg_status(node.dpkg_root, PKG) == "install ok installed\t1.0"
 
 
 @pytest.mark.slow

@@ -260,6 +260,8 @@ SETTINGS: list[Setting] = [
     Setting("updates.portal_url", str, "http://127.0.0.1/", "The portal through nginx, for the health gate."),
     Setting("updates.gate_seconds", float, 90.0, "How long the health gate waits for every check to pass.",
             check=_positive),
+    Setting("updates.dpkg_root", str, "/", "Where the Debian packages a release carries are installed "
+            "(dpkg --root); another root only for tests."),
     Setting("updates.require_hub", bool, True, "An enrolled node installs a release only when the hub's rollout "
             "tells it to; a node never enrolled installs what a stick brings."),
     # content fan-out: township mirrors (node side: edgenode/node/sources/, docs/fanout.md)
