@@ -52,6 +52,22 @@ def test_boot_recovery_of_an_update_runs_before_the_portal_and_the_scheduler():
     assert s["ExecStart"] == ["/opt/edgenode/bin/edgenode update recover"]  # no --start: systemd starts them
 
 
+def test_the_scheduler_asks_for_the_updater_through_a_path_unit(tmp_path):
+    """The scheduler (unprivileged) writes updates/apply-now; edgenode-update.path starts the root updater,
+    which consumes the request, and recovers whatever way it ends."""
+    from edgenode.node.updates import jobs
+    for name in ("edgenode-update.path", "edgenode-update.service"):
+        shutil.copy2(REPO / "systemd" / name, tmp_path / name)
+    res = verify(tmp_path, "edgenode-update.path", "edgenode-update.service")
+    assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res.stdout + res.stderr
+    path = (REPO / "systemd" / "edgenode-update.path").read_text()
+    assert f"PathExists=/var/lib/edgenode/updates/{jobs.REQUEST}\n" in path
+    s = _service(REPO / "systemd" / "edgenode-update.service")
+    assert s["ExecStart"] == ["/opt/edgenode/bin/edgenode update apply --requested"]
+    assert s["ExecStopPost"] == ["/opt/edgenode/bin/edgenode update recover --stop --start"]
+    assert "User" not in s  # root: dpkg and the release link
+
+
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
 def test_unit_passes_systemd_analyze_verify(tmp_path, unit):
     shutil.copy2(unit, tmp_path / unit.name)

@@ -187,3 +187,20 @@ def test_recovery_as_root_leaves_the_journal_to_the_service_user(tmp_path):
         assert p.stat().st_uid == 65534, p
     assert (cfg.data_path / "updates").stat().st_uid == 65534
     assert {p.name for p in (cfg.data_path / "updates").iterdir()} >= {".updater.lock", ".state.lock", "state.json"}
+
+
+def test_the_scheduler_s_request_starts_the_updater_once_and_a_stale_one_is_withdrawn(tmp_path, runner, cfg):
+    """launcher "path" (the default): the update job writes updates/apply-now for edgenode-update.path;
+    `update apply --requested` (the unit's ExecStart) consumes it; boot recovery withdraws a leftover."""
+    from edgenode.node.updates import apply, jobs
+    assert cfg["updates.launcher"] == "path"
+    assert jobs.launch(cfg, NEXT) == ["request", str(cfg.data_path / "updates" / jobs.REQUEST)]
+    assert json.loads((cfg.data_path / "updates" / jobs.REQUEST).read_text())["version"] == NEXT
+    r = runner("update", "apply", "--requested", "--json")
+    assert r.exit_code != 0 and "E_UPDATE_NOTHING" in r.output and NEXT in r.output  # asked for NEXT; none staged
+    assert not (cfg.data_path / "updates" / jobs.REQUEST).exists()
+    r = runner("update", "apply", "--requested", "--json")  # started again with no request: nothing
+    assert r.exit_code == 0 and json.loads(r.output) == {"state": "not requested"}
+    jobs.launch(cfg, NEXT)
+    apply.recover(cfg)  # at boot, after a power cut before the unit consumed it
+    assert not (cfg.data_path / "updates" / jobs.REQUEST).exists()
