@@ -20,9 +20,10 @@ Why this is a disk a real one could be, never a kinder or a crueller one:
   record is never in the clone without its blocks;
 * background writeback keeps running between the SIGKILLs and the clone; that is a node whose
   processes have died a moment before the power went, a state a real node goes through too;
-* one request of the loop device is one write to the backing file, done under the inode lock
-  the clone also takes: a write is in the clone whole or not at all (a real disk only promises
-  that per sector, so this disk is stricter there);
+* a request of the loop device reaches the backing file as one write or a few (one per segment,
+  depending on the kernel), each under the inode lock the clone also takes: the clone holds each
+  of those whole or not at all, and may hold part of a request, as a real disk may keep part of a
+  multi-sector write (it promises only a sector);
 * completed writes that no flush covered survive here, while a disk with a volatile write cache
   may drop them: this catches a missing fsync (data left in the page cache), not a disk that lies
   about flushes.
