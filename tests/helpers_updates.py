@@ -232,12 +232,13 @@ class NodeUnderTest:
             raise RuntimeError(f"edgenode {' '.join(args)}: {res.stderr or res.stdout}")
         return res
 
-    def boot(self, timeout: float = 60) -> None:
+    def boot(self, timeout: float = 60, wait: bool = True) -> None:
         self.proc = subprocess.Popen([*self.wrap, sys.executable, str(REPO / "tests" / "node_supervisor.py"), "run",
                                       str(self.config), str(self.sock), str(self.port)], env=self.env,
                                      cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        self.wait_portal(timeout)
+        if wait:
+            self.wait_portal(timeout)
 
     def wait_portal(self, timeout: float = 60) -> None:
         end = time.monotonic() + timeout

@@ -199,8 +199,9 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(d
     (a random phase of its journal, then a random delay) either the updater alone is SIGKILLed (the
     update unit's ExecStopPost then runs ``update recover``) or the power goes: every process of the
     node SIGKILLed and its disk cut and remounted (tests/helpers_disk.py: only what had reached the
-    disk survives).  The node must come back on N or N+1, serving, its usage and config intact; after
-    all the cuts an update left alone still commits (nothing the cuts left behind blocks it)."""
+    disk survives; some power cuts strike again while the boot's recovery runs).  The node must come
+    back on N or N+1, serving, its usage and config intact; after all the cuts an update left alone
+    still commits (nothing the cuts left behind blocks it)."""
     import shutil
     import signal
     import subprocess
@@ -225,6 +226,12 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(d
             upd.wait()
             node.disk.cut()   # and the disk keeps only what had reached it
             hits["power cut during " + _cut_point(node)] += 1
+            if rng.random() < 0.3:  # and again while the boot's recovery runs: it must run again, the same
+                node.boot(wait=False)
+                time.sleep(rng.uniform(0.3, 2.0))
+                node.power_cut()
+                node.disk.cut()
+                hits["and again during the boot (" + _cut_point(node) + ")"] += 1
             node.boot(120)    # boot: recovery first, then the services
         else:
             with contextlib.suppress(ProcessLookupError):
