@@ -178,7 +178,7 @@ def recover(cfg, *, start: bool = False, stop: bool = False, locked: bool = Fals
             return recover(cfg, start=start, stop=stop, locked=True)
     # A request to update (updates/apply-now) from before the cut is withdrawn: the scheduler asks again
     # when it is time, not at whatever hour the power came back.
-    (state.root(cfg) / "apply-now").unlink(missing_ok=True)
+    (state.root(cfg) / state.REQUEST).unlink(missing_ok=True)
     attempt = state.load(cfg).get("attempt")
     if not attempt:
         if start:

@@ -25,7 +25,7 @@ from edgenode.node.sync import enroll
 from edgenode.node.updates import gate, stage, state
 
 log = logging.getLogger(__name__)
-REQUEST = "apply-now"  # watched by systemd/edgenode-update.path
+REQUEST = state.REQUEST
 
 
 def decide(cfg, conn, now: datetime | None = None) -> tuple[str | None, str]:

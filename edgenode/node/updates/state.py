@@ -20,6 +20,8 @@ from pathlib import Path
 
 from edgenode.core.store import fsync_dir
 
+REQUEST = "apply-now"  # the scheduler's request for the updater, watched by systemd/edgenode-update.path
+
 
 def _own(cfg, path: Path) -> None:
     """Run as root (the updater's unit, boot recovery), hand what it makes to the data directory's owner:
