@@ -184,6 +184,18 @@ def _at_phase(node, upd, target: str, timeout: float = 300) -> None:
         time.sleep(0.02)
 
 
+def _recovery_started(node, timeout: float = 60) -> None:
+    """Wait until the boot's ``edgenode update recover`` runs."""
+    from tests.helpers_updates import node_pids
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for pid in node_pids(str(node.root)):
+            with contextlib.suppress(OSError):
+                if b"update\0recover" in open(f"/proc/{pid}/cmdline", "rb").read():
+                    return
+        time.sleep(0.02)
+
+
 def _cut_point(node) -> str:
     """Where the cut found the update, as the journal on the disk says."""
     doc = node.state()
@@ -226,12 +238,13 @@ def test_power_cut_or_killed_updater_at_random_points_leaves_n_or_n1_with_data(d
             upd.wait()
             node.disk.cut()   # and the disk keeps only what had reached it
             hits["power cut during " + _cut_point(node)] += 1
-            if rng.random() < 0.3:  # and again while the boot's recovery runs: it must run again, the same
-                node.boot(wait=False)
-                time.sleep(rng.uniform(0.3, 2.0))
+            if node.state().get("attempt") and rng.random() < 0.5:  # and again while the boot's recovery
+                node.boot(wait=False)                                 # runs: it must run again, the same
+                _recovery_started(node)
+                time.sleep(rng.uniform(0.0, 0.4))
                 node.power_cut()
                 node.disk.cut()
-                hits["and again during the boot (" + _cut_point(node) + ")"] += 1
+                hits["and again during its recovery (journal then: " + _cut_point(node) + ")"] += 1
             node.boot(120)    # boot: recovery first, then the services
         else:
             with contextlib.suppress(ProcessLookupError):
