@@ -204,3 +204,18 @@ def test_the_scheduler_s_request_starts_the_updater_once_and_a_stale_one_is_with
     jobs.launch(cfg, NEXT)
     apply.recover(cfg)  # at boot, after a power cut before the unit consumed it
     assert not (cfg.data_path / "updates" / jobs.REQUEST).exists()
+
+
+def test_a_staged_copy_damaged_since_staging_is_dropped_not_installed(trusted, tmp_path, runner, cfg):
+    """What a power cut did to a copy that was never synced (the real cut: test_updates_node.py): the updater
+    refuses it with its code and forgets it, so the next stick or pull stages the release afresh."""
+    from pathlib import Path
+    k, _ = trusted
+    rel = small_release(tmp_path / "out", k["release"], NEXT)
+    assert runner("update", "stage", str(rel)).exit_code == 0
+    staged = Path(state.load(cfg)["staged"]["dir"])
+    (staged / RELEASE_SIG).write_bytes(b"")  # as ext4 leaves a file whose data never reached the disk
+    r = runner("update", "apply")
+    assert r.exit_code != 0 and "E_UPDATE_STAGED_BAD" in r.output and "E_RELEASE_SIGNATURE" in r.output, r.output
+    assert "staged" not in state.load(cfg) and not staged.exists()
+    assert json.loads(runner("update", "stage", str(rel), "--json").output)[0]["result"] == "staged"
