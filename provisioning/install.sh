@@ -72,7 +72,7 @@ if [ "$FROM_RELEASE" = 1 ] && [ -n "$WHEEL$WHEELHOUSE" ]; then
 fi
 
 uninstall() {
-    local units="$NODE_UNITS $HUB_UNITS edgenode-firstboot.service" f
+    local units="$NODE_UNITS $HUB_UNITS edgenode-firstboot.service $UPDATE_UNITS" f
     for f in /etc/systemd/system/edgenode-*.timer; do [ -f "$f" ] && units="$units $(basename "$f")"; done
     if systemd_running; then
         # shellcheck disable=SC2086
@@ -199,7 +199,8 @@ sys.exit(0 if (d.get("hub"), d.get("code")) == (os.environ["HUB"], os.environ["C
 
 # 8. Units, udev rules and the nginx site.
 step_units() {
-    local units="$NODE_UNITS edgenode-firstboot.service" u f hub_timers=""
+    # The updater's units: started by systemd only (at boot, on the scheduler's request), never restarted here.
+    local units="$NODE_UNITS edgenode-firstboot.service $UPDATE_UNITS" u f hub_timers=""
     if [ "$HUB_SERVER" = 1 ]; then
         units="$units $HUB_UNITS"
         # The hub's periodic jobs: a oneshot service per timer (docs/hub.md).
@@ -222,7 +223,7 @@ step_units() {
         put_file "$PREFIX/share/systemd/rsyncd.conf" "$ETC/rsyncd.conf" 0644
     fi
     systemd_running && systemctl daemon-reload
-    local enable="$NODE_UNITS" want out
+    local enable="$NODE_UNITS edgenode-update-recover.service edgenode-update.path" want out
     [ "$HUB_SERVER" = 1 ] && enable="$enable $HUB_UNITS"
     [ "$IMAGE" = 1 ] && enable="$enable edgenode-firstboot.service"
     for u in $enable $hub_timers; do

@@ -11,6 +11,8 @@ PREFIX=/opt/edgenode            # a symlink to the current release under $RELEAS
 USER_NAME=edgenode
 NODE_UNITS="edgenode-web.service edgenode-scheduler.service edgenode-advertise.service"
 HUB_UNITS="edgenode-hub.service edgenode-rsyncd.service"
+# Software updates (docs/updates.md): boot recovery, and the updater the scheduler asks for.
+UPDATE_UNITS="edgenode-update-recover.service edgenode-update.path edgenode-update.service"
 
 CHANGED=0  # set when a run changed the program, a unit or the config: then restart
 

@@ -286,6 +286,9 @@ def tree_digest(upper: Path, skip=()) -> dict[str, str]:
 INSTALL_ARGS = ["--name", "某某村文化服务点", "--township", "某某镇",
                 "--hub", "http://127.0.0.1:9", "--code", "K7QM-2XPD-9RTA"]  # port 9: nothing listens
 NODE_UNITS = ["edgenode-web.service", "edgenode-scheduler.service", "edgenode-advertise.service"]
+# Boot-time recovery of an interrupted update and the path unit that starts the updater (both enabled),
+# and the updater's own unit (static).
+UPDATE_UNITS = ["edgenode-update-recover.service", "edgenode-update.path", "edgenode-update.service"]
 
 
 def prepare(root: Root, wheel: Path, wheels: Path) -> list[str]:
@@ -369,13 +372,13 @@ def check_installed(root: Root, tmp: Path, *, image: bool = False) -> dict:
     # Units: the repo's files, enabled for multi-user.target, accepted by systemd-analyze verify
     # against the real binaries in the root.
     wants = r / "etc/systemd/system/multi-user.target.wants"
-    for unit in NODE_UNITS + ["edgenode-firstboot.service"]:
+    for unit in NODE_UNITS + ["edgenode-firstboot.service"] + UPDATE_UNITS:
         assert (r / "etc/systemd/system" / unit).read_bytes() == (r / "srv/edgenode-src/systemd" / unit).read_bytes()
-    for unit in NODE_UNITS:
+    for unit in NODE_UNITS + UPDATE_UNITS[:2]:
         assert (wants / unit).is_symlink(), f"{unit} not enabled"
     assert (wants / "edgenode-firstboot.service").is_symlink() == image
     verify = subprocess.run(["systemd-analyze", "verify", "--man=no", f"--root={r}",
-                             *[f"/etc/systemd/system/{u}" for u in NODE_UNITS]],
+                             *[f"/etc/systemd/system/{u}" for u in NODE_UNITS + UPDATE_UNITS]],
                             capture_output=True, text=True)
     problems = [ln for ln in (verify.stdout + verify.stderr).splitlines()
                 if "sysinit.target" not in ln and ln.strip()]

@@ -42,6 +42,41 @@ def small_release(out: Path, sk, version: str) -> Path:
     return build_release(out, sk, wheel=wheel, lock=lock, wheelhouse=work / "wh")
 
 
+def tiny_deb(out: Path, package: str, version: str, depends: str | None = None) -> Path:
+    """A real Debian package of one small file, built with ``dpkg-deb --build``."""
+    import subprocess
+    src = out / f".deb-{package}-{version}"
+    (src / "DEBIAN").mkdir(parents=True, exist_ok=True)
+    (src / "usr" / "share" / package).mkdir(parents=True, exist_ok=True)
+    (src / "usr" / "share" / package / "version").write_text(version + "\n")
+    control = (f"Package: {package}\nVersion: {version}\nArchitecture: all\nMaintainer: edgenode tests "
+               f"<tests@edgenode.invalid>\nDescription: a test package of one file\n")
+    (src / "DEBIAN" / "control").write_text(control + (f"Depends: {depends}\n" if depends else ""))
+    deb = out / f"{package}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(src), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def scratch_dpkg_root(root: Path) -> Path:
+    """An empty dpkg database for ``updates.dpkg_root`` (``dpkg --root``): the tests never touch the
+    machine's own."""
+    admin = root / "var" / "lib" / "dpkg"
+    for d in ("info", "updates", "triggers"):
+        (admin / d).mkdir(parents=True, exist_ok=True)
+    for f in ("status", "available"):
+        (admin / f).touch()
+    return root
+
+
+def dpkg_status(root: Path, package: str) -> str:
+    """``<status>\t<version>`` of a package in a dpkg root, or "" when dpkg does not know it."""
+    import subprocess
+    res = subprocess.run(["dpkg-query", f"--root={root}", "--show", "--showformat=${Status}\t${Version}", package],
+                         capture_output=True, text=True)
+    return res.stdout if res.returncode == 0 else ""
+
+
 def bump_version(version: str):
     """A patch for helpers_provisioning.build_edgenode_wheel: the same source as another version."""
     def patch(src: Path) -> None:
@@ -102,19 +137,36 @@ import urllib.request  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _sid(pid: int) -> int | None:
+    """The session of ``pid`` (``/proc/PID/stat`` after the command's ")": state ppid pgrp session ...)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def node_pids(marker: str) -> list[int]:
-    """Every process whose command line or environment names this node's directory (its whole tree)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
+    """Every process whose command line or environment names this node's directory, and every process of
+    their sessions (nginx's workers carry neither: nginx clears their environment): the node's whole tree."""
+    found, sids, ours = [], set(), os.getsid(0)
+    procs = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and int(d.name) != os.getpid()]
+    for pid in procs:
         try:
-            blob = (d / "cmdline").read_bytes() + (d / "environ").read_bytes()
+            blob = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
         if marker.encode() in blob:
-            out.append(int(d.name))
-    return out
+            found.append(pid)
+            sids.add(_sid(pid))
+    # Only sessions a node process leads (nginx's master starts one): never the test's own, where its
+    # `edgenode` calls run, nor any other.
+    sids = {sid for sid in sids if sid in found and sid != ours}
+    return sorted(set(found) | {pid for pid in procs if pid not in found and _sid(pid) in sids})
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    """Hard links only within one filesystem (a node on its own disk image gets a copy)."""
+    return a.stat().st_dev == b.stat().st_dev
 
 
 def _away() -> str:
@@ -136,13 +188,14 @@ class NodeUnderTest:
         self.sock = self.root / "sup.sock"
         self.config = self.root / "edgenode.toml"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.dpkg_root = scratch_dpkg_root(self.root / "dpkg")  # a release's packages go here, not into the host
         ctl = f"{sys.executable} {REPO / 'tests' / 'node_supervisor.py'} ctl {self.sock}"
         self.config.write_text(
             f'data_dir = "{self.data}"\n[discovery]\nenabled = false\n[updates]\n'
             f'releases_dir = "{self.root / "releases"}"\ncurrent_link = "{self.root / "current"}"\n'
             f'python = "{sys._base_executable}"\nstop_command = "{ctl} stop"\nstart_command = "{ctl} start"\n'
             f'launcher = "detach"\nportal_url = "http://127.0.0.1:{port}/"\ngate_seconds = 60.0\n'
-            f'hours = ["{hours or _away()}"]\n{extra}', encoding="utf-8")
+            f'hours = ["{hours or _away()}"]\ndpkg_root = "{self.dpkg_root}"\n{extra}', encoding="utf-8")
         from edgenode.core.config import load_config
         self.cfg = load_config(self.config, env={})
         self.release_key_pub = release_key_pub
@@ -163,7 +216,8 @@ class NodeUnderTest:
         if deps_cache is not None and deps_cache.exists():
             dest = Path(self.cfg["updates.releases_dir"]) / deps_cache.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["cp", "-al", str(deps_cache), str(dest)], check=True)
+            subprocess.run(["cp", "-al" if _same_fs(deps_cache, dest.parent) else "-a", str(deps_cache), str(dest)],
+                           check=True)
         target = releases.build(self.cfg, rel, release_dir)
         releases.switch(self.cfg, target)
         self.edgenode("db", "check")
@@ -178,12 +232,13 @@ class NodeUnderTest:
             raise RuntimeError(f"edgenode {' '.join(args)}: {res.stderr or res.stdout}")
         return res
 
-    def boot(self, timeout: float = 60) -> None:
+    def boot(self, timeout: float = 60, wait: bool = True) -> None:
         self.proc = subprocess.Popen([*self.wrap, sys.executable, str(REPO / "tests" / "node_supervisor.py"), "run",
                                       str(self.config), str(self.sock), str(self.port)], env=self.env,
                                      cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        self.wait_portal(timeout)
+        if wait:
+            self.wait_portal(timeout)
 
     def wait_portal(self, timeout: float = 60) -> None:
         end = time.monotonic() + timeout

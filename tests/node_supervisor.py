@@ -79,13 +79,18 @@ class Node:
         srv.listen(4)
         while True:
             c, _ = srv.accept()
-            cmd = c.recv(64).decode().strip()
             try:
-                {"stop": self.stop, "start": self.start}[cmd]()
-                c.sendall(b"ok")
-            except Exception as e:  # the caller sees the failure, as with systemctl
-                c.sendall(f"error {e}".encode())
-            c.close()
+                cmd = c.recv(64).decode().strip()
+                try:
+                    {"stop": self.stop, "start": self.start}[cmd]()
+                    answer = b"ok"
+                except Exception as e:  # the caller sees the failure, as with systemctl
+                    answer = f"error {e}".encode()
+                c.sendall(answer)
+            except OSError:  # the caller was killed meanwhile (a SIGKILLed updater): systemd lives on too
+                pass
+            finally:
+                c.close()
 
 
 def ctl(sock_path: str, cmd: str) -> int:

@@ -20,7 +20,7 @@ UNITS = sorted((REPO / "systemd").glob("*.service"))
 # The appliance's own long-running services (the USB import template belongs to the bundles area).
 SERVICE_UNITS = [REPO / "systemd" / n for n in ("edgenode-web.service", "edgenode-scheduler.service",
                  "edgenode-advertise.service", "edgenode-hub.service", "edgenode-rsyncd.service")]
-OURS = {u.name for u in SERVICE_UNITS} | {"edgenode-firstboot.service"}
+OURS = {u.name for u in SERVICE_UNITS} | {"edgenode-firstboot.service", "edgenode-update-recover.service"}
 STAND_INS = ["/opt/edgenode/bin/edgenode", "/opt/edgenode/bin/gunicorn",
              "/opt/edgenode/share/provisioning/firstboot.sh"]
 
@@ -39,7 +39,33 @@ def verify(unit_dir: Path, *names: str) -> subprocess.CompletedProcess:
 
 def test_units_exist():
     names = {u.name for u in UNITS}
-    assert {"edgenode-web.service", "edgenode-scheduler.service", "edgenode-firstboot.service"} <= names
+    assert {"edgenode-web.service", "edgenode-scheduler.service", "edgenode-firstboot.service",
+            "edgenode-update-recover.service"} <= names
+
+
+def test_boot_recovery_of_an_update_runs_before_the_portal_and_the_scheduler():
+    """docs/updates.md: an update a power cut interrupted is put back before anything uses the release."""
+    s = _service(REPO / "systemd" / "edgenode-update-recover.service")
+    before = " ".join(s["Before"]).split()
+    assert {"edgenode-web.service", "edgenode-scheduler.service"} <= set(before)
+    assert s["Type"] == ["oneshot"] and s["RemainAfterExit"] == ["yes"]
+    assert s["ExecStart"] == ["/opt/edgenode/bin/edgenode update recover"]  # no --start: systemd starts them
+
+
+def test_the_scheduler_asks_for_the_updater_through_a_path_unit(tmp_path):
+    """The scheduler (unprivileged) writes updates/apply-now; edgenode-update.path starts the root updater,
+    which consumes the request, and recovers whatever way it ends."""
+    from edgenode.node.updates import jobs
+    for name in ("edgenode-update.path", "edgenode-update.service"):
+        shutil.copy2(REPO / "systemd" / name, tmp_path / name)
+    res = verify(tmp_path, "edgenode-update.path", "edgenode-update.service")
+    assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res.stdout + res.stderr
+    path = (REPO / "systemd" / "edgenode-update.path").read_text()
+    assert f"PathExists=/var/lib/edgenode/updates/{jobs.REQUEST}\n" in path
+    s = _service(REPO / "systemd" / "edgenode-update.service")
+    assert s["ExecStart"] == ["/opt/edgenode/bin/edgenode update apply --requested"]
+    assert s["ExecStopPost"] == ["/opt/edgenode/bin/edgenode update recover --stop --start"]
+    assert "User" not in s  # root: dpkg and the release link
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)

@@ -169,3 +169,53 @@ def test_a_release_in_the_satellite_spool_or_beside_a_sticks_bundles_is_staged(t
     small_release(stick, k["release"], "0.9.2")
     assert import_tree(cfg, conn, store, tmp_path / "stick", source="usb") == []  # no content, no error
     assert state.load(cfg)["staged"]["version"] == "0.9.2"
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root: the boot recovery unit runs as root")
+def test_recovery_as_root_leaves_the_journal_to_the_service_user(tmp_path):
+    """edgenode-update-recover.service runs as root before the scheduler, which runs as the service user
+    and must still take the journal's locks and rewrite it."""
+    import os
+
+    from edgenode.node.updates import apply
+    cfg = make_config(tmp_path / "node")
+    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    os.chown(cfg.data_path, 65534, 65534)  # the service user's data directory
+    assert apply.recover(cfg) == {"state": "clean"}
+    state.set_keys(cfg, go={"version": NEXT})
+    for p in (cfg.data_path / "updates").iterdir():
+        assert p.stat().st_uid == 65534, p
+    assert (cfg.data_path / "updates").stat().st_uid == 65534
+    assert {p.name for p in (cfg.data_path / "updates").iterdir()} >= {".updater.lock", ".state.lock", "state.json"}
+
+
+def test_the_scheduler_s_request_starts_the_updater_once_and_a_stale_one_is_withdrawn(tmp_path, runner, cfg):
+    """launcher "path" (the default): the update job writes updates/apply-now for edgenode-update.path;
+    `update apply --requested` (the unit's ExecStart) consumes it; boot recovery withdraws a leftover."""
+    from edgenode.node.updates import apply, jobs
+    assert cfg["updates.launcher"] == "path"
+    assert jobs.launch(cfg, NEXT) == ["request", str(cfg.data_path / "updates" / jobs.REQUEST)]
+    assert json.loads((cfg.data_path / "updates" / jobs.REQUEST).read_text())["version"] == NEXT
+    r = runner("update", "apply", "--requested", "--json")
+    assert r.exit_code != 0 and "E_UPDATE_NOTHING" in r.output and NEXT in r.output  # asked for NEXT; none staged
+    assert not (cfg.data_path / "updates" / jobs.REQUEST).exists()
+    r = runner("update", "apply", "--requested", "--json")  # started again with no request: nothing
+    assert r.exit_code == 0 and json.loads(r.output) == {"state": "not requested"}
+    jobs.launch(cfg, NEXT)
+    apply.recover(cfg)  # at boot, after a power cut before the unit consumed it
+    assert not (cfg.data_path / "updates" / jobs.REQUEST).exists()
+
+
+def test_a_staged_copy_damaged_since_staging_is_dropped_not_installed(trusted, tmp_path, runner, cfg):
+    """What a power cut did to a copy that was never synced (the real cut: test_updates_node.py): the updater
+    refuses it with its code and forgets it, so the next stick or pull stages the release afresh."""
+    from pathlib import Path
+    k, _ = trusted
+    rel = small_release(tmp_path / "out", k["release"], NEXT)
+    assert runner("update", "stage", str(rel)).exit_code == 0
+    staged = Path(state.load(cfg)["staged"]["dir"])
+    (staged / RELEASE_SIG).write_bytes(b"")  # as ext4 leaves a file whose data never reached the disk
+    r = runner("update", "apply")
+    assert r.exit_code != 0 and "E_UPDATE_STAGED_BAD" in r.output and "E_RELEASE_SIGNATURE" in r.output, r.output
+    assert "staged" not in state.load(cfg) and not staged.exists()
+    assert json.loads(runner("update", "stage", str(rel), "--json").output)[0]["result"] == "staged"

@@ -263,12 +263,15 @@ SETTINGS: list[Setting] = [
             "Stops the portal and scheduler before the switch."),
     Setting("updates.start_command", str, "systemctl start edgenode-web.service edgenode-scheduler.service",
             "Starts them again (on the new release, or the old one after a rollback)."),
-    Setting("updates.launcher", str, "systemd-run", "How the scheduler starts the updater outside its own "
-            "service: a transient systemd unit, or a detached process (no systemd).",
-            choices=("systemd-run", "detach")),
+    Setting("updates.launcher", str, "path", "How the scheduler starts the updater outside its own service: "
+            "a request file that edgenode-update.path turns into edgenode-update.service (root), a transient "
+            "unit (systemd-run, when the scheduler may start units), or a detached process (no systemd).",
+            choices=("path", "systemd-run", "detach")),
     Setting("updates.portal_url", str, "http://127.0.0.1/", "The portal through nginx, for the health gate."),
     Setting("updates.gate_seconds", float, 90.0, "How long the health gate waits for every check to pass.",
             check=_positive),
+    Setting("updates.dpkg_root", str, "/", "Where the Debian packages a release carries are installed "
+            "(dpkg --root); another root only for tests."),
     Setting("updates.require_hub", bool, True, "An enrolled node installs a release only when the hub's rollout "
             "tells it to; a node never enrolled installs what a stick brings."),
     # content fan-out: township mirrors (node side: edgenode/node/sources/, docs/fanout.md)

@@ -3,6 +3,7 @@
 Order (each phase written to the journal, fsynced, before it starts):
 
 ``building``  the new release directory is built; the portal keeps serving;
+``packages``  the Debian packages the release carries are installed (node/updates/debs.py);
 ``stopping``  portal and scheduler stop (``updates.stop_command``);
 ``backup``    the database is copied with SQLite's online backup and checked;
 ``switched``  ``current_link`` is renamed over to the new release;
@@ -30,7 +31,7 @@ from pathlib import Path
 from edgenode import __version__
 from edgenode.core.backup import backup_db, prune
 from edgenode.core.errors import EdgenodeError
-from edgenode.node.updates import db_queries, gate, releases, stage, state
+from edgenode.node.updates import db_queries, debs, gate, releases, stage, state
 
 log = logging.getLogger(__name__)
 ROLLED_BACK = "E_UPDATE_ROLLED_BACK"
@@ -86,6 +87,9 @@ def apply(cfg, *, version: str | None = None) -> dict:
         _phase(cfg, attempt, "building")
         try:
             new = releases.build(cfg, release, Path(staged["dir"]))
+            if release.debs:  # as root, while the portal still serves; only what is missing or older
+                _phase(cfg, attempt, "packages", new=str(new))
+                attempt["debs"] = debs.install(cfg, release, Path(staged["dir"]))
         except EdgenodeError as e:
             return _finish(cfg, attempt, "rolled_back", f"{e.code}: {e.message}")
         return _switch_and_gate(cfg, attempt, new)
@@ -146,6 +150,8 @@ def _finish(cfg, attempt: dict, outcome: str, reason: str, checks: dict | None =
         last.update(code=ROLLED_BACK, reason=reason)
     if outcome == "interrupted":
         last.update(reason=reason, interrupted=attempt.get("interrupted", 0) + 1)
+    if attempt.get("debs"):
+        last["debs"] = attempt["debs"]
     if downtime_from is not None:
         last["seconds_down"] = round(now - downtime_from, 2)
     with state.edit(cfg) as doc:
@@ -170,6 +176,9 @@ def recover(cfg, *, start: bool = False, stop: bool = False, locked: bool = Fals
             if not held:
                 return {"state": "updater running"}
             return recover(cfg, start=start, stop=stop, locked=True)
+    # A request to update (updates/apply-now) from before the cut is withdrawn: the scheduler asks again
+    # when it is time, not at whatever hour the power came back.
+    (state.root(cfg) / state.REQUEST).unlink(missing_ok=True)
     attempt = state.load(cfg).get("attempt")
     if not attempt:
         if start:
@@ -178,7 +187,9 @@ def recover(cfg, *, start: bool = False, stop: bool = False, locked: bool = Fals
     phase = attempt.get("phase")
     reason = f"interrupted during {phase} (power cut or killed updater)"
     log.warning("update to %s %s: going back to %s", attempt.get("version"), reason, attempt.get("old"))
-    if phase == "building":
+    if phase in ("building", "packages"):  # nothing switched yet; dpkg finishes what it had unpacked
+        if phase == "packages":
+            log.warning("Debian packages after the interruption: %s", debs.finish_interrupted(cfg))
         out = _finish(cfg, attempt, "interrupted", reason)
         if start:
             _services(cfg, "start")

@@ -51,12 +51,19 @@ def stage_cmd(ctx, path, as_json):
 
 @update_group.command("apply")
 @click.option("--version", help="Install only this staged version.")
+@click.option("--requested", is_flag=True, help="Only if the scheduler asked (updates/apply-now), for that version "
+              "(edgenode-update.service).")
 @json_option
 @pass_ctx
 @domain_errors
-def apply_cmd(ctx, version, as_json):
+def apply_cmd(ctx, version, requested, as_json):
     """Install the staged release now (the scheduler does this in updates.hours)."""
-    from edgenode.node.updates import apply
+    from edgenode.node.updates import apply, jobs
+    if requested:
+        version = jobs.take_request(ctx.cfg)
+        if version is None:  # a request a power cut left was withdrawn at boot: nothing to do
+            echo_json({"state": "not requested"}) if as_json else click.echo("not requested")
+            return
     r = apply.apply(ctx.cfg, version=version)
     echo_json(r) if as_json else click.echo(f"{r['state']} {r['version']} {r.get('code', '')} {r.get('reason', '')}")
     if r["state"] != "committed":

@@ -1,7 +1,9 @@
 """The scheduler's side: install a staged release in the maintenance window, and say it is alive.
 
 The ``update`` job decides; the updater itself runs outside the scheduler's service (it stops
-that service): a transient unit with ``systemd-run``, or a detached process without systemd.
+that service) and as root (dpkg, the release link): on a node, the job writes
+``updates/apply-now`` and systemd's ``edgenode-update.path`` starts ``edgenode-update.service``;
+without systemd (tests, development), a detached process.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from edgenode.node.sync import enroll
 from edgenode.node.updates import gate, stage, state
 
 log = logging.getLogger(__name__)
+REQUEST = state.REQUEST
 
 
 def decide(cfg, conn, now: datetime | None = None) -> tuple[str | None, str]:
@@ -44,10 +47,33 @@ def decide(cfg, conn, now: datetime | None = None) -> tuple[str | None, str]:
     return staged["version"], "staged, asked for and in the update hours"
 
 
+def request(cfg, version: str) -> Path:
+    """Ask systemd for the updater: ``edgenode-update.path`` starts ``edgenode-update.service`` (root)
+    when this file appears.  The scheduler, unprivileged and sandboxed, may not start a unit itself."""
+    path = state.root(cfg) / REQUEST
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"version": version, "at": time.time()}), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def take_request(cfg) -> str | None:
+    """The version the scheduler asked for, consumed (``update apply --requested``); None if none."""
+    path = state.root(cfg) / REQUEST
+    try:
+        version = json.loads(path.read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError):
+        version = None
+    path.unlink(missing_ok=True)
+    return version if isinstance(version, str) else None
+
+
 def launch(cfg, version: str) -> list[str]:
     """Start ``edgenode update apply`` where stopping the scheduler cannot kill it."""
     exe = str(Path(sys.executable).parent / "edgenode")
     argv = [exe, "--data-dir", str(cfg.data_path), "update", "apply", "--version", version]
+    if cfg["updates.launcher"] == "path":
+        return ["request", str(request(cfg, version))]
     if cfg["updates.launcher"] == "systemd-run":
         # ExecStopPost: whatever ends the updater (even SIGKILL), recovery runs after it.
         argv = ["systemd-run", "--unit", "edgenode-update", "--collect", "--property",

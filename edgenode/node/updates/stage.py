@@ -10,12 +10,14 @@ release changes nothing.  A version that rolled back here is not staged again.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from edgenode import __version__
 from edgenode.core.db import open_main
 from edgenode.core.errors import EdgenodeError
+from edgenode.core.store import fsync_dir
 from edgenode.node.imports import trust
 from edgenode.node.updates import state
 from edgenode.protocol import release as rel
@@ -35,13 +37,35 @@ def _trust(cfg, conn=None):
     return keys, (lambda key_id: rights.get(key_id, set()))
 
 
+def _fsync_tree(root: Path) -> None:
+    for d, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(d, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(d))
+
+
 def check(cfg, release_dir: Path, conn=None, *, running: str | None = __version__) -> rel.Release:
     keys, channels_of = _trust(cfg, conn)
     return rel.verify(release_dir, keys, channels_of, running=running)
 
 
 def verify_staged(cfg, staged_dir: Path) -> rel.Release:
-    return check(cfg, staged_dir)
+    """The staged copy, checked again before it is installed; one that no longer verifies (a damaged disk,
+    a key since revoked) is dropped, so the next stick or pull stages the release afresh."""
+    try:
+        return check(cfg, staged_dir)
+    except EdgenodeError as e:
+        with state.edit(cfg) as doc:
+            if (doc.get("staged") or {}).get("dir") == str(staged_dir):
+                doc.pop("staged")
+        shutil.rmtree(staged_dir, ignore_errors=True)
+        raise EdgenodeError("E_UPDATE_STAGED_BAD", f"the staged release at {staged_dir} no longer verifies "
+                            f"({e.code}: {e.message}); it was removed, stage it again",
+                            zh="待安装的新版本已损坏，已删除，请重新导入") from None
 
 
 def stage(cfg, release_dir, *, source: str, conn=None, replace: bool = False) -> dict:
@@ -68,9 +92,11 @@ def stage(cfg, release_dir, *, source: str, conn=None, replace: bool = False) ->
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(release_dir, tmp, symlinks=True)
+    _fsync_tree(tmp)  # on the disk before the journal names it: a power cut must not leave it empty
     check(cfg, tmp, conn)  # the copy, not the stick, is what gets installed: check it again
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
+    fsync_dir(base)
     with state.edit(cfg) as d:
         old = (d.get("staged") or {}).get("dir")
         d["staged"] = {"version": release.version, "sha256": release.sha256, "dir": str(dest), "source": source}

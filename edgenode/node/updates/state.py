@@ -20,10 +20,23 @@ from pathlib import Path
 
 from edgenode.core.store import fsync_dir
 
+REQUEST = "apply-now"  # the scheduler's request for the updater, watched by systemd/edgenode-update.path
+
+
+def _own(cfg, path: Path) -> None:
+    """Run as root (the updater's unit, boot recovery), hand what it makes to the data directory's owner:
+    the scheduler, as the service user, writes the same journal and takes the same locks."""
+    if os.geteuid() != 0:
+        return
+    owner = cfg.data_path.stat()
+    if owner.st_uid != 0 and path.stat().st_uid != owner.st_uid:
+        os.chown(path, owner.st_uid, owner.st_gid)
+
 
 def root(cfg) -> Path:
     d = cfg.data_path / "updates"
     d.mkdir(parents=True, exist_ok=True)
+    _own(cfg, d)
     return d
 
 
@@ -46,6 +59,7 @@ def save(cfg, doc: dict) -> None:
         json.dump(doc, f, ensure_ascii=False, indent=1)
         f.flush()
         os.fsync(f.fileno())
+    _own(cfg, tmp)
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -54,6 +68,7 @@ def save(cfg, doc: dict) -> None:
 def edit(cfg):
     """Read, change and write the journal under a lock (the scheduler, the updater and the CLI share it)."""
     with open(root(cfg) / ".state.lock", "w") as lock:
+        _own(cfg, Path(lock.name))
         fcntl.flock(lock, fcntl.LOCK_EX)
         doc = load(cfg)
         yield doc
@@ -64,6 +79,7 @@ def edit(cfg):
 def updater_lock(cfg, *, wait: bool = True):
     """Held by the one running updater; released by the kernel when it dies, however it dies."""
     f = open(root(cfg) / ".updater.lock", "w")
+    _own(cfg, Path(f.name))
     try:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
