@@ -46,6 +46,19 @@ def test_backup_db_is_a_checked_copy_while_writers_run(cfg, conn):
     assert len(backup.prune(cfg.data_path / "backups", keep=1)) == 2
 
 
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root: the updater runs as root")
+def test_a_backup_made_as_root_belongs_to_the_database_owner(cfg, conn, tmp_path):
+    """The updater (root) makes the first backup; the service user's backup job must still write
+    and prune there afterwards."""
+    import os
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.commit()
+    os.chown(cfg.db_path, 65534, 65534)  # the service user
+    made = backup.backup_db(cfg.db_path, tmp_path / "backups")
+    assert (made.stat().st_uid, made.parent.stat().st_uid) == (65534, 65534)
+    assert made.stat().st_mode & 0o777 == 0o600 and made.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_backup_without_database_is_refused(cfg, tmp_path):
     with pytest.raises(EdgenodeError) as e:
         backup.backup_db(cfg.db_path, tmp_path / "b")

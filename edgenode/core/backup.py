@@ -59,9 +59,21 @@ def backup_db(db_path: Path, dest: Path) -> Path:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.chmod(tmp, 0o600)
+    _to_owner_of(db_path, tmp, dest)
     os.replace(tmp, final)
     _fsync_dir(dest)
     return final
+
+
+def _to_owner_of(db_path: Path, *paths: Path) -> None:
+    """Run as root (the updater, upgrade.sh), a backup and a backups folder made now would be
+    root's, and the service user's own backup job could then neither write nor prune there."""
+    if os.geteuid() != 0:
+        return
+    st = db_path.stat()
+    for p in paths:
+        if p.stat().st_uid != st.st_uid:
+            os.chown(p, st.st_uid, st.st_gid)
 
 
 def _side_files_to_owner(db_path: Path) -> None:
