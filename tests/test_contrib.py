@@ -269,6 +269,7 @@ def test_a_patch_body_is_read_from_gunicorns_socket_and_the_connection_stays_in_
     follow = next(parser)
     assert (follow.method, follow.path) == ("HEAD", "/next")
     client.close()
+    environ["gunicorn.socket"].close()
 
 
 def test_a_cut_or_chunked_patch_body_under_gunicorn():
@@ -280,7 +281,10 @@ def test_a_cut_or_chunked_patch_body_under_gunicorn():
     parser, environ, client, t = _gunicorn_request(head, lambda s: (s.sendall(body), s.close()))
     assert _read_all(body_stream(environ, "fallback")) == body
     t.join()
+    environ["gunicorn.socket"].close()
     head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nTransfer-Encoding: chunked\r\n\r\n"
     _, environ, client, t = _gunicorn_request(head, lambda s: s.sendall(b"3\r\nabc\r\n0\r\n\r\n"))
     assert body_stream(environ, "fallback") == "fallback"
+    t.join()
     client.close()
+    environ["gunicorn.socket"].close()
