@@ -273,9 +273,22 @@ def test_a_patch_body_is_read_from_gunicorns_socket_and_the_connection_stays_in_
 
 
 def test_a_cut_or_chunked_patch_body_under_gunicorn():
-    """A connection cut mid-body gives what arrived and then an end; a chunked body (no length)
-    reads through the WSGI stream as before."""
+    """What came with the headers is taken at once, without waiting for more (a phone that stalls
+    keeps it); a connection cut mid-body gives what arrived and then an end; a chunked body (no
+    length) reads through the WSGI stream as before."""
+    import threading
     from edgenode.node.contrib.tus import body_stream
+    go = threading.Event()
+    head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nContent-Length: 2000\r\n\r\n" + b"a" * 500
+    parser, environ, client, t = _gunicorn_request(head, lambda s: (go.wait(10), s.sendall(b"b" * 1500)))
+    environ["gunicorn.socket"].settimeout(5)  # a read that waited for more would fail here
+    stream, buf = body_stream(environ, "fallback"), memoryview(bytearray(uploads.READ))
+    assert stream.readinto(buf) == 500 and buf[:500] == b"a" * 500
+    go.set()
+    assert _read_all(stream) == b"b" * 1500
+    t.join()
+    client.close()
+    environ["gunicorn.socket"].close()
     body = os.urandom(uploads.MB)
     head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nContent-Length: %d\r\n\r\n" % (2 * len(body))
     parser, environ, client, t = _gunicorn_request(head, lambda s: (s.sendall(body), s.close()))

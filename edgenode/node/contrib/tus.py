@@ -74,24 +74,28 @@ def body_stream(environ: dict, stream):
 
 class _SocketBody:
     """A Content-Length body read from gunicorn's socket.  What gunicorn already holds (read with
-    the headers) comes first, through its own reader; then ``recv_into``, counted off the reader's
-    remaining length so gunicorn still knows where the body ends on a kept-alive connection."""
+    the headers) comes first, taken from its own buffers without waiting for more (its ``Body.read``
+    would wait for at least 1 KB); then ``recv_into``, counted off the reader's remaining length so
+    gunicorn still knows where the body ends on a kept-alive connection."""
 
     def __init__(self, body):
         self.body, self.reader = body, body.reader
 
     def readinto(self, b) -> int:
-        held = self.body.buf.tell() + self.reader.unreader.buf.seek(0, io.SEEK_END)
-        if held:
-            data = self.body.read(min(len(b), held))
-            b[:len(data)] = data
-            return len(data)
-        want = min(len(b), self.reader.length)
-        if want <= 0:
-            return 0
-        got = self.reader.unreader.sock.recv_into(b, want)
-        self.reader.length -= got
-        return got
+        held = self.reader.unreader.buf.seek(0, io.SEEK_END)
+        if self.body.buf.tell():
+            data = self.body.read(min(len(b), self.body.buf.tell()))
+        elif held and self.reader.length:
+            data = self.reader.read(min(len(b), held, self.reader.length))
+        else:
+            want = min(len(b), self.reader.length)
+            if want <= 0:
+                return 0
+            got = self.reader.unreader.sock.recv_into(b, want)
+            self.reader.length -= got
+            return got
+        b[:len(data)] = data
+        return len(data)
 
 
 @bp.before_request
