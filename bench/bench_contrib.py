@@ -9,7 +9,7 @@
    points; bytes that crossed the proxy towards the hub beyond the file's size, as a share of
    the file.  Target: <= 10 %.
 
-    .venv/bin/python bench/bench_contrib.py [--upload-mb 512] [--upstream-mb 200] [--dir /var/tmp]
+    .venv/bin/python bench/bench_contrib.py [--upload-mb 512] [--upstream-mb 200] [--dir /var/tmp] [--runs 3] [--upload-only]
 
 Results: bench/out/contrib.json.
 """
@@ -68,11 +68,11 @@ http {{ access_log off; client_body_temp_path {work}/client;
 
 def curl(*args: str) -> float:
     t = time.perf_counter()
-    subprocess.run(["curl", "-sf", "-o", "/dev/null", *args], check=True)
+    subprocess.run(["curl", "--max-time", "60", "-sf", "-o", "/dev/null", *args], check=True)
     return time.perf_counter() - t
 
 
-def tus_once(base: str, src: Path) -> float:
+def tus_once(base: str, src: Path) -> tuple[float, str]:
     import requests
     s = requests.Session()
     token = re.search(r'name="csrf_token" value="([^"]+)"', s.get(base + "/contrib/").text).group(1)
@@ -81,27 +81,65 @@ def tus_once(base: str, src: Path) -> float:
         "Upload-Metadata": metadata_header(**meta_for(src.with_suffix(".mp4")))})
     r.raise_for_status()
     return curl("-X", "PATCH", "-T", str(src), "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0",
-                "-H", "Content-Type: application/offset+octet-stream", "-H", "Expect:", base + r.headers["Location"])
+                "-H", "Content-Type: application/offset+octet-stream", "-H", "Expect:",
+                base + r.headers["Location"]), r.headers["Location"].rsplit("/", 1)[-1]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    digests = []
+    for path in (a, b):
+        with open(path, "rb") as f:
+            digests.append(hashlib.file_digest(f, "sha256").hexdigest())
+    return digests[0] == digests[1]
 
 
 def bench_upload(work: Path, mb: int, runs: int = 3) -> dict:
+    """Rounds of PUT, PUT + fsync and tus PATCH in turn, so a change of load on a shared machine
+    falls on all three; best of ``runs`` each.  Also the servers' CPU seconds per upload (nginx's
+    workers for the PUT; nginx's workers and gunicorn's worker for tus), steadier than wall time."""
     work.mkdir(parents=True, exist_ok=True)
     src = random_file(work / "src.bin", mb)
     # The defaults (2048 MB a file, 8192 MB a day) allow these runs; Production writes its own config.
     open_main(make_config(work / "data"), check=True).close()
     node = Production(work / "prod", work / "data")
     base_proc, base_port = put_nginx(work / "putnginx")
+    put, put_sync, tus, cpu = [], [], [], {"put": [], "tus": []}
     try:
-        put = [curl("-T", str(src), "-H", "Expect:", f"http://127.0.0.1:{base_port}/put/f{i}") for i in range(runs)]
-        # The same durability as the tus upload, which fsyncs the complete file before it answers.
-        put_sync = [curl("-T", str(src), "-H", "Expect:", f"http://127.0.0.1:{base_port}/put/s{i}")
-                    + _fsync(work / "putnginx" / "put" / f"s{i}") for i in range(runs)]
-        tus = [tus_once(node.url, src) for _ in range(runs)]
+        for i in range(runs):
+            c = _cpu(base_proc)
+            put.append(curl("-T", str(src), "-H", "Expect:", f"http://127.0.0.1:{base_port}/put/f{i}"))
+            cpu["put"].append(_cpu(base_proc) - c)
+            # The same durability as the tus upload, which fsyncs the complete file before it answers.
+            put_sync.append(curl("-T", str(src), "-H", "Expect:", f"http://127.0.0.1:{base_port}/put/s{i}")
+                            + _fsync(work / "putnginx" / "put" / f"s{i}"))
+            c = _cpu(node.nginx) + _cpu(node.gunicorn)
+            t, uid = tus_once(node.url, src)
+            tus.append(t)
+            cpu["tus"].append(_cpu(node.nginx) + _cpu(node.gunicorn) - c)
+            stored = work / "data" / "contrib" / "incoming" / f"{uid}.mp4"
+            assert _same_file(stored, src), "the uploaded file differs from the source"
+            stored.unlink()
+            for f in (work / "putnginx" / "put").iterdir():  # room for the next round on a small disk
+                f.unlink()
     finally:
         stop(base_proc)
         node.stop()
     return {"mb": mb, "put_s": put, "put_fsync_s": put_sync, "tus_s": tus, "put_mb_s": mb / min(put),
-            "tus_mb_s": mb / min(tus), "ratio": min(put) / min(tus), "ratio_fsync": min(put_sync) / min(tus)}
+            "put_fsync_mb_s": mb / min(put_sync), "tus_mb_s": mb / min(tus), "ratio": min(put) / min(tus),
+            "ratio_fsync": min(put_sync) / min(tus), "server_cpu_s": {k: min(v) for k, v in cpu.items()}}
+
+
+def _cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds used so far by the children of ``proc`` (nginx's workers, gunicorn's worker)."""
+    import psutil
+    total = 0.0
+    for child in psutil.Process(proc.pid).children():
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _fsync(path: Path) -> float:
@@ -158,20 +196,25 @@ def main() -> None:
     ap.add_argument("--upload-mb", type=int, default=512)
     ap.add_argument("--upstream-mb", type=int, default=200)
     ap.add_argument("--dir", default="/var/tmp")
+    ap.add_argument("--runs", type=int, default=3, help="rounds of the upload comparison (best of)")
+    ap.add_argument("--upload-only", action="store_true", help="only the upload throughput, not the upstream")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-contrib-", dir=args.dir))
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.1f} on {os.cpu_count()} CPUs")
     try:
-        u = bench_upload(tmp / "u", args.upload_mb)
+        u = bench_upload(tmp / "u", args.upload_mb, args.runs)
         print(f"upload of {u['mb']} MB on loopback (best of {len(u['put_s'])}): plain PUT to nginx "
-              f"{u['put_mb_s']:.0f} MB/s; tus PATCH through nginx + gunicorn {u['tus_mb_s']:.0f} MB/s "
-              f"-> {u['ratio']:.2f}x the PUT (target >= 0.8x); {u['ratio_fsync']:.2f}x a PUT followed by an "
-              f"fsync (the same durability)")
-        s = bench_upstream(tmp / "s", args.upstream_mb)
-        print(f"upstream of {s['mb']} MB to the hub through {s['cuts']} cuts ({s['tries']} tries, chunks of "
-              f"{s['chunk_mb']} MB): {s['extra_bytes']:,} bytes beyond the file = {s['extra_share']:.2%} "
-              f"(target <= 10 %), {s['wall_s']:.1f} s")
+              f"{u['put_mb_s']:.0f} MB/s, followed by an fsync {u['put_fsync_mb_s']:.0f} MB/s; tus PATCH through "
+              f"nginx + gunicorn, fsynced {u['tus_mb_s']:.0f} MB/s -> {u['ratio']:.2f}x the PUT (target >= 0.8x); "
+              f"{u['ratio_fsync']:.2f}x the PUT + fsync (the same durability); servers' CPU per upload: "
+              f"PUT {u['server_cpu_s']['put']:.2f} s, tus {u['server_cpu_s']['tus']:.2f} s")
+        s = None if args.upload_only else bench_upstream(tmp / "s", args.upstream_mb)
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        if s:
+            print(f"upstream of {s['mb']} MB to the hub through {s['cuts']} cuts ({s['tries']} tries, chunks of "
+                  f"{s['chunk_mb']} MB): {s['extra_bytes']:,} bytes beyond the file = {s['extra_share']:.2%} "
+                  f"(target <= 10 %), {s['wall_s']:.1f} s")
         out = REPO / "bench" / "out"
         out.mkdir(exist_ok=True)
         (out / "contrib.json").write_text(json.dumps({"upload": u, "upstream": s, "loadavg": [load, os.getloadavg()]},

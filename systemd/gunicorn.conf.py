@@ -24,7 +24,9 @@ bind = os.environ.get("EDGENODE_GUNICORN_BIND", "unix:/run/edgenode-web/gunicorn
 # (target: <= 100 MB together; docs/serving.md "Memory").  More threads did not
 # serve more (16: ~1,200 req/s, more GIL contention).  Threads, not one, so a
 # beacon waiting on SQLite's write lock never holds up the pages; nginx buffers
-# requests and answers, so a slow phone never holds a thread.  A bigger machine
+# requests and answers, so a slow phone never holds a thread, except a villager's
+# upload (tus PATCH), which streams: nginx lets at most 4 in at once, so 4 threads
+# always serve the pages (nginx-site.conf, limit_conn).  A bigger machine
 # can raise the count with a systemd drop-in (Environment=EDGENODE_GUNICORN_WORKERS=2).
 worker_class = "gthread"
 workers = int(os.environ.get("EDGENODE_GUNICORN_WORKERS", "1"))

@@ -223,3 +223,81 @@ def test_processing_killed_at_random_points_ends_whole(cfg, conn, tmp_path):
     assert row["state"] == "pending" and sha256(ready) == row["sha256"]
     assert ffprobe_tags(ready)["codecs"] == ["h264", "aac"]
     assert sorted(p.name for p in ready.parent.iterdir()) == sorted([ready.name, f"{cid}.poster.jpg"])
+
+
+def _gunicorn_request(head: bytes, send_rest):
+    """A request parsed by gunicorn's own parser from a real socket, and its environ as gunicorn
+    builds it; ``send_rest(sock)`` runs in a thread and sends what follows ``head``."""
+    import socket
+    import threading
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+    from gunicorn.http.parser import RequestParser
+    client, server = socket.socketpair()
+    t = threading.Thread(target=lambda: (client.sendall(head), send_rest(client)), daemon=True)
+    t.start()
+    parser = RequestParser(Config(), server, ("127.0.0.1", 9))
+    req = next(parser)
+    _, environ = wsgi.create(req, server, ("127.0.0.1", 9), ("127.0.0.1", 80), Config())
+    return parser, environ, client, t
+
+
+def _read_all(stream) -> bytes:
+    buf, out = memoryview(bytearray(uploads.READ)), bytearray()
+    while n := stream.readinto(buf):
+        out += buf[:n]
+    return bytes(out)
+
+
+def test_a_patch_body_is_read_from_gunicorns_socket_and_the_connection_stays_in_step():
+    """Under gunicorn the body is received straight into the upload's buffer (tus.body_stream), after
+    what gunicorn read ahead with the headers; the next request on the kept-alive connection (here
+    pipelined right behind the body) still parses.  Fails if a gunicorn upgrade changes the reader."""
+    from edgenode.node.contrib.tus import _SocketBody, body_stream
+    body = os.urandom(3 * uploads.MB + 17)
+    head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+    def rest(sock):
+        for at in range(5000, len(body), 300_000):
+            sock.sendall(body[at:at + 300_000])
+        sock.sendall(b"HEAD /next HTTP/1.1\r\nHost: n\r\n\r\n")
+    parser, environ, client, t = _gunicorn_request(head + body[:5000], rest)
+    stream = body_stream(environ, "fallback")
+    assert isinstance(stream, _SocketBody)
+    assert _read_all(stream) == body
+    t.join()
+    follow = next(parser)
+    assert (follow.method, follow.path) == ("HEAD", "/next")
+    client.close()
+    environ["gunicorn.socket"].close()
+
+
+def test_a_cut_or_chunked_patch_body_under_gunicorn():
+    """What came with the headers is taken at once, without waiting for more (a phone that stalls
+    keeps it); a connection cut mid-body gives what arrived and then an end; a chunked body (no
+    length) reads through the WSGI stream as before."""
+    import threading
+    from edgenode.node.contrib.tus import body_stream
+    go = threading.Event()
+    head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nContent-Length: 2000\r\n\r\n" + b"a" * 500
+    parser, environ, client, t = _gunicorn_request(head, lambda s: (go.wait(10), s.sendall(b"b" * 1500)))
+    environ["gunicorn.socket"].settimeout(5)  # a read that waited for more would fail here
+    stream, buf = body_stream(environ, "fallback"), memoryview(bytearray(uploads.READ))
+    assert stream.readinto(buf) == 500 and buf[:500] == b"a" * 500
+    go.set()
+    assert _read_all(stream) == b"b" * 1500
+    t.join()
+    client.close()
+    environ["gunicorn.socket"].close()
+    body = os.urandom(uploads.MB)
+    head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nContent-Length: %d\r\n\r\n" % (2 * len(body))
+    parser, environ, client, t = _gunicorn_request(head, lambda s: (s.sendall(body), s.close()))
+    assert _read_all(body_stream(environ, "fallback")) == body
+    t.join()
+    environ["gunicorn.socket"].close()
+    head = b"PATCH /x HTTP/1.1\r\nHost: n\r\nTransfer-Encoding: chunked\r\n\r\n"
+    _, environ, client, t = _gunicorn_request(head, lambda s: s.sendall(b"3\r\nabc\r\n0\r\n\r\n"))
+    assert body_stream(environ, "fallback") == "fallback"
+    t.join()
+    client.close()
+    environ["gunicorn.socket"].close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 from email.utils import formatdate
 
 from flask import Blueprint, Response, request, url_for
@@ -50,6 +51,51 @@ def _int_header(name: str) -> int:
 def _expires(cfg, uid: str) -> str:
     row = uploads.get(get_db(), uid)
     return formatdate(uploads.expires_at(cfg, row), usegmt=True)
+
+
+def body_stream(environ: dict, stream):
+    """What a PATCH body is read from: under gunicorn, for a body with a Content-Length (what nginx
+    passes on), gunicorn's socket itself, so each byte is copied once, into the upload's buffer;
+    through ``wsgi.input`` gunicorn and werkzeug copy it several times more, into fresh objects
+    (docs/contrib.md "Upload speed": 0.4-0.7 s of the worker's CPU per 512 MB instead of ~0.33 s).  Any other server or body
+    (chunked, or a gunicorn whose body reader is not the one checked for) reads through ``stream``."""
+    try:
+        from gunicorn.http.body import Body, LengthReader
+        from gunicorn.http.unreader import SocketUnreader
+    except ImportError:
+        return stream
+    body, sock = environ.get("wsgi.input"), environ.get("gunicorn.socket")
+    reader = getattr(body, "reader", None)
+    if (type(body) is Body and type(reader) is LengthReader and type(reader.unreader) is SocketUnreader
+            and reader.unreader.sock is sock and isinstance(getattr(body, "buf", None), io.BytesIO)):
+        return _SocketBody(body)
+    return stream
+
+
+class _SocketBody:
+    """A Content-Length body read from gunicorn's socket.  What gunicorn already holds (read with
+    the headers) comes first, taken from its own buffers without waiting for more (its ``Body.read``
+    would wait for at least 1 KB); then ``recv_into``, counted off the reader's remaining length so
+    gunicorn still knows where the body ends on a kept-alive connection."""
+
+    def __init__(self, body):
+        self.body, self.reader = body, body.reader
+
+    def readinto(self, b) -> int:
+        held = self.reader.unreader.buf.seek(0, io.SEEK_END)
+        if self.body.buf.tell():
+            data = self.body.read(min(len(b), self.body.buf.tell()))
+        elif held and self.reader.length:
+            data = self.reader.read(min(len(b), held, self.reader.length))
+        else:
+            want = min(len(b), self.reader.length)
+            if want <= 0:
+                return 0
+            got = self.reader.unreader.sock.recv_into(b, want)
+            self.reader.length -= got
+            return got
+        b[:len(data)] = data
+        return len(data)
 
 
 @bp.before_request
@@ -98,7 +144,7 @@ def patch(uid: str):
     at = _int_header("Upload-Offset")
     # This body streams to disk, within the upload's own declared length (checked in append).
     request.max_content_length = cfg["contrib.max_file_mb"] * uploads.MB + 1
-    size = uploads.append(cfg, db, uid, at, request.stream, request.content_length)
+    size = uploads.append(cfg, db, uid, at, body_stream(request.environ, request.stream), request.content_length)
     return Response(status=204, headers={"Upload-Offset": str(size), "Upload-Expires": _expires(cfg, uid)})
 
 
