@@ -58,7 +58,9 @@ def test_a_demo_county_fills_its_dashboard_and_stops_with_one_ctrl_c(tmp_path):
                 return None
             return rows if len(rows) == 2 and all(r.get("last_heartbeat_at") for r in rows) else None
 
-        rows = _until("two enrolled, heartbeating nodes", nodes)
+        # Two node stacks, a hub and their first heartbeat: ~60 s on a quiet machine, past 120 s when
+        # the suite runs beside other heavy tests (seen once in a fresh Debian root).
+        rows = _until("two enrolled, heartbeating nodes", nodes, timeout=300)
         assert {r["township"] for r in rows} == {"示范镇"}
         # A villager opens node 1's portal: the visit reaches the county.
         base = f"http://127.0.0.1:{ports['NODE1_PORT']}"
