@@ -107,3 +107,19 @@ def test_a_page_that_is_not_there_is_asked_for_by_each_and_never_kept(app):
         for _ in range(3):
             assert pagecache.cached("test", ("nosuch",), lambda: calls.append(1)) is None
     assert len(calls) == 3
+
+
+def test_a_remembered_card_follows_the_catalogue(client, demo_conn):
+    """Cards are kept across pages until the catalogue moves: a retitled resource shows its new title
+    in the related cards of a page that is rendered every time."""
+    import time
+    rid, column = demo_conn.execute("SELECT id, column_key FROM resources WHERE visible = 1 AND series_num IS NULL "
+                                    "ORDER BY num LIMIT 1").fetchone()
+    other = demo_conn.execute("SELECT id FROM resources WHERE visible = 1 AND column_key = ? AND id != ? "
+                              "ORDER BY num LIMIT 1", (column, rid)).fetchone()[0]
+    before = client.get(f"/r/{other}").get_data(as_text=True)
+    assert f'href="/r/{rid}"' in before  # among the related cards
+    demo_conn.execute("UPDATE resources SET title = '改过的标题', updated_at = ? WHERE id = ?", (time.time(), rid))
+    demo_conn.commit()
+    after = client.get(f"/r/{other}").get_data(as_text=True)
+    assert "改过的标题" in after and "改过的标题" not in before

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from typing import Callable
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from edgenode.node.catalog import queries as q
 from edgenode.node.speech import voice
@@ -32,8 +32,35 @@ _rendering: dict = {}  # key -> threading.Event set when that render ends
 
 
 def page_state() -> tuple:
-    """What every cached page depends on: the catalogue, and which 朗读 files exist."""
-    return q.fingerprint(get_db()), voice.stamp(node().cfg)
+    """What every cached page depends on: the catalogue, and which 朗读 files exist (read once a request)."""
+    state = g.get("_page_state")
+    if state is None:
+        state = g._page_state = (q.fingerprint(get_db()), voice.stamp(node().cfg))
+    return state
+
+
+# -- cards: a page that is not cached (a new search, a resource page's related items) is mostly
+# cards, and the same resource's card is the same HTML on every page until the catalogue moves.
+
+CARDS = 4096
+
+
+def card_key(r: dict, away: bool) -> tuple:
+    """What a card's HTML depends on: the resource (its row, its series: both move the catalogue
+    version), whether it is shown as its series, the 朗读 files, 可预约下载, the URL prefix."""
+    return (request.script_root, page_state(), r["num"], bool(r.get("series")), away)
+
+
+def remembered_card(key: tuple):
+    return current_app.extensions.get("portal_cards", {}).get(key)
+
+
+def remember_card(key: tuple, html):
+    cards = current_app.extensions.setdefault("portal_cards", {})
+    if len(cards) >= CARDS:
+        cards.clear()
+    cards[key] = html
+    return html
 
 
 def cached(kind: str, key: tuple, render: Callable[[], tuple]) -> tuple:

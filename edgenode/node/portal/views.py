@@ -206,3 +206,5 @@ def init_app(app) -> None:
 
     app.register_blueprint(bp)
     app.register_blueprint(media.bp)
+    app.jinja_env.globals.update(card_key=pagecache.card_key, remembered_card=pagecache.remembered_card,
+                                 remember_card=pagecache.remember_card)
