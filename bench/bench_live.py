@@ -38,11 +38,10 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
-from edgenode.core.config import load_config  # noqa: E402
 from edgenode.core.db import open_main  # noqa: E402
 from edgenode.node.live import queries as q  # noqa: E402
 from edgenode.protocol.live import parse_playlist  # noqa: E402
-from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, start_production, trust_county  # noqa: E402
+from tests.helpers_live import Link, Origin, live_node, make_source  # noqa: E402
 
 
 class Player(threading.Thread):
@@ -121,20 +120,7 @@ def run(seconds: int, viewers: int, work: Path) -> dict:
            "EDGENODE_LIVE_ORIGINS": json.dumps([link.url + "/live/"]), "EDGENODE_STORE_FREE_SPACE_FLOOR_MB": "1",
            "EDGENODE_LIVE_MIN_FREE_MB": "1"}
     os.environ.update(env)
-    data = work / "node"
-    cfg = load_config(overrides={"data_dir": str(data)})
-    open_main(cfg).close()
-    trust_county(cfg, origin.data_dir)
-    try:
-        prod = start_production(work / "prod", data)
-    except Exception:
-        link.close()
-        origin.stop()
-        raise
-    # Scheduled once the node runs: a slow start must not eat into the window.
-    now = time.time()
-    key = schedule_broadcast(cfg, origin.data_dir, bid="bench", start=now, end=now + seconds + 15,
-                             stream_url=link.url + "/live/bench/index.m3u8")
+    cfg, data, prod, key = live_node(work, origin, link, bid="bench", seconds=seconds)
     base = f"{prod.url}/live-hls/{key}/"
     phases, players = [], []
     try:

@@ -189,6 +189,33 @@ def start_production(workdir: Path, data_dir: Path):
         raise
 
 
+def live_node(work: Path, origin, link, *, bid: str, seconds: int):
+    """A node in production (portal + scheduler) trusting ``origin``'s county, with the broadcast ``bid``
+    reached through ``link`` scheduled from now for ``seconds`` + 15 s: scheduled once the node runs, so a
+    slow start does not eat into the window.  The live settings come from the caller's environment.
+    Returns (cfg, data dir, production, broadcast key); if the node does not come up, link and origin are
+    closed here."""
+    import time
+
+    from edgenode.core.config import load_config
+    from edgenode.core.db import open_main
+
+    data = work / "node"
+    cfg = load_config(overrides={"data_dir": str(data)})
+    open_main(cfg).close()
+    trust_county(cfg, origin.data_dir)
+    try:
+        prod = start_production(work / "prod", data)
+    except Exception:
+        link.close()
+        origin.stop()
+        raise
+    now = time.time()
+    key = schedule_broadcast(cfg, origin.data_dir, bid=bid, start=now, end=now + seconds + 15,
+                             stream_url=f"{link.url}/live/{bid}/index.m3u8")
+    return cfg, data, prod, key
+
+
 def trust_county(node_cfg, hub_data: Path, channels=("shequ",)) -> None:
     """The node trusts the county key for ``channels`` (what enrolment does, without a hub web server)."""
     from edgenode.core.config import load_config

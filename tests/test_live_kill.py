@@ -12,11 +12,10 @@ import psutil
 import pytest
 import requests
 
-from edgenode.core.config import load_config
 from edgenode.core.db import open_main
 from edgenode.node.live import queries as q
 from edgenode.protocol.live import parse_playlist
-from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, start_production, trust_county
+from tests.helpers_live import Link, Origin, live_node, make_source
 from tests.test_live_relay import LIVE_ENV, _wait
 
 
@@ -58,20 +57,7 @@ def run_kills(work, monkeypatch, *, seconds: int, kills: int, seed: int) -> dict
     for k, v in LIVE_ENV.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("EDGENODE_LIVE_ORIGINS", json.dumps([link.url + "/live/"]))
-    data = work / "node"
-    cfg = load_config(overrides={"data_dir": str(data)})
-    open_main(cfg).close()
-    trust_county(cfg, origin.data_dir)
-    try:
-        prod = start_production(work / "prod", data)
-    except Exception:
-        link.close()
-        origin.stop()
-        raise
-    # Scheduled once the node runs: a slow start must not eat into the window.
-    now = time.time()
-    key = schedule_broadcast(cfg, origin.data_dir, bid="gala", start=now, end=now + seconds + 15,
-                             stream_url=link.url + "/live/gala/index.m3u8")
+    cfg, data, prod, key = live_node(work, origin, link, bid="gala", seconds=seconds)
     base, node_dir = f"{prod.url}/live-hls/{key}/", data / "live" / key
     rnd = random.Random(seed)
     restarts = []

@@ -21,11 +21,10 @@ import time
 import pytest
 import requests
 
-from edgenode.core.config import load_config
 from edgenode.core.db import open_main
 from edgenode.node.live import queries as q
 from edgenode.protocol.live import parse_playlist
-from tests.helpers_live import Link, Origin, make_source, schedule_broadcast, start_production, trust_county
+from tests.helpers_live import Link, Origin, live_node, make_source
 
 pytestmark = pytest.mark.browser
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -76,14 +75,10 @@ def _instrument(page) -> None:
     """Nothing by default; a debugging run replaces this (hls.js logs, requests)."""
 
 
-def _node(work, link, monkeypatch):
-    data = work / "node"
+def _live_env(link, monkeypatch):
     for k, v in LIVE_ENV.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("EDGENODE_LIVE_ORIGINS", json.dumps([link.url + "/live/"]))
-    cfg = load_config(overrides={"data_dir": str(data)})
-    open_main(cfg).close()
-    return cfg, data
 
 
 def run_scenario(work, monkeypatch, seconds: int, cut_at: float, cut_for: float = 20.0) -> dict:
@@ -92,18 +87,8 @@ def run_scenario(work, monkeypatch, seconds: int, cut_at: float, cut_for: float 
     src = make_source(work / "src.mp4", seconds)
     origin = Origin(work)
     link = Link(origin.port)
-    cfg, data = _node(work, link, monkeypatch)
-    trust_county(cfg, origin.data_dir)
-    try:
-        prod = start_production(work / "prod", data)
-    except Exception:
-        link.close()
-        origin.stop()
-        raise
-    # Scheduled once the node runs: a slow start must not eat into the window.
-    now = time.time()
-    key = schedule_broadcast(cfg, origin.data_dir, bid="lecture", start=now, end=now + seconds + 15,
-                             stream_url=link.url + "/live/lecture/index.m3u8")
+    _live_env(link, monkeypatch)
+    cfg, data, prod, key = live_node(work, origin, link, bid="lecture", seconds=seconds)
     obs: dict = {"key": key, "cfg": cfg, "origin": origin}
     viewers = [Viewer(f"{prod.url}/live-hls/{key}/") for _ in range(10)]
     try:
