@@ -24,29 +24,17 @@ from tests.helpers_sync import ROOT, free_port, publish_bundle, wait_port
 def county(tmp_path):
     """A published bundle, its .torrent, and nginx serving the tree as the web seed."""
     from edgenode.hub.swarm import make_torrent
-    from edgenode.node.stack import nginx_main_conf
 
     def start(n: int, size: int, rate: str):
         sk = new_key(tmp_path)
         tree = tmp_path / "hub" / "rsync"
         bundle = publish_bundle(tmp_path / "pub", tree / "channels" / "sannong", sk, "sannong", 1, n=n, size=size,
                                 seed=3)
-        port = free_port()
-        work = tmp_path / "nginx"
-        work.mkdir()
-        site = work / "site.conf"
-        site.write_text(f"server {{ listen 127.0.0.1:{port}; location /edgenode/ {{ alias {tree}/; "
-                        f"limit_rate {rate}; }} }}\n")
-        conf = work / "nginx.conf"
-        conf.write_text(nginx_main_conf(work, site, user="root root", access_log=True))
-        proc = subprocess.Popen(["nginx", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        procs.append(proc)
-        wait_port(port, proc=proc)
+        port, log = _web_seed(tmp_path, tree, rate, procs, name="nginx")
         hub = make_config(tmp_path / "hub", hub__web_seed_url=f"http://127.0.0.1:{port}/edgenode/")
         torrent = make_torrent(hub, "sannong", bundle)
         size_on_disk = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
-        return {"sk": sk, "bundle": bundle, "torrent": torrent, "log": work / "logs" / "access.log",
+        return {"sk": sk, "bundle": bundle, "torrent": torrent, "log": log,
                 "bytes": size_on_disk}
 
     procs: list = []
@@ -87,10 +75,11 @@ def test_torrent_is_private_with_the_hubs_web_seed(county):
     assert b"piece layers" in data and b"pieces" in data[b"info"]  # v2 and v1: hybrid
 
 
-def _web_seed(tmp_path, tree: Path, rate: str, procs: list) -> tuple[int, Path]:
+def _web_seed(tmp_path, tree: Path, rate: str, procs: list, name: str = "nginx-ws") -> tuple[int, Path]:
+    """nginx serving ``tree`` at /edgenode/ at ``rate`` (the county's web seed); (port, its access log)."""
     from edgenode.node.stack import nginx_main_conf
     port = free_port()
-    work = tmp_path / "nginx-ws"
+    work = tmp_path / name
     work.mkdir()
     site = work / "site.conf"
     site.write_text(f"server {{ listen 127.0.0.1:{port}; location /edgenode/ {{ alias {tree}/; limit_rate {rate}; }} }}\n")
