@@ -73,16 +73,23 @@ def _whole(cfg, files: int) -> None:
     assert open_store(cfg).verify()["bad"] == []
 
 
+def _started_county(tmp: Path, hub) -> "F.County":
+    """helpers_fanout's County around ``hub`` (a hub in a namespace here, not the County's own): the
+    county key made, the hub started."""
+    from edgenode.hub.keychain import county_key
+    county_key(hub.cfg)
+    hub.start()
+    county = F.County.__new__(F.County)
+    county.tmp, county.hub = tmp, hub
+    return county
+
+
 def run_topology(tmp: Path, *, townships: int, per_township: int, files: int, file_size: int, rate_mbit: float):
     """Returns the figures: bundle bytes, county egress and time to full delivery, with mirrors and direct."""
     net, hub = Net(), Hub(tmp / "county")
     try:
         from edgenode.hub import fanout
-        from edgenode.hub.keychain import county_key
-        county_key(hub.cfg)
-        hub.start()
-        county = F.County.__new__(F.County)
-        county.tmp, county.hub = tmp, hub
+        county = _started_county(tmp, hub)
         published = county.publish(1, n=files, size=file_size)
         bundle_bytes = sum(p.stat().st_size for p in Path(published["bundle"]).rglob("*") if p.is_file())
         net.host("c", 1)  # the county's uplink is not the bottleneck here; its counters are the figure
@@ -150,11 +157,7 @@ def run_swarm(tmp: Path, *, villages: int, files: int, file_size: int, rate_mbit
     from edgenode.node.stack import nginx_main_conf
     net, hub = Net(), Hub(tmp / "county")
     try:
-        from edgenode.hub.keychain import county_key
-        county_key(hub.cfg)
-        hub.start()
-        county = F.County.__new__(F.County)
-        county.tmp, county.hub = tmp, hub
+        county = _started_county(tmp, hub)
         net.host("c", 1)
         from types import SimpleNamespace
         county.rsyncd = SimpleNamespace(url=f"rsync://{net.ip('c')}/edgenode")  # (no pull in this run)
