@@ -22,8 +22,8 @@ from typing import Callable
 from flask import current_app, g, request
 
 from edgenode.node.catalog import queries as q
-from edgenode.node.speech import voice
-from edgenode.node.web.context import get_db, node
+from edgenode.node.speech import views as speech
+from edgenode.node.web.context import get_db
 
 SIZE = 256
 WAIT_SECONDS = 30  # as gunicorn's worker timeout: after that, render it yourself
@@ -35,7 +35,7 @@ def page_state() -> tuple:
     """What every cached page depends on: the catalogue, and which 朗读 files exist (read once a request)."""
     state = g.get("_page_state")
     if state is None:
-        state = g._page_state = (q.fingerprint(get_db()), voice.stamp(node().cfg))
+        state = g._page_state = (q.fingerprint(get_db()), speech.request_stamp())
     return state
 
 

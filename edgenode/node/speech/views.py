@@ -39,13 +39,19 @@ def audio(resource_id: str, part: str):
 MEMO_SIZE = 8192
 
 
+def request_stamp() -> int:
+    """voice.stamp, read once per request: the page cache's key and every card's 朗读 link ask for it."""
+    stamp = g.get("_speech_stamp")
+    if stamp is None:
+        stamp = g._speech_stamp = voice.stamp(node().cfg)
+    return stamp
+
+
 def _made(res: dict, part: str) -> bool:
     """Whether the file exists, remembered: a page of cards asked the disk (and hashed the text)
     once per card per request.  A "no" is asked again once voice.made() has made files (its
     stamp moved); files are not removed while their resource is shown."""
-    stamp = g.get("_speech_stamp")
-    if stamp is None:
-        stamp = g._speech_stamp = voice.stamp(node().cfg)
+    stamp = request_stamp()
     memo = current_app.extensions.setdefault("speech_made", {})
     key = (res["title"], res["description"], part)
     hit = memo.get(key)
